@@ -1,0 +1,305 @@
+"""``WebSocketConnection``: the raw WebSocket lifecycle over one aiohttp WebSocket.
+
+It works standalone (the seed's first snippet) and is the socket the connection actor owns.
+Control frames are handled as the seed says: a ping is answered with a pong and discarded, a
+pong is discarded, a close frame sets ``connected`` to False and makes ``receive()`` raise
+:class:`~networkpype.protocol.errors.ConnectionClosedError` (a ``ConnectionError``).
+
+Logging: INFO on connect and close, DEBUG per control frame. Not thread-safe: use it from the
+event loop that connected it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from networkpype.protocol.errors import (
+    AlreadyConnectedError,
+    CertificateError,
+    ConnectionClosedError,
+    ConnectionFailedError,
+    HandshakeError,
+    HandshakeRejectedError,
+    InvalidURLError,
+    MessageTimeoutError,
+    MessageTooBigError,
+    NotConnectedError,
+)
+from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
+from networkpype.websocket.request import WebSocketRequest
+from networkpype.websocket.response import WebSocketResponse
+
+__all__ = ["DEFAULT_MAX_MSG_SIZE", "WebSocketConnection"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_MSG_SIZE = 4 * 1024 * 1024
+"""Largest data message accepted, in bytes (aiohttp's default); larger ends the connection."""
+
+_FATAL_HANDSHAKE = frozenset({401, 403, 404})
+_SIZE_RE = re.compile(r"size (\d+)")
+_TEXT = aiohttp.WSMsgType.TEXT
+_BINARY = aiohttp.WSMsgType.BINARY
+_PING = aiohttp.WSMsgType.PING
+_PONG = aiohttp.WSMsgType.PONG
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP-date; rare for WebSocket venues, ignored
+
+
+def translate_connect_error(url: str, exc: BaseException) -> Exception:
+    """Map an aiohttp/OS failure of the opening handshake onto the error tree."""
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        headers = dict(exc.headers or {})
+        if exc.status in _FATAL_HANDSHAKE:
+            return HandshakeRejectedError(
+                f"{url}: server refused the WebSocket upgrade with HTTP {exc.status} "
+                f"({exc.message}); check the URL and credentials",
+                status=exc.status,
+            )
+        if exc.status == 101:
+            # 101 with a broken upgrade (bad Sec-WebSocket-Accept, wrong headers): a
+            # misbehaving server or proxy; retried like a server error.
+            return HandshakeError(
+                f"{url}: invalid WebSocket upgrade response ({exc.message})", status=101
+            )
+        return HandshakeError(
+            f"{url}: server answered the WebSocket upgrade with HTTP {exc.status} "
+            f"({exc.message})",
+            status=exc.status,
+            headers=headers,
+            retry_after=_retry_after(headers),
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError) or (
+        isinstance(exc, ssl.SSLCertVerificationError)
+    ):
+        return CertificateError(
+            f"{url}: TLS certificate verification failed ({exc}); fix the server's "
+            "certificate or, for a server you trust, pass verify_ssl=False"
+        )
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return InvalidURLError(f"{url!r} is not a valid WebSocket URL ({exc})")
+    if isinstance(exc, asyncio.TimeoutError):
+        return ConnectionFailedError(f"{url}: opening handshake timed out")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return ConnectionFailedError(f"{url}: could not connect ({exc})")
+    raise exc
+
+
+def check_ws_url(url: str) -> URL:
+    """Parse ``url`` and require a ws/wss scheme and a host; raises ``InvalidURLError``."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError) as exc:
+        raise InvalidURLError(f"{url!r} is not a valid WebSocket URL ({exc})") from exc
+    if parsed.scheme not in ("ws", "wss", "http", "https") or not parsed.host:
+        raise InvalidURLError(f"{url!r} is not a WebSocket URL: expected ws://host/... or wss://")
+    return parsed
+
+
+class WebSocketConnection:
+    """One WebSocket over a shared ``aiohttp.ClientSession``.
+
+    ``decoder`` picks how data frames become ``WebSocketResponse.data`` (see
+    :mod:`networkpype.websocket.decoding`; default: the seed's JSON-or-text); ``max_msg_size``
+    is the largest data message accepted, in bytes (0: no limit).
+    """
+
+    def __init__(
+        self,
+        aiohttp_client_session: aiohttp.ClientSession,
+        *,
+        decoder: DecoderSpec = None,
+        max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+    ) -> None:
+        self._session = aiohttp_client_session
+        self._decoder: MessageDecoder = make_decoder(decoder)
+        self._max_msg_size = max_msg_size
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._connected = False
+        self._message_timeout: float | None = None
+        self._last_recv_time = 0.0
+        self._url = ""
+
+    @property
+    def connected(self) -> bool:
+        """True between a successful ``connect()`` and a close, error or ``disconnect()``."""
+        return self._connected
+
+    @property
+    def last_recv_time(self) -> float:
+        """Unix time (seconds) of the last data frame received; 0.0 before the first."""
+        return self._last_recv_time
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    async def connect(
+        self,
+        ws_url: str,
+        ping_timeout: float = 10,
+        auto_ping: bool = False,
+        message_timeout: float | None = None,
+        ws_headers: dict[str, Any] | None = None,
+        verify_ssl: bool = True,
+    ) -> None:
+        """Open the WebSocket.
+
+        ``ping_timeout`` (seconds) is aiohttp's heartbeat: a ping is sent after that long
+        without traffic and the connection is closed when no pong follows. ``auto_ping``
+        lets aiohttp answer pings itself. ``message_timeout`` (seconds) bounds each
+        ``receive()``. Raises ``AlreadyConnectedError`` when open already, and the error
+        tree's handshake errors (``HandshakeError``, ``HandshakeRejectedError``,
+        ``CertificateError``, ``InvalidURLError``, ``ConnectionFailedError``) on failure.
+        """
+        if self._connected:
+            raise AlreadyConnectedError(f"already connected to {self._url}; disconnect() first")
+        check_ws_url(ws_url)
+        try:
+            ws = await self._session.ws_connect(
+                ws_url,
+                autoping=auto_ping,
+                heartbeat=ping_timeout or None,
+                headers=ws_headers,
+                ssl=bool(verify_ssl),
+                max_msg_size=self._max_msg_size,
+                decode_text=False,
+            )
+        except Exception as exc:
+            raise translate_connect_error(ws_url, exc) from exc
+        self._ws = ws
+        self._url = ws_url
+        self._message_timeout = message_timeout
+        self._connected = True
+        logger.info("connected to %s", ws_url)
+
+    async def disconnect(self) -> None:
+        """Close the WebSocket with code 1000. Idempotent; never raises for a dead socket."""
+        ws, self._ws = self._ws, None
+        self._connected = False
+        if ws is not None and not ws.closed:
+            try:
+                await ws.close()
+            except (aiohttp.ClientError, OSError) as exc:  # already broken: nothing to close
+                logger.debug("%s: close failed: %s", self._url, exc)
+            logger.info("disconnected from %s", self._url)
+
+    def _ensure_connected(self) -> aiohttp.ClientWebSocketResponse[bool]:
+        if not self._connected or self._ws is None:
+            raise NotConnectedError("the WebSocket is not connected; call connect() first")
+        return self._ws
+
+    async def send(self, request: WebSocketRequest) -> None:
+        """Send ``request`` as one frame (text for str frames, binary for bytes)."""
+        await self.send_frame(request.to_frame())
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        """Send one text (``str``) or binary (``bytes``) frame."""
+        ws = self._ensure_connected()
+        try:
+            if isinstance(frame, str):
+                await ws.send_str(frame)
+            else:
+                await ws.send_bytes(frame)
+        except (aiohttp.ClientError, OSError) as exc:
+            self._connected = False
+            raise ConnectionClosedError(
+                f"{self._url}: send failed, connection lost ({exc})", code=1006
+            ) from exc
+
+    async def ping(self) -> None:
+        """Send a WebSocket ping frame."""
+        ws = self._ensure_connected()
+        try:
+            await ws.ping()
+        except (aiohttp.ClientError, OSError) as exc:
+            self._connected = False
+            raise ConnectionClosedError(
+                f"{self._url}: ping failed, connection lost ({exc})", code=1006
+            ) from exc
+
+    async def receive(self) -> WebSocketResponse | None:
+        """Wait for the next data frame and return it decoded.
+
+        Control frames are handled on the way (ping → pong). Raises ``ConnectionClosedError``
+        when the connection closes (``connected`` is then False), ``MessageTooBigError`` for a
+        message above ``max_msg_size`` and ``MessageTimeoutError`` (a ``TimeoutError``) when
+        ``message_timeout`` elapses first; the connection stays open after a timeout. Returns
+        None only when the connection was already closed by ``disconnect()``.
+        """
+        ws = self._ensure_connected()
+        decoder = self._decoder
+        while True:
+            try:
+                msg = await ws.receive(self._message_timeout)
+            except asyncio.TimeoutError:
+                raise MessageTimeoutError(
+                    f"{self._url}: no message within message_timeout={self._message_timeout} s"
+                ) from None
+            kind = msg.type
+            if kind is _TEXT:
+                self._last_recv_time = time.time()
+                return WebSocketResponse(decoder.decode_text(msg.data))
+            if kind is _BINARY:
+                self._last_recv_time = time.time()
+                return WebSocketResponse(decoder.decode_binary(msg.data))
+            if kind is _PING:
+                logger.debug("%s: ping received, answering", self._url)
+                await ws.pong(msg.data)
+                continue
+            if kind is _PONG:
+                logger.debug("%s: pong received", self._url)
+                continue
+            if self._ws is None:  # disconnect() raced with this receive
+                return None
+            self._connected = False
+            raise self._closed_error(ws, msg)
+
+    def _closed_error(
+        self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any
+    ) -> Exception:
+        if msg.type is aiohttp.WSMsgType.ERROR:
+            exc = msg.data
+            if isinstance(exc, aiohttp.WebSocketError) and exc.code == 1009:
+                found = _SIZE_RE.search(str(exc))
+                size = int(found.group(1)) if found else None
+                err: Exception = MessageTooBigError(
+                    f"{self._url}: received a message of {size if size else 'over'} bytes, "
+                    f"above max_msg_size={self._max_msg_size}; raise max_msg_size if the venue "
+                    "really sends such messages",
+                    size=size,
+                    limit=self._max_msg_size,
+                )
+            else:
+                err = ConnectionClosedError(
+                    f"{self._url}: connection failed ({exc!r})", code=ws.close_code or 1006
+                )
+            err.__cause__ = exc if isinstance(exc, BaseException) else None
+            logger.info("%s: %s", self._url, err)
+            return err
+        code = msg.data if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
+        reason = msg.extra if msg.type is aiohttp.WSMsgType.CLOSE else ""
+        code = code if isinstance(code, int) else 1006
+        logger.info("%s: closed by the server (code %s %s)", self._url, code, reason or "")
+        return ConnectionClosedError(
+            f"{self._url}: connection closed (code {code}{', ' + reason if reason else ''})",
+            code=code,
+            reason=reason or "",
+        )

@@ -1,0 +1,123 @@
+"""How a received data frame becomes ``WebSocketResponse.data``.
+
+Three decoders ship, chosen per connection and per manager with ``decoder=``:
+
+* ``"json"`` (the seed's default, :class:`JSONOrTextDecoder`): a text frame that is JSON
+  becomes the parsed value (msgspec), other text stays ``str``; binary stays ``bytes``.
+* ``"raw"`` (:class:`RawDecoder`): text is delivered exactly as received (``str``), binary
+  as ``bytes``: for exact echo or the user's own parser.
+* a msgspec type (a ``Struct``, a union of Structs, ``dict[str, Any]``...) or a ready
+  ``msgspec.json.Decoder`` (:class:`TypedDecoder`): text is decoded straight into that
+  type, with no intermediate dict. A frame that does not match the type is delivered as its
+  ``str`` (nothing is dropped) and logged at DEBUG.
+
+Frames reach decoders as the raw UTF-8 ``bytes`` of a text frame, which spares a ``str``
+copy for JSON; text that is not valid UTF-8 is delivered as ``bytes`` unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol, TypeAlias
+
+import msgspec
+
+from networkpype.protocol.errors import ConfigurationError
+
+__all__ = [
+    "DecoderSpec",
+    "JSONOrTextDecoder",
+    "MessageDecoder",
+    "RawDecoder",
+    "TypedDecoder",
+    "make_decoder",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class MessageDecoder(Protocol):
+    """Turns the payload of one data frame into ``WebSocketResponse.data``."""
+
+    def decode_text(self, data: bytes) -> Any:
+        """``data`` is the UTF-8 payload of a text frame."""
+
+    def decode_binary(self, data: bytes) -> Any:
+        """``data`` is the payload of a binary frame."""
+
+
+def _text(data: bytes) -> str | bytes:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        logger.debug("text frame of %d bytes is not valid UTF-8; delivered as bytes", len(data))
+        return data
+
+
+class JSONOrTextDecoder:
+    """The seed's decoding: JSON text → parsed value, other text → ``str``, binary → bytes."""
+
+    __slots__ = ("_decode",)
+
+    def __init__(self) -> None:
+        self._decode = msgspec.json.Decoder().decode
+
+    def decode_text(self, data: bytes) -> Any:
+        try:
+            return self._decode(data)
+        except msgspec.DecodeError:
+            return _text(data)
+
+    def decode_binary(self, data: bytes) -> Any:
+        return data
+
+
+class RawDecoder:
+    """Text as received (``str``), binary as ``bytes``; nothing is parsed."""
+
+    __slots__ = ()
+
+    def decode_text(self, data: bytes) -> Any:
+        return _text(data)
+
+    def decode_binary(self, data: bytes) -> Any:
+        return data
+
+
+class TypedDecoder:
+    """Text decoded by msgspec straight into ``type``; a mismatch is delivered as ``str``."""
+
+    __slots__ = ("_decode", "type")
+
+    def __init__(self, type: Any) -> None:  # noqa: A002 - msgspec's own spelling
+        decoder = type if isinstance(type, msgspec.json.Decoder) else msgspec.json.Decoder(type)
+        self.type = decoder.type
+        self._decode = decoder.decode
+
+    def decode_text(self, data: bytes) -> Any:
+        try:
+            return self._decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            logger.debug("frame does not match %r (%s); delivered as text", self.type, exc)
+            return _text(data)
+
+    def decode_binary(self, data: bytes) -> Any:
+        return data
+
+
+DecoderSpec: TypeAlias = "str | MessageDecoder | msgspec.json.Decoder[Any] | type | Any | None"
+
+
+def make_decoder(spec: DecoderSpec) -> MessageDecoder:
+    """Resolve a ``decoder=`` argument: ``None``/``"json"``, ``"raw"``, a decoder object
+    (anything with ``decode_text``/``decode_binary``), a ``msgspec.json.Decoder`` or a type."""
+    if spec is None or spec == "json":
+        return JSONOrTextDecoder()
+    if spec == "raw":
+        return RawDecoder()
+    if isinstance(spec, str):
+        raise ConfigurationError(f"unknown decoder {spec!r}: use 'json', 'raw', a type or a decoder")
+    if hasattr(spec, "decode_text") and hasattr(spec, "decode_binary"):
+        decoder: MessageDecoder = spec
+        return decoder
+    return TypedDecoder(spec)
