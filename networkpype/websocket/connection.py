@@ -80,15 +80,12 @@ def translate_connect_error(url: str, exc: BaseException) -> Exception:
                 f"{url}: invalid WebSocket upgrade response ({exc.message})", status=101
             )
         return HandshakeError(
-            f"{url}: server answered the WebSocket upgrade with HTTP {exc.status} "
-            f"({exc.message})",
+            f"{url}: server answered the WebSocket upgrade with HTTP {exc.status} ({exc.message})",
             status=exc.status,
             headers=headers,
             retry_after=_retry_after(headers),
         )
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError) or (
-        isinstance(exc, ssl.SSLCertVerificationError)
-    ):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
         return CertificateError(
             f"{url}: TLS certificate verification failed ({exc}); fix the server's "
             "certificate or, for a server you trust, pass verify_ssl=False"
@@ -249,7 +246,7 @@ class WebSocketConnection:
         while True:
             try:
                 msg = await ws.receive(self._message_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise MessageTimeoutError(
                     f"{self._url}: no message within message_timeout={self._message_timeout} s"
                 ) from None
@@ -272,9 +269,7 @@ class WebSocketConnection:
             self._connected = False
             raise self._closed_error(ws, msg)
 
-    def _closed_error(
-        self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any
-    ) -> Exception:
+    def _closed_error(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> Exception:
         if msg.type is aiohttp.WSMsgType.ERROR:
             exc = msg.data
             if isinstance(exc, aiohttp.WebSocketError) and exc.code == 1009:

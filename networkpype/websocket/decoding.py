@@ -89,7 +89,7 @@ class TypedDecoder:
 
     __slots__ = ("_decode", "type")
 
-    def __init__(self, type: Any) -> None:  # noqa: A002 - msgspec's own spelling
+    def __init__(self, type: Any) -> None:
         decoder = type if isinstance(type, msgspec.json.Decoder) else msgspec.json.Decoder(type)
         self.type = decoder.type
         self._decode = decoder.decode
@@ -116,7 +116,9 @@ def make_decoder(spec: DecoderSpec) -> MessageDecoder:
     if spec == "raw":
         return RawDecoder()
     if isinstance(spec, str):
-        raise ConfigurationError(f"unknown decoder {spec!r}: use 'json', 'raw', a type or a decoder")
+        raise ConfigurationError(
+            f"unknown decoder {spec!r}: use 'json', 'raw', a type or a decoder"
+        )
     if hasattr(spec, "decode_text") and hasattr(spec, "decode_binary"):
         decoder: MessageDecoder = spec
         return decoder

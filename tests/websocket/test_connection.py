@@ -175,7 +175,9 @@ async def test_disconnect_is_idempotent_and_state_errors(
     await asyncio.wait_for(peer.closed.wait(), 2)
 
 
-@pytest.mark.parametrize(("status", "error"), [(403, HandshakeRejectedError), (503, HandshakeError)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(403, HandshakeRejectedError), (503, HandshakeError)]
+)
 async def test_handshake_status_is_a_clear_error(
     server: ScriptedServer, session: aiohttp.ClientSession, status: int, error: type
 ) -> None:

@@ -1,0 +1,146 @@
+"""The hand-off from a connection's reader task to the consumer: a bounded FIFO.
+
+This is the hot path's only queue. It is not a pykka mailbox: the reader puts each decoded
+frame straight in and the consumer takes it out, with no actor hop per frame, and a take
+that finds items waiting does not suspend at all, so a burst read from one socket is drained
+in one go. Single event loop, not thread-safe (sync hosts go through the loop thread).
+
+When full, ``put()`` waits (the reader stops reading the socket, TCP pushes back, nothing is
+lost). An exception ``fail()``-ed into the queue is raised to the consumer in its place
+among the items, after everything put before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+__all__ = ["DeliveryQueue", "QueueClosed"]
+
+T = TypeVar("T")
+
+
+class QueueClosed(Exception):
+    """Raised by ``get()`` once the queue is closed and drained."""
+
+
+class _Raise:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class DeliveryQueue(Generic[T]):
+    """Bounded FIFO between one producer task and one consumer task on one loop.
+
+    ``maxsize`` is the number of items held before ``put()`` waits (at least 1).
+    """
+
+    __slots__ = ("_closed", "_getter", "_items", "_maxsize", "_putters")
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1, got {maxsize}")
+        self._items: deque[T | _Raise] = deque()
+        self._maxsize = maxsize
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def full(self) -> bool:
+        return len(self._items) >= self._maxsize
+
+    def _wake_getter(self) -> None:
+        getter = self._getter
+        if getter is not None:
+            self._getter = None
+            if not getter.done():
+                getter.set_result(None)
+
+    def put_nowait(self, item: T) -> None:
+        """Append ``item`` even past ``maxsize`` (for control items that must not wait)."""
+        self._items.append(item)
+        self._wake_getter()
+
+    async def put(self, item: T) -> None:
+        """Append ``item``, waiting while the queue is full."""
+        while len(self._items) >= self._maxsize and not self._closed:
+            waiter = asyncio.get_running_loop().create_future()
+            self._putters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._putters:
+                    self._putters.remove(waiter)
+        self._items.append(item)
+        self._wake_getter()
+
+    def fail(self, error: BaseException) -> None:
+        """Queue ``error`` to be raised by ``get()`` after the items before it."""
+        self._items.append(_Raise(error))
+        self._wake_getter()
+
+    def close(self) -> None:
+        """No more items will come: ``get()`` drains what is queued, then raises QueueClosed.
+        Producers blocked in ``put()`` are released."""
+        self._closed = True
+        self._wake_getter()
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+
+    def get_nowait(self) -> T:
+        """Take the next item; raises ``asyncio.QueueEmpty`` if there is none yet."""
+        items = self._items
+        if not items:
+            if self._closed:
+                raise QueueClosed
+            raise asyncio.QueueEmpty
+        item = items.popleft()
+        if self._putters and len(items) < self._maxsize:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+        if type(item) is _Raise:
+            raise item.error
+        return item  # type: ignore[return-value]
+
+    async def get(self) -> T:
+        """Take the next item, waiting for one; raises queued errors and ``QueueClosed``."""
+        while not self._items:
+            if self._closed:
+                raise QueueClosed
+            if self._getter is not None:
+                raise RuntimeError("DeliveryQueue has a single consumer; get() already waiting")
+            getter = asyncio.get_running_loop().create_future()
+            self._getter = getter
+            try:
+                await getter
+            finally:
+                if self._getter is getter:
+                    self._getter = None
+        return self.get_nowait()
+
+    def clear(self) -> int:
+        """Drop every queued item; returns how many were dropped."""
+        n = len(self._items)
+        self._items.clear()
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+        return n

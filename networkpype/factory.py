@@ -1,0 +1,168 @@
+"""Factories: one shared ``aiohttp.ClientSession`` and the managers built on it.
+
+``ConnectionManagersFactory`` is the seed's entry point: it holds the throttler, auth and
+processors and hands out ``WebSocketManager`` and ``RESTManager`` objects that share one
+session. The session's connector has no connection cap (aiohttp's default stops at 100
+concurrent connections, and every open WebSocket holds one), so hundreds of WebSocket
+connections can be open at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
+from networkpype.websocket.decoding import DecoderSpec
+from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
+from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
+
+if TYPE_CHECKING:
+    from http.cookies import SimpleCookie
+
+    from networkpype.auth import Auth
+    from networkpype.rest.connection import RESTConnection
+    from networkpype.rest.manager import RESTManager
+    from networkpype.rest.processor.base import RESTPostProcessor, RESTPreProcessor
+    from networkpype.throttler.throttler import AsyncThrottler
+    from networkpype.time_synchronizer import TimeSynchronizer
+
+__all__ = ["ConnectionManagersFactory", "ConnectionsFactory"]
+
+
+class ConnectionsFactory:
+    """Makes connections on one shared ``aiohttp.ClientSession``, created on first use.
+
+    Keyword arguments of the first ``get_*_connection`` call go to ``aiohttp.ClientSession``;
+    unless they include a ``connector``, the session gets a ``TCPConnector(limit=0)``.
+    """
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._cookies: Any = None
+
+    async def _get_session(self, **session_kwargs: Any) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            if "connector" not in session_kwargs:
+                session_kwargs["connector"] = aiohttp.TCPConnector(limit=0)
+            self._session = aiohttp.ClientSession(**session_kwargs)
+            if self._cookies is not None:
+                self._session.cookie_jar.update_cookies(self._cookies)
+        return self._session
+
+    async def get_ws_connection(
+        self,
+        *,
+        decoder: DecoderSpec = None,
+        max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        **session_kwargs: Any,
+    ) -> WebSocketConnection:
+        """A new ``WebSocketConnection`` on the shared session."""
+        session = await self._get_session(**session_kwargs)
+        return WebSocketConnection(session, decoder=decoder, max_msg_size=max_msg_size)
+
+    async def get_rest_connection(self, **session_kwargs: Any) -> RESTConnection:
+        """A ``RESTConnection`` on the shared session."""
+        from networkpype.rest.connection import RESTConnection
+
+        return RESTConnection(await self._get_session(**session_kwargs))
+
+    def update_cookies(self, cookies: SimpleCookie | dict[str, str]) -> None:
+        """Cookies for every later request of the shared session."""
+        self._cookies = cookies
+        if self._session is not None:
+            self._session.cookie_jar.update_cookies(cookies)
+
+    async def close(self) -> None:
+        """Close the shared session (its open connections close too). Idempotent."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+class ConnectionManagersFactory:
+    """Builds managers that share a throttler, auth, processors and one HTTP session."""
+
+    def __init__(
+        self,
+        throttler: AsyncThrottler,
+        auth: Auth | None = None,
+        rest_pre_processors: list[RESTPreProcessor] | None = None,
+        rest_post_processors: list[RESTPostProcessor] | None = None,
+        ws_pre_processors: list[WebSocketPreProcessor] | None = None,
+        ws_post_processors: list[WebSocketPostProcessor] | None = None,
+        time_synchronizer: TimeSynchronizer | None = None,
+    ) -> None:
+        self._throttler = throttler
+        self._auth = auth
+        self._rest_pre_processors = list(rest_pre_processors or [])
+        self._rest_post_processors = list(rest_post_processors or [])
+        self._ws_pre_processors = list(ws_pre_processors or [])
+        self._ws_post_processors = list(ws_post_processors or [])
+        self._time_synchronizer = time_synchronizer
+        self._connections_factory = ConnectionsFactory()
+        self._managers: list[WebSocketManager] = []
+
+    @property
+    def throttler(self) -> AsyncThrottler:
+        return self._throttler
+
+    @property
+    def auth(self) -> Auth | None:
+        return self._auth
+
+    @property
+    def time_synchronizer(self) -> TimeSynchronizer | None:
+        return self._time_synchronizer
+
+    async def get_ws_manager(
+        self,
+        *,
+        decoder: DecoderSpec = None,
+        max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        **session_kwargs: Any,
+    ) -> WebSocketManager:
+        """A new ``WebSocketManager`` with this factory's throttler, auth and processors.
+
+        ``decoder`` (see ``networkpype.websocket.decoding``), ``max_msg_size`` (bytes) and
+        ``max_queue`` (messages buffered towards the consumer) are per manager; other keyword
+        arguments configure the shared ``aiohttp.ClientSession`` when it is first created.
+        """
+        connection = await self._connections_factory.get_ws_connection(
+            decoder=decoder, max_msg_size=max_msg_size, **session_kwargs
+        )
+        manager = WebSocketManager(
+            connection,
+            self._throttler,
+            self._ws_pre_processors,
+            self._ws_post_processors,
+            self._auth,
+            max_queue=max_queue,
+        )
+        self._managers.append(manager)
+        return manager
+
+    async def get_rest_manager(self) -> RESTManager:
+        """A ``RESTManager`` with this factory's throttler, auth and REST processors."""
+        from networkpype.rest.manager import RESTManager
+
+        connection = await self._connections_factory.get_rest_connection()
+        return RESTManager(
+            connection,
+            self._throttler,
+            rest_pre_processors=self._rest_pre_processors,
+            rest_post_processors=self._rest_post_processors,
+            auth=self._auth,
+        )
+
+    def update_cookies(self, cookies: SimpleCookie | dict[str, str]) -> None:
+        self._connections_factory.update_cookies(cookies)
+
+    async def close(self) -> None:
+        """Disconnect every manager this factory made, then close the shared session."""
+        managers, self._managers = self._managers, []
+        for manager in managers:
+            await manager.disconnect()
+        await self._connections_factory.close()
