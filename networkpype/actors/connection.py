@@ -17,7 +17,7 @@ from pykka import ActorRef
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor
-from networkpype.protocol.errors import MessageTimeoutError, NotConnectedError
+from networkpype.protocol.errors import NotConnectedError
 from networkpype.protocol.messages import (
     CloseSocket,
     ConnectionSpec,
@@ -28,7 +28,6 @@ from networkpype.protocol.messages import (
     SocketOpened,
 )
 from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.response import WebSocketResponse
 
 __all__ = ["ConnectionActor"]
 
@@ -109,21 +108,10 @@ class ConnectionActor(AsyncioActor):
         await self.connection.disconnect()
 
     async def _read_loop(self) -> None:
-        receive = self.connection.receive
         sink = self._sink
         try:
-            while True:
-                try:
-                    response: WebSocketResponse | None = await receive()
-                except MessageTimeoutError as exc:
-                    sink.fail(exc)  # the connection stays open; the consumer decides
-                    continue
-                if response is None:
-                    return  # disconnect() by us
-                if len(sink) < sink.maxsize:
-                    sink.put_nowait(response)
-                else:
-                    await sink.put(response)  # backpressure: stop reading until there is room
+            # The connection stays open after a message timeout: the consumer decides.
+            await self.connection.pump(sink.offer, sink.put, sink.fail)
         except NotConnectedError:
             return  # closed by us between two frames
         except Exception as exc:

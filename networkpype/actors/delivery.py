@@ -38,7 +38,7 @@ class DeliveryQueue(Generic[T]):
     ``maxsize`` is the number of items held before ``put()`` waits (at least 1).
     """
 
-    __slots__ = ("_closed", "_getter", "_items", "_maxsize", "_putters")
+    __slots__ = ("_closed", "_errors", "_getter", "_items", "_maxsize", "_putters")
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
@@ -48,6 +48,7 @@ class DeliveryQueue(Generic[T]):
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
         self._closed = False
+        self._errors = 0  # queued _Raise markers: batches stop before the first
 
     def __len__(self) -> int:
         return len(self._items)
@@ -70,6 +71,16 @@ class DeliveryQueue(Generic[T]):
             if not getter.done():
                 getter.set_result(None)
 
+    def offer(self, item: T) -> bool:
+        """Append ``item`` if there is room and return True; False (nothing added) if full."""
+        items = self._items
+        if len(items) >= self._maxsize:
+            return False
+        items.append(item)
+        if self._getter is not None:
+            self._wake_getter()
+        return True
+
     def put_nowait(self, item: T) -> None:
         """Append ``item`` even past ``maxsize`` (for control items that must not wait)."""
         self._items.append(item)
@@ -91,6 +102,7 @@ class DeliveryQueue(Generic[T]):
     def fail(self, error: BaseException) -> None:
         """Queue ``error`` to be raised by ``get()`` after the items before it."""
         self._items.append(_Raise(error))
+        self._errors += 1
         self._wake_getter()
 
     def close(self) -> None:
@@ -116,8 +128,50 @@ class DeliveryQueue(Generic[T]):
             if not putter.done():
                 putter.set_result(None)
         if type(item) is _Raise:
+            self._errors -= 1
             raise item.error
         return item  # type: ignore[return-value]
+
+    def get_batch_nowait(self) -> deque[T]:
+        """Take every item queued before the next error, in order, in one step.
+
+        Raises ``asyncio.QueueEmpty`` when there is none, the queued error when it is first,
+        ``QueueClosed`` when closed and drained.
+        """
+        items = self._items
+        if not items:
+            if self._closed:
+                raise QueueClosed
+            raise asyncio.QueueEmpty
+        if type(items[0]) is _Raise:
+            self.get_nowait()  # raises it
+        if self._errors:
+            batch: deque[T | _Raise] = deque()
+            while items and type(items[0]) is not _Raise:
+                batch.append(items.popleft())
+        else:
+            batch, self._items = items, deque()
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+        return batch  # type: ignore[return-value]
+
+    async def get_batch(self) -> deque[T]:
+        """``get_batch_nowait``, waiting for the first item."""
+        while not self._items:
+            if self._closed:
+                raise QueueClosed
+            if self._getter is not None:
+                raise RuntimeError("DeliveryQueue has a single consumer; get() already waiting")
+            getter = asyncio.get_running_loop().create_future()
+            self._getter = getter
+            try:
+                await getter
+            finally:
+                if self._getter is getter:
+                    self._getter = None
+        return self.get_batch_nowait()
 
     async def get(self) -> T:
         """Take the next item, waiting for one; raises queued errors and ``QueueClosed``."""
@@ -139,6 +193,7 @@ class DeliveryQueue(Generic[T]):
         """Drop every queued item; returns how many were dropped."""
         n = len(self._items)
         self._items.clear()
+        self._errors = 0
         while self._putters:
             putter = self._putters.popleft()
             if not putter.done():

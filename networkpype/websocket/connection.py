@@ -16,7 +16,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -247,9 +247,7 @@ class WebSocketConnection:
             try:
                 msg = await ws.receive(self._message_timeout)
             except TimeoutError:
-                raise MessageTimeoutError(
-                    f"{self._url}: no message within message_timeout={self._message_timeout} s"
-                ) from None
+                raise self._timeout_error() from None
             kind = msg.type
             if kind is _TEXT:
                 self._last_recv_time = time.time()
@@ -257,17 +255,66 @@ class WebSocketConnection:
             if kind is _BINARY:
                 self._last_recv_time = time.time()
                 return WebSocketResponse(decoder.decode_binary(msg.data))
-            if kind is _PING:
-                logger.debug("%s: ping received, answering", self._url)
-                await ws.pong(msg.data)
-                continue
-            if kind is _PONG:
-                logger.debug("%s: pong received", self._url)
-                continue
-            if self._ws is None:  # disconnect() raced with this receive
+            if not await self._control_frame(ws, msg):
                 return None
-            self._connected = False
-            raise self._closed_error(ws, msg)
+
+    async def pump(
+        self,
+        offer: Callable[[WebSocketResponse], bool],
+        put: Callable[[WebSocketResponse], Awaitable[None]],
+        on_timeout: Callable[[MessageTimeoutError], None],
+    ) -> None:
+        """Read frames until the connection ends, handing each response to ``offer`` (or,
+        when ``offer`` returns False because the consumer is full, awaiting ``put``).
+
+        This is ``receive()`` in a loop without a call per frame, for the connection actor's
+        reader task. A ``message_timeout`` is reported to ``on_timeout`` and reading goes
+        on. Returns when ``disconnect()`` closed the connection; raises as ``receive()``.
+        """
+        ws = self._ensure_connected()
+        decode_text = self._decoder.decode_text
+        decode_binary = self._decoder.decode_binary
+        timeout = self._message_timeout
+        now = time.time
+        while True:
+            try:
+                msg = await ws.receive(timeout)
+            except TimeoutError:
+                on_timeout(self._timeout_error())
+                continue
+            kind = msg.type
+            if kind is _TEXT:
+                response = WebSocketResponse(decode_text(msg.data))
+            elif kind is _BINARY:
+                response = WebSocketResponse(decode_binary(msg.data))
+            elif await self._control_frame(ws, msg):
+                continue
+            else:
+                return
+            self._last_recv_time = now()
+            if not offer(response):
+                await put(response)
+
+    def _timeout_error(self) -> MessageTimeoutError:
+        return MessageTimeoutError(
+            f"{self._url}: no message within message_timeout={self._message_timeout} s"
+        )
+
+    async def _control_frame(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> bool:
+        """Handle a non-data frame: True to read on, False when closed by ``disconnect()``;
+        raises the error tree's error when the connection ended otherwise."""
+        kind = msg.type
+        if kind is _PING:
+            logger.debug("%s: ping received, answering", self._url)
+            await ws.pong(msg.data)
+            return True
+        if kind is _PONG:
+            logger.debug("%s: pong received", self._url)
+            return True
+        if self._ws is None:  # disconnect() raced with this read
+            return False
+        self._connected = False
+        raise self._closed_error(ws, msg)
 
     def _closed_error(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> Exception:
         if msg.type is aiohttp.WSMsgType.ERROR:

@@ -188,8 +188,19 @@ class WebSocketManager:
     async def iter_messages(self) -> AsyncIterator[WebSocketResponse]:
         """Yield each message, post-processed, until ``disconnect()``; raises as
         ``receive()`` does when the connection fails."""
+        # The consumer's side of the hot path: take whatever the reader has queued in one
+        # step, then hand it out without touching the queue per message.
+        processors = self._post_processors
         while True:
-            response = await self.receive()
-            if response is None:
+            queue = self._queue
+            try:
+                try:
+                    batch = queue.get_batch_nowait()
+                except asyncio.QueueEmpty:
+                    batch = await queue.get_batch()
+            except QueueClosed:
                 return
-            yield response
+            for response in batch:
+                for processor in processors:
+                    response = await processor.post_process(response)
+                yield response
