@@ -1,23 +1,37 @@
-"""The connection actor: owns one WebSocket and the reader task that drains it.
+"""The connection actor: owns one WebSocket, the reader task that drains it and the
+liveness task that watches it.
 
 Commands (``OpenSocket``, ``SendFrame``, ``SendPing``, ``CloseSocket``) arrive through the
-actor's inbox. Data frames do not: the reader task decodes each frame and puts the response
+actor's inbox. Data frames do not: the reader decodes each frame and puts the response
 straight into the consumer's :class:`~networkpype.actors.delivery.DeliveryQueue`, so a frame
-costs no mailbox hop. When the socket breaks, the reader reports ``SocketFailed`` to the
-parent (the manager or the supervisor), which decides what the consumer sees.
+costs no mailbox hop. Lifecycle events go into the same queue, so the consumer sees them in
+order with the data: ``Connected``/``Reconnected`` before the first frame of a connection,
+``Disconnected`` after its last. Then the failure is reported to the parent (``SocketFailed``),
+which decides whether to restart.
+
+Liveness (``ConnectionSpec``): a ping when no frame arrived for ``ping_interval``, the link
+declared dead when nothing at all arrives within ``pong_timeout`` after it; optionally dead
+after ``no_data_timeout`` without data, and application pings on a schedule. While the
+reader waits for a slow consumer, the link is not judged: frames are then unread, not absent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from pykka import ActorRef
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor
-from networkpype.protocol.errors import NotConnectedError
+from networkpype.protocol.errors import (
+    ConnectionClosedError,
+    LivenessTimeoutError,
+    NotConnectedError,
+)
+from networkpype.protocol.events import Connected, Disconnected, Reconnected
 from networkpype.protocol.messages import (
     CloseSocket,
     ConnectionSpec,
@@ -28,6 +42,7 @@ from networkpype.protocol.messages import (
     SocketOpened,
 )
 from networkpype.websocket.connection import WebSocketConnection
+from networkpype.websocket.response import WebSocketResponse
 
 __all__ = ["ConnectionActor"]
 
@@ -38,8 +53,9 @@ class ConnectionActor(AsyncioActor):
     """One WebSocket: opens it, sends on it, reads it into ``sink``, reports to ``parent``.
 
     ``connection`` is the :class:`WebSocketConnection` the actor drives (its ``connected`` and
-    ``last_recv_time`` may be read from the same loop by the facade). The actor owns the
-    reader task: it is cancelled and awaited by ``CloseSocket`` and by ``on_stop``.
+    ``last_recv_time`` may be read from the same loop by the facade). The actor owns its
+    reader and liveness tasks: ``CloseSocket`` and ``on_stop`` cancel and await them.
+    ``emit_events`` puts lifecycle events into ``sink`` (consumers skip them unless asked).
     """
 
     def __init__(
@@ -48,13 +64,20 @@ class ConnectionActor(AsyncioActor):
         sink: DeliveryQueue[Any],
         parent: ActorRef[Any] | None,
         connection_id: str,
+        *,
+        emit_events: bool = True,
+        generation: int = 0,
     ) -> None:
         super().__init__()
         self.connection = connection
         self.connection_id = connection_id
         self._sink = sink
         self._parent = parent
-        self._reader: asyncio.Task[None] | None = None
+        self._emit_events = emit_events
+        self.generation = generation
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reader_blocked = False
+        self._failed = False
 
     def __str__(self) -> str:
         return f"ConnectionActor {self.connection_id} ({self.connection.url or 'unopened'})"
@@ -65,8 +88,8 @@ class ConnectionActor(AsyncioActor):
                 await self.connection.send_frame(frame)
             case SendPing():
                 await self.connection.ping()
-            case OpenSocket(spec=spec):
-                await self._open(spec)
+            case OpenSocket(spec=spec, down_since=down_since, attempts=attempts):
+                await self._open(spec, down_since, attempts)
             case CloseSocket():
                 await self._close()
             case _:
@@ -79,44 +102,163 @@ class ConnectionActor(AsyncioActor):
     async def on_failure(self, *_exc_info: Any) -> None:  # type: ignore[override]
         await self._close()
 
-    async def _open(self, spec: ConnectionSpec) -> None:
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _open(self, spec: ConnectionSpec, down_since: float | None, attempts: int) -> None:
         await self.connection.connect(
             spec.url,
-            ping_timeout=spec.ping_timeout,
+            ping_timeout=0,  # liveness is ours (separate interval and timeout), not aiohttp's
             auto_ping=spec.auto_ping,
             message_timeout=spec.message_timeout,
             ws_headers=spec.headers,
             verify_ssl=spec.verify_ssl,
         )
-        self._reader = asyncio.get_running_loop().create_task(
-            self._read_loop(), name=f"networkpype-reader-{self.connection_id}"
+        if self._emit_events:
+            # Before the reader starts: the event precedes every frame of this connection.
+            if down_since is None:
+                event: Any = Connected(
+                    connection_id=self.connection_id, at=time.time(), url=spec.url
+                )
+            else:
+                event = Reconnected(
+                    connection_id=self.connection_id,
+                    at=time.time(),
+                    url=spec.url,
+                    downtime=time.monotonic() - down_since,
+                    attempts=attempts,
+                )
+            self._sink.put_nowait(event)
+        loop = asyncio.get_running_loop()
+        self._tasks.append(
+            loop.create_task(self._read_loop(), name=f"networkpype-reader-{self.connection_id}")
         )
+        if spec.ping_interval or spec.no_data_timeout:
+            self._tasks.append(
+                loop.create_task(
+                    self._liveness(spec), name=f"networkpype-liveness-{self.connection_id}"
+                )
+            )
+        if spec.app_ping_interval:
+            self._tasks.append(
+                loop.create_task(
+                    self._app_pings(spec), name=f"networkpype-appping-{self.connection_id}"
+                )
+            )
         if self._parent is not None:
-            self._parent.tell(SocketOpened(connection_id=self.connection_id, url=spec.url))
+            self._parent.tell(
+                SocketOpened(
+                    connection_id=self.connection_id, url=spec.url, generation=self.generation
+                )
+            )
 
     async def _close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None and not reader.done():
-            reader.cancel()
+        tasks, self._tasks = self._tasks, []
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        for task in tasks:
+            if task is current:
+                continue
             try:
-                await reader
+                await task
             except asyncio.CancelledError:
-                # Re-raise only when *we* are being cancelled, not the reader we cancelled.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
+                # Re-raise only when *we* are being cancelled, not the task we cancelled.
+                if current is not None and current.cancelling():
                     raise
         await self.connection.disconnect()
 
+    def _fail(self, exc: BaseException) -> None:
+        """The connection is lost: tell the consumer (in order) and the parent, once."""
+        if self._failed:
+            return
+        self._failed = True
+        logger.info("%s: connection lost: %s", self, exc)
+        if self._emit_events:
+            self._sink.put_nowait(
+                Disconnected(
+                    connection_id=self.connection_id,
+                    at=time.time(),
+                    cause=str(exc),
+                    error=type(exc).__name__,
+                    code=exc.code if isinstance(exc, ConnectionClosedError) else None,
+                )
+            )
+        if self._parent is not None:
+            self._parent.tell(
+                SocketFailed(
+                    connection_id=self.connection_id, error=exc, generation=self.generation
+                )
+            )
+        else:
+            self._sink.fail(exc)
+
+    # -- tasks -----------------------------------------------------------------------------
+
     async def _read_loop(self) -> None:
         sink = self._sink
+
+        async def put(response: WebSocketResponse) -> None:
+            self._reader_blocked = True
+            try:
+                await sink.put(response)
+            finally:
+                self._reader_blocked = False
+
         try:
             # The connection stays open after a message timeout: the consumer decides.
-            await self.connection.pump(sink.offer, sink.put, sink.fail)
+            await self.connection.pump(sink.offer, put, sink.fail)
         except NotConnectedError:
             return  # closed by us between two frames
         except Exception as exc:
-            logger.info("%s: connection lost: %s", self, exc)
-            if self._parent is not None:
-                self._parent.tell(SocketFailed(connection_id=self.connection_id, error=exc))
-            else:
-                sink.fail(exc)
+            await self.connection.disconnect()
+            self._fail(exc)
+
+    async def _liveness(self, spec: ConnectionSpec) -> None:
+        conn = self.connection
+        interval, pong_timeout, no_data = (
+            spec.ping_interval,
+            spec.pong_timeout,
+            spec.no_data_timeout,
+        )
+        opened = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                last_frame = conn.last_frame_monotonic or opened
+                if no_data is not None and not self._reader_blocked:
+                    silent = now - (conn.last_data_monotonic or opened)
+                    if silent >= no_data:
+                        raise LivenessTimeoutError(
+                            f"{spec.url}: no data for {silent:.1f} s (no_data_timeout={no_data})"
+                        )
+                due = [last_frame + interval] if interval else []
+                if no_data is not None:
+                    due.append((conn.last_data_monotonic or opened) + no_data)
+                wake = min(due)
+                if now < wake or self._reader_blocked:
+                    await asyncio.sleep(max(wake - now, 0.01))
+                    continue
+                if interval is None:
+                    continue
+                sent = time.monotonic()
+                await conn.ping()
+                await asyncio.sleep(pong_timeout)
+                if conn.last_frame_monotonic < sent and not self._reader_blocked:
+                    raise LivenessTimeoutError(
+                        f"{spec.url}: no pong within pong_timeout={pong_timeout} s of a ping "
+                        "(half-open connection)"
+                    )
+        except (LivenessTimeoutError, ConnectionError) as exc:
+            if not self._failed:
+                self._fail(exc)  # first: the parent starts recovery at once
+                await self.connection.disconnect()  # ends the reader quietly
+
+    async def _app_pings(self, spec: ConnectionSpec) -> None:
+        assert spec.app_ping_interval is not None
+        try:
+            while True:
+                await asyncio.sleep(spec.app_ping_interval)
+                await self.connection.send_frame(spec.app_ping_payload)
+        except ConnectionError:
+            return  # the reader reports the failure

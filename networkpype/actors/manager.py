@@ -1,17 +1,30 @@
-"""The manager actor: the outbound pipeline, the subscription record, and the child
-connection actor.
+"""The manager actor: the outbound pipeline, the subscription record, and the supervised
+connection.
 
 Outbound, every request runs: a private copy → pre-processors in order →
 ``Auth.ws_authenticate`` when ``is_auth_required`` → the throttler when the request names a
 ``throttler_limit_id`` → the connection actor. The caller's request object is never mutated:
 a recorded subscription keeps the caller's original, so a replay is processed and signed
-afresh. Inbound frames bypass this actor entirely (see ``ConnectionActor``).
+afresh. Sends leave in the order they were asked for, through one outbox task the manager
+owns, so the inbox stays free while a send waits for its rate limit.
+
+The connection actor is a child of a :class:`~networkpype.supervisor.SupervisorActor`. When
+the supervisor reports ``ChildRestarted``, the manager queues, ahead of any later send, the
+``on_connect`` requests (a login, say) and then every recorded subscription in its original
+order. When it reports ``ChildGaveUp``, the consumer's stream ends with ``GaveUpError``.
+Inbound frames bypass this actor entirely (see ``ConnectionActor``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorRef
@@ -19,9 +32,11 @@ from pykka import ActorRef
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor, stop_actor
-from networkpype.protocol.errors import ConfigurationError, NotConnectedError
+from networkpype.protocol.errors import ConfigurationError, ConnectionClosedError, NotConnectedError
+from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
-    CloseSocket,
+    ChildGaveUp,
+    ChildRestarted,
     Connect,
     ConnectionSpec,
     Disconnect,
@@ -29,11 +44,12 @@ from networkpype.protocol.messages import (
     Send,
     SendFrame,
     SendPing,
-    SocketFailed,
-    SocketOpened,
+    StartChild,
     Subscribe,
     Unsubscribe,
 )
+from networkpype.supervisor.policy import RestartPolicy
+from networkpype.supervisor.supervisor import ChildSpec, EscalationHandler, SupervisorActor
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.processor.base import WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
@@ -42,10 +58,13 @@ if TYPE_CHECKING:
     from networkpype.auth import Auth
     from networkpype.throttler.throttler import AsyncThrottler
 
-__all__ = ["ManagerActor", "OutboundPipeline"]
+__all__ = ["ManagerActor", "OnConnect", "OutboundPipeline"]
 
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
+
+OnConnect = Callable[[], Awaitable[Sequence[WebSocketRequest]]]
+"""Returns the requests to send first on every (re)connection, before the replay."""
 
 
 class OutboundPipeline:
@@ -87,12 +106,31 @@ class OutboundPipeline:
             await connection.ask(SendFrame(frame=frame), block=False)
 
 
-class ManagerActor(AsyncioActor):
-    """Runs one managed connection for a ``WebSocketManager`` facade.
+@dataclass
+class _Job:
+    requests: list[WebSocketRequest]
+    done: asyncio.Future[None] | None = None
+    replay: bool = False
+    generation: int = 0
+    subscription: WebSocketRequest | None = None
 
-    Replies to ``Connect`` once the socket is open (raising the handshake error otherwise),
-    to ``Send``/``Subscribe`` once the frame is written. A connection failure reported by
-    the child is queued to the consumer, after the frames read before it.
+
+@dataclass
+class ManagerSettings:
+    """Per-manager supervision settings (see ``WebSocketManager``)."""
+
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    on_connect: OnConnect | None = None
+    on_escalate: EscalationHandler | None = None
+    parent: ActorRef[Any] | None = None
+
+
+class ManagerActor(AsyncioActor):
+    """Runs one supervised connection for a ``WebSocketManager`` facade.
+
+    Replies to ``Connect`` once the socket is open (raising the handshake error otherwise).
+    ``Send``/``Subscribe``/``Unsubscribe`` reply with an ``asyncio.Future`` that completes when
+    the frame is written: the facade awaits it, so the caller sees the send's error.
     """
 
     def __init__(
@@ -100,75 +138,214 @@ class ManagerActor(AsyncioActor):
         connection: WebSocketConnection,
         sink: DeliveryQueue[Any],
         pipeline: OutboundPipeline,
+        settings: ManagerSettings | None = None,
     ) -> None:
         super().__init__()
         self._connection = connection
         self._sink = sink
         self._pipeline = pipeline
+        self._settings = settings or ManagerSettings()
+        self._supervisor: ActorRef[SupervisorActor] | None = None
         self._child: ActorRef[ConnectionActor] | None = None
-        self._child_id = ""
+        self._child_id = f"ws{next(_ids)}"
+        self._generation = 0
         self._subscriptions: list[WebSocketRequest] = []
+        self._jobs: deque[_Job] = deque()
+        self._wakeup = asyncio.Event()
+        self._outbox: asyncio.Task[None] | None = None
+        self.replays = 0
 
     @property
     def subscriptions(self) -> list[WebSocketRequest]:
         return list(self._subscriptions)
 
+    async def on_start(self) -> None:  # type: ignore[override]  # async hooks: see runtime
+        self._supervisor = SupervisorActor.start(
+            listeners=[self.actor_ref],
+            parent=self._settings.parent,
+            on_escalate=self._settings.on_escalate,
+        )
+        self._outbox = asyncio.get_running_loop().create_task(
+            self._run_outbox(), name=f"networkpype-outbox-{self._child_id}"
+        )
+
     async def on_receive(self, message: Any) -> Any:
         match message:
             case Send(request=request):
-                await self._pipeline.send(request, self._require_child())
+                self._require_child()
+                return self._enqueue([request])
             case Subscribe(request=request):
-                await self._pipeline.send(request, self._require_child())
-                self._subscriptions.append(request)
+                return self._subscribe(request)
             case Unsubscribe(subscription=subscription, send=request):
                 self._forget(subscription)
-                if request is not None:
-                    await self._pipeline.send(request, self._require_child())
+                if request is None:
+                    return None
+                self._require_child()
+                return self._enqueue([request])
             case SendPing():
                 await self._require_child().ask(SendPing(), block=False)
             case Connect(spec=spec):
                 await self._connect(spec)
+            case ChildRestarted(ref=ref):
+                self._child = ref
+                self._generation += 1
+                self.replays += 1
+                self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
+                self._wakeup.set()
+            case ChildGaveUp(error=error):
+                self._child = None
+                self._sink.put_nowait(
+                    GaveUp(connection_id=self._child_id, at=time.time(), cause=str(error))
+                )
+                self._sink.fail(error)
+                self._sink.close()
             case Disconnect():
-                await self._stop_child()
-            case SocketOpened():
-                pass
-            case SocketFailed(connection_id=cid, error=error):
-                if cid == self._child_id:
-                    self._sink.fail(error)
-                    await self._stop_child()
+                await self._shutdown()
             case _:
                 return super().on_receive(message)
         return None
 
-    async def on_stop(self) -> None:  # type: ignore[override]  # async hooks: see runtime
-        await self._stop_child()
+    async def on_stop(self) -> None:  # type: ignore[override]
+        await self._shutdown()
+
+    async def on_failure(self, *_exc_info: Any) -> None:  # type: ignore[override]
+        await self._shutdown()
+
+    # -- commands --------------------------------------------------------------------------
 
     def _require_child(self) -> ActorRef[ConnectionActor]:
         if self._child is None or not self._connection.connected:
             raise NotConnectedError("the WebSocket is not connected; call connect() first")
         return self._child
 
+    def _subscribe(self, request: WebSocketRequest) -> asyncio.Future[None] | None:
+        if self._supervisor is None or (self._child is None and self._generation == 0):
+            raise NotConnectedError("the WebSocket is not connected; call connect() first")
+        self._subscriptions.append(request)
+        if self._child is None or not self._connection.connected:
+            # Between a failure and the reconnection: recorded, and sent by the replay.
+            return None
+        return self._enqueue([request], subscription=request)
+
     def _forget(self, subscription: WebSocketRequest) -> None:
         for i, recorded in enumerate(self._subscriptions):
-            if recorded is subscription or recorded == subscription:
+            if recorded is subscription:
                 del self._subscriptions[i]
                 return
-        raise KeyError("not a recorded subscription")
+        for i, recorded in enumerate(self._subscriptions):
+            if recorded == subscription:
+                del self._subscriptions[i]
+                return
+        raise KeyError("not a recorded subscription: pass the object given to subscribe()")
+
+    def _forget_quietly(self, subscription: WebSocketRequest) -> None:
+        with contextlib.suppress(KeyError):
+            self._forget(subscription)
+
+    def _enqueue(
+        self, requests: list[WebSocketRequest], subscription: WebSocketRequest | None = None
+    ) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._jobs.append(
+            _Job(requests, done, generation=self._generation, subscription=subscription)
+        )
+        self._wakeup.set()
+        return done
 
     async def _connect(self, spec: ConnectionSpec) -> None:
-        self._child_id = f"c{next(_ids)}"
-        child = ConnectionActor.start(self._connection, self._sink, self.actor_ref, self._child_id)
-        try:
-            await child.ask(OpenSocket(spec=spec), block=False)
-        except BaseException:
-            await stop_actor(child)
-            raise
-        self._child = child
+        assert self._supervisor is not None
+        connection, sink, supervisor = self._connection, self._sink, self._supervisor
+        child_id = self._child_id
 
-    async def _stop_child(self) -> None:
-        child, self._child = self._child, None
-        if child is not None:
+        async def start(generation: int, down_since: float | None, attempt: int) -> ActorRef[Any]:
+            child = ConnectionActor.start(
+                connection, sink, supervisor, child_id, generation=generation
+            )
             try:
-                await child.ask(CloseSocket(), block=False)
-            finally:
+                await child.ask(
+                    OpenSocket(spec=spec, down_since=down_since, attempts=attempt), block=False
+                )
+            except BaseException:
                 await stop_actor(child)
+                raise
+            return child
+
+        spec_ = ChildSpec(child_id=child_id, start=start, policy=self._settings.policy)
+        self._child = await supervisor.ask(StartChild(spec=spec_), block=False)
+        self._generation = 1
+        if self._settings.on_connect is not None:
+            self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
+            self._wakeup.set()
+
+    async def _shutdown(self) -> None:
+        outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            outbox.cancel()
+            try:
+                await outbox
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+        while self._jobs:
+            job = self._jobs.popleft()
+            if job.done is not None and not job.done.done():
+                job.done.set_exception(NotConnectedError("disconnected before the send"))
+        supervisor, self._supervisor = self._supervisor, None
+        self._child = None
+        if supervisor is not None:
+            await stop_actor(supervisor)
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    async def _run_outbox(self) -> None:
+        while True:
+            while not self._jobs:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            job = self._jobs.popleft()
+            if job.done is not None and job.done.cancelled():
+                continue
+            try:
+                await self._run_job(job)
+            except asyncio.CancelledError:
+                if job.done is not None and not job.done.done():
+                    job.done.cancel()
+                raise
+            except ConnectionError as exc:
+                if job.subscription is not None and job.done is not None:
+                    # Recorded: the replay after the reconnection sends it.
+                    job.done.set_result(None)
+                elif job.done is not None and not job.done.done():
+                    job.done.set_exception(exc)
+                elif job.replay:
+                    logger.info("%s: replay interrupted: %s", self._child_id, exc)
+            except Exception as exc:
+                if job.subscription is not None:
+                    self._forget_quietly(job.subscription)
+                if job.done is not None and not job.done.done():
+                    job.done.set_exception(exc)
+                elif job.replay:
+                    logger.info("%s: replay interrupted: %s", self._child_id, exc)
+            else:
+                if job.done is not None and not job.done.done():
+                    job.done.set_result(None)
+
+    async def _run_job(self, job: _Job) -> None:
+        child = self._child
+        if child is None or job.generation != self._generation:
+            raise ConnectionClosedError(
+                "the connection was lost before the send; it was not sent", code=1006
+            )
+        requests = job.requests
+        if job.replay:
+            requests = []
+            if self._settings.on_connect is not None:
+                requests.extend(await self._settings.on_connect())
+            if self._generation > 1:  # the first connection's subscriptions went out live
+                requests.extend(self._subscriptions)
+            logger.info("%s: replaying %d requests", self._child_id, len(requests))
+        for request in requests:
+            if job.generation != self._generation:
+                raise ConnectionClosedError("the connection was replaced mid-job", code=1006)
+            await self._pipeline.send(request, child)

@@ -16,7 +16,8 @@ ConnectionError`` and ``except TimeoutError`` in user code keep working::
         │   ├── ConnectionFailedError   (ConnectionError) could not open the socket
         │   ├── ConnectionClosedError   (ConnectionError) the far end closed / the link broke
         │   ├── HandshakeError          (ConnectionError) HTTP status instead of an upgrade
-        │   └── MessageTimeoutError     (TimeoutError)    no message within message_timeout
+        │   ├── MessageTimeoutError     (TimeoutError)    no message within message_timeout
+        │   └── LivenessTimeoutError    (TimeoutError)    no pong / no data: the link is dead
         └── FatalError                  retrying cannot help; a person must act
             ├── HandshakeRejectedError  (ConnectionError) 401/403/404 on the handshake
             ├── CertificateError        (ConnectionError) TLS verification failed
@@ -44,6 +45,7 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejectedError",
     "InvalidURLError",
+    "LivenessTimeoutError",
     "MessageTimeoutError",
     "MessageTooBigError",
     "NetworkPypeError",
@@ -137,6 +139,11 @@ class HandshakeError(RetryableError, ConnectionError):
 
 class MessageTimeoutError(RetryableError, TimeoutError):
     """No message arrived within ``message_timeout`` seconds."""
+
+
+class LivenessTimeoutError(RetryableError, TimeoutError):
+    """The link looks dead: no pong within ``pong_timeout`` of a ping (half-open), or no data
+    within ``no_data_timeout``. The connection is replaced."""
 
 
 class FatalError(RemoteError):

@@ -17,6 +17,8 @@ from typing import Any, TypeAlias
 import msgspec
 
 __all__ = [
+    "ChildGaveUp",
+    "ChildRestarted",
     "CloseSocket",
     "Connect",
     "ConnectionCommand",
@@ -30,7 +32,11 @@ __all__ = [
     "SendPing",
     "SocketFailed",
     "SocketOpened",
+    "StartChild",
     "Subscribe",
+    "SupervisorCommand",
+    "SupervisorReport",
+    "TerminateChild",
     "Unsubscribe",
     "encoder",
 ]
@@ -41,9 +47,14 @@ class _Message(msgspec.Struct, frozen=True, tag_field="op", tag=True, kw_only=Tr
 
 
 class ConnectionSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything needed to (re)open one WebSocket; the seed's ``connect`` parameters.
+    """Everything needed to (re)open one WebSocket: the seed's ``connect`` parameters plus
+    liveness. Seconds for every duration; None turns a check off.
 
-    Seconds for every duration. ``headers`` are sent with the upgrade request.
+    ``ping_interval``: a ping is sent when no frame has arrived for this long.
+    ``pong_timeout``: after a ping, the link is declared dead (half-open) when no frame at all
+    arrives within this long. ``no_data_timeout``: dead when no *data* frame arrives for this
+    long. ``app_ping_interval``/``app_ping_payload``: a text frame sent on a schedule for
+    venues that want application-level pings. ``headers`` go with the upgrade request.
     """
 
     url: str
@@ -52,15 +63,26 @@ class ConnectionSpec(msgspec.Struct, frozen=True, kw_only=True):
     message_timeout: float | None = None
     headers: dict[str, str] | None = None
     verify_ssl: bool = True
+    ping_interval: float | None = 10.0
+    pong_timeout: float = 10.0
+    no_data_timeout: float | None = None
+    app_ping_interval: float | None = None
+    app_ping_payload: str = "ping"
 
 
 # -- to a connection actor ---------------------------------------------------------------
 
 
 class OpenSocket(_Message, frozen=True):
-    """Open the WebSocket described by ``spec`` and start reading it. Replies when open."""
+    """Open the WebSocket described by ``spec`` and start reading it. Replies when open.
+
+    ``down_since`` (monotonic seconds) marks a reopening after a failure: the consumer is
+    told ``Reconnected`` with the downtime, after ``attempts`` tries.
+    """
 
     spec: ConnectionSpec
+    down_since: float | None = None
+    attempts: int = 0
 
 
 class SendFrame(_Message, frozen=True):
@@ -84,20 +106,61 @@ ConnectionCommand: TypeAlias = OpenSocket | SendFrame | SendPing | CloseSocket
 
 
 class SocketOpened(_Message, frozen=True):
-    """The connection ``connection_id`` is open to ``url``."""
+    """The connection ``connection_id`` (its ``generation``-th incarnation) is open."""
 
     connection_id: str
     url: str
+    generation: int = 0
 
 
 class SocketFailed(_Message, frozen=True):
-    """The connection ``connection_id`` broke; ``error`` is the error-tree exception."""
+    """The connection ``connection_id`` broke; ``error`` is the error-tree exception.
+    A report whose ``generation`` is not the current incarnation's is stale."""
 
     connection_id: str
     error: Any
+    generation: int = 0
 
 
 ConnectionReport: TypeAlias = SocketOpened | SocketFailed
+
+
+# -- to a supervisor actor, and from it to its listeners ---------------------------------
+
+
+class StartChild(_Message, frozen=True):
+    """Start a child (``spec`` is a ``networkpype.supervisor.ChildSpec``) and supervise it.
+    Replies with the child's ref once started; the first start's error is raised, not
+    retried."""
+
+    spec: Any
+
+
+class TerminateChild(_Message, frozen=True):
+    """Stop the child ``child_id`` and forget it: no restart. Idempotent."""
+
+    child_id: str
+
+
+class ChildRestarted(_Message, frozen=True):
+    """To listeners: ``child_id`` was restarted; ``ref`` is the new incarnation."""
+
+    child_id: str
+    ref: Any
+    attempt: int
+
+
+class ChildGaveUp(_Message, frozen=True):
+    """To listeners and the parent: the supervisor stopped restarting ``child_id``;
+    ``error`` is a ``GaveUpError`` whose ``__cause__`` is the last failure."""
+
+    child_id: str
+    reason: str
+    error: Any
+
+
+SupervisorCommand: TypeAlias = StartChild | TerminateChild | SocketOpened | SocketFailed
+SupervisorReport: TypeAlias = ChildRestarted | ChildGaveUp
 
 
 # -- to a manager actor -------------------------------------------------------------------

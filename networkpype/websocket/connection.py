@@ -115,7 +115,9 @@ class WebSocketConnection:
 
     ``decoder`` picks how data frames become ``WebSocketResponse.data`` (see
     :mod:`networkpype.websocket.decoding`; default: the seed's JSON-or-text); ``max_msg_size``
-    is the largest data message accepted, in bytes (0: no limit).
+    is the largest data message accepted, in bytes (0: no limit); ``close_timeout`` bounds
+    the wait for the server's reply to our close frame, in seconds (a dead link is then
+    dropped without it).
     """
 
     def __init__(
@@ -124,14 +126,17 @@ class WebSocketConnection:
         *,
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        close_timeout: float = 1.0,
     ) -> None:
         self._session = aiohttp_client_session
+        self._close_timeout = close_timeout
         self._decoder: MessageDecoder = make_decoder(decoder)
         self._max_msg_size = max_msg_size
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._connected = False
         self._message_timeout: float | None = None
-        self._last_recv_time = 0.0
+        self._last_data_at = 0.0  # monotonic time of the last data frame
+        self._last_frame_at = 0.0  # monotonic time of the last frame of any kind
         self._url = ""
 
     @property
@@ -142,7 +147,21 @@ class WebSocketConnection:
     @property
     def last_recv_time(self) -> float:
         """Unix time (seconds) of the last data frame received; 0.0 before the first."""
-        return self._last_recv_time
+        if not self._last_data_at:
+            return 0.0
+        # Frames are stamped with the monotonic clock (cheaper, and what liveness needs);
+        # the Unix time is derived on demand.
+        return time.time() - (time.monotonic() - self._last_data_at)
+
+    @property
+    def last_frame_monotonic(self) -> float:
+        """``time.monotonic()`` of the last frame of any kind (data, ping, pong); 0.0 before."""
+        return self._last_frame_at
+
+    @property
+    def last_data_monotonic(self) -> float:
+        """``time.monotonic()`` of the last data frame; 0.0 before the first."""
+        return self._last_data_at
 
     @property
     def url(self) -> str:
@@ -178,6 +197,7 @@ class WebSocketConnection:
                 ssl=bool(verify_ssl),
                 max_msg_size=self._max_msg_size,
                 decode_text=False,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._close_timeout),
             )
         except Exception as exc:
             raise translate_connect_error(ws_url, exc) from exc
@@ -249,11 +269,12 @@ class WebSocketConnection:
             except TimeoutError:
                 raise self._timeout_error() from None
             kind = msg.type
+            self._last_frame_at = stamp = time.monotonic()
             if kind is _TEXT:
-                self._last_recv_time = time.time()
+                self._last_data_at = stamp
                 return WebSocketResponse(decoder.decode_text(msg.data))
             if kind is _BINARY:
-                self._last_recv_time = time.time()
+                self._last_data_at = stamp
                 return WebSocketResponse(decoder.decode_binary(msg.data))
             if not await self._control_frame(ws, msg):
                 return None
@@ -275,7 +296,7 @@ class WebSocketConnection:
         decode_text = self._decoder.decode_text
         decode_binary = self._decoder.decode_binary
         timeout = self._message_timeout
-        now = time.time
+        now = time.monotonic
         while True:
             try:
                 msg = await ws.receive(timeout)
@@ -283,6 +304,7 @@ class WebSocketConnection:
                 on_timeout(self._timeout_error())
                 continue
             kind = msg.type
+            self._last_frame_at = stamp = now()
             if kind is _TEXT:
                 response = WebSocketResponse(decode_text(msg.data))
             elif kind is _BINARY:
@@ -291,7 +313,7 @@ class WebSocketConnection:
                 continue
             else:
                 return
-            self._last_recv_time = now()
+            self._last_data_at = stamp
             if not offer(response):
                 await put(response)
 

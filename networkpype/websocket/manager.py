@@ -18,18 +18,23 @@ from typing import TYPE_CHECKING, Any
 from pykka import ActorRef
 
 from networkpype.actors.delivery import DeliveryQueue, QueueClosed
-from networkpype.actors.manager import ManagerActor, OutboundPipeline
+from networkpype.actors.manager import ManagerActor, ManagerSettings, OnConnect, OutboundPipeline
 from networkpype.actors.runtime import stop_actor
-from networkpype.protocol.errors import ConfigurationError, NotConnectedError
+from networkpype.protocol.errors import (
+    AlreadyConnectedError,
+    ConfigurationError,
+    NotConnectedError,
+)
 from networkpype.protocol.messages import (
     Connect,
     ConnectionSpec,
-    Disconnect,
     Send,
     SendPing,
     Subscribe,
     Unsubscribe,
 )
+from networkpype.supervisor.policy import RestartPolicy
+from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
@@ -48,12 +53,21 @@ DEFAULT_MAX_QUEUE = 10_000
 
 
 class WebSocketManager:
-    """Pre/post-processing, authentication and throttling around one WebSocket.
+    """Pre/post-processing, authentication, throttling and supervision around one WebSocket.
 
     ``connection`` is the socket to drive (``ConnectionManagersFactory.get_ws_manager()``
     makes one on the shared session). ``max_queue`` bounds the messages buffered towards the
     consumer: when the consumer falls behind, reading stops (TCP pushes back) and nothing is
     dropped.
+
+    Supervision: when the connection fails after ``connect()`` succeeded, it is restarted by
+    ``restart_policy`` (default: ``RestartPolicy()``, see ``networkpype.supervisor.policy``)
+    and every recorded subscription is replayed; ``on_connect`` (an async function returning
+    requests) runs before each replay and at the first connection. Consumers that pass
+    ``events=True`` see the gaps (``Disconnected``/``Reconnected``) in order with the data.
+    When the supervisor gives up, ``receive()``/``iter_messages()`` raise ``GaveUpError``
+    (a ``ConnectionError``) after the data received before, and ``on_escalate(id, error)``
+    is called.
     """
 
     def __init__(
@@ -65,13 +79,23 @@ class WebSocketManager:
         auth: Auth | None = None,
         *,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        restart_policy: RestartPolicy | None = None,
+        on_connect: OnConnect | None = None,
+        on_escalate: EscalationHandler | None = None,
+        parent: ActorRef[Any] | None = None,
     ) -> None:
         if max_queue < 1:
             raise ConfigurationError(f"max_queue must be at least 1, got {max_queue}")
         self._connection = connection
         self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
-        self._queue: DeliveryQueue[WebSocketResponse] = DeliveryQueue(max_queue)
+        self._settings = ManagerSettings(
+            policy=restart_policy or RestartPolicy(),
+            on_connect=on_connect,
+            on_escalate=on_escalate,
+            parent=parent,
+        )
+        self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue)
         self._queue.close()
         self._actor: ActorRef[ManagerActor] | None = None
 
@@ -83,13 +107,18 @@ class WebSocketManager:
 
     @property
     def connected(self) -> bool:
-        """True while the WebSocket is open."""
+        """True while the WebSocket is open (False during a reconnection)."""
         return self._connection.connected
 
     @property
     def last_recv_time(self) -> float:
         """Unix time (seconds) of the last data frame received; 0.0 before the first."""
         return self._connection.last_recv_time
+
+    @property
+    def actor_ref(self) -> ActorRef[ManagerActor] | None:
+        """The manager actor while connected (for hosts that supervise it)."""
+        return self._actor
 
     async def connect(
         self,
@@ -100,12 +129,25 @@ class WebSocketManager:
         message_timeout: float | None = None,
         ws_headers: dict[str, Any] | None = None,
         verify_ssl: bool = True,
+        ping_interval: float | None = None,
+        pong_timeout: float | None = None,
+        no_data_timeout: float | None = None,
+        app_ping_interval: float | None = None,
+        app_ping_payload: str = "ping",
     ) -> None:
-        """Open the WebSocket; parameters as ``WebSocketConnection.connect``.
+        """Open the WebSocket; the seed's parameters as ``WebSocketConnection.connect``.
+
+        Liveness (seconds): a ping goes out after ``ping_interval`` without any frame and the
+        link is replaced when nothing arrives within ``pong_timeout`` after it; both default
+        to the seed's ``ping_timeout`` (0 turns pings off). ``no_data_timeout`` replaces a
+        link that carried no data for that long; ``app_ping_interval`` sends
+        ``app_ping_payload`` as a text frame on that schedule.
 
         Raises ``AlreadyConnectedError`` when connected, and the handshake errors of the
-        error tree when the server cannot be reached or refuses.
+        error tree when the server cannot be reached or refuses: the first connection is
+        not retried.
         """
+        interval = ping_timeout if ping_interval is None else ping_interval
         spec = ConnectionSpec(
             url=ws_url,
             ping_timeout=ping_timeout,
@@ -113,81 +155,104 @@ class WebSocketManager:
             message_timeout=message_timeout,
             headers={str(k): str(v) for k, v in ws_headers.items()} if ws_headers else None,
             verify_ssl=verify_ssl,
+            ping_interval=interval or None,
+            pong_timeout=ping_timeout if pong_timeout is None else pong_timeout,
+            no_data_timeout=no_data_timeout,
+            app_ping_interval=app_ping_interval,
+            app_ping_payload=app_ping_payload,
         )
-        if self._actor is None:
-            self._queue = DeliveryQueue(self._queue.maxsize)
-            self._actor = ManagerActor.start(self._connection, self._queue, self._pipeline)
+        if self._actor is not None:
+            raise AlreadyConnectedError("already connected; disconnect() first")
+        self._queue = DeliveryQueue(self._queue.maxsize)
+        self._actor = ManagerActor.start(
+            self._connection, self._queue, self._pipeline, self._settings
+        )
         try:
             await self._actor.ask(Connect(spec=spec), block=False)
         except BaseException:
-            if not self._connection.connected:
-                await self._shutdown()
+            await self._shutdown()
             raise
 
     async def disconnect(self) -> None:
-        """Close the WebSocket and stop its actors. Idempotent. A consumer waiting in
-        ``receive()`` gets what was already queued, then None."""
+        """Close the WebSocket and stop its actors, from any state (mid-backoff,
+        mid-handshake, mid-replay). Idempotent. A consumer waiting in ``receive()`` gets what
+        was already queued, then None."""
         await self._shutdown()
 
     async def _shutdown(self) -> None:
         actor, self._actor = self._actor, None
         self._queue.close()
         if actor is not None:
-            try:
-                await actor.ask(Disconnect(), block=False)
-            finally:
-                await stop_actor(actor)
+            await stop_actor(actor)
 
     def _require_actor(self) -> ActorRef[ManagerActor]:
         if self._actor is None:
             raise NotConnectedError("the WebSocket is not connected; call connect() first")
         return self._actor
 
+    async def _ask_and_wait(self, message: Any) -> None:
+        done = await self._require_actor().ask(message, block=False)
+        if done is not None:
+            await done
+
     async def send(self, request: WebSocketRequest) -> None:
         """Pre-process, authenticate when ``is_auth_required``, throttle when the request
-        names a ``throttler_limit_id``, and send. Returns once the frame is written."""
-        await self._require_actor().ask(Send(request=request), block=False)
+        names a ``throttler_limit_id``, and send. Returns once the frame is written; raises
+        ``NotConnectedError`` while the connection is down."""
+        await self._ask_and_wait(Send(request=request))
 
     async def subscribe(self, request: WebSocketRequest) -> None:
-        """Send ``request`` and remember it: after every reconnection it is sent again,
-        processed and signed afresh. ``unsubscribe`` forgets it."""
-        await self._require_actor().ask(Subscribe(request=request), block=False)
+        """Send ``request`` and record it: after every reconnection it is sent again, in
+        subscription order, processed and signed afresh. ``unsubscribe`` forgets it.
+
+        During a reconnection the request is recorded and goes out with the replay.
+        """
+        await self._ask_and_wait(Subscribe(request=request))
 
     async def unsubscribe(
         self, subscription: WebSocketRequest, request: WebSocketRequest | None = None
     ) -> None:
         """Forget ``subscription`` (the object given to ``subscribe``) and, when given, send
         ``request`` to tell the server. Raises ``KeyError`` for an unknown subscription."""
-        await self._require_actor().ask(
-            Unsubscribe(subscription=subscription, send=request), block=False
-        )
+        await self._ask_and_wait(Unsubscribe(subscription=subscription, send=request))
+
+    async def subscriptions(self) -> list[WebSocketRequest]:
+        """The recorded subscriptions, in replay order."""
+        return list(await self._require_actor().proxy().subscriptions)
 
     async def ping(self) -> None:
         """Send a WebSocket ping frame."""
         await self._require_actor().ask(SendPing(), block=False)
 
-    async def receive(self) -> WebSocketResponse | None:
+    async def receive(self, *, events: bool = False) -> WebSocketResponse | Any | None:
         """The next message, post-processed; None once disconnected and drained.
 
-        Raises ``ConnectionClosedError`` (a ``ConnectionError``) after the server closed the
-        connection or it broke, and ``MessageTimeoutError`` (a ``TimeoutError``) when
+        With ``events=True`` lifecycle events (``networkpype.protocol.events``) are returned
+        too, in order with the messages. Raises ``GaveUpError`` (a ``ConnectionError``) once
+        the supervisor gave up, ``ConnectionClosedError`` for a connection made without
+        supervision that closed, and ``MessageTimeoutError`` (a ``TimeoutError``) when
         ``message_timeout`` elapsed without a message.
         """
         queue = self._queue
-        try:
+        while True:
             try:
-                response = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                response = await queue.get()
-        except QueueClosed:
-            return None
-        for processor in self._post_processors:
-            response = await processor.post_process(response)
-        return response
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    item = await queue.get()
+            except QueueClosed:
+                return None
+            if type(item) is not WebSocketResponse and not isinstance(item, WebSocketResponse):
+                if events:
+                    return item
+                continue
+            for processor in self._post_processors:
+                item = await processor.post_process(item)
+            return item
 
-    async def iter_messages(self) -> AsyncIterator[WebSocketResponse]:
+    async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Yield each message, post-processed, until ``disconnect()``; raises as
-        ``receive()`` does when the connection fails."""
+        ``receive()``. With ``events=True`` lifecycle events are yielded in order too."""
         # The consumer's side of the hot path: take whatever the reader has queued in one
         # step, then hand it out without touching the queue per message.
         processors = self._post_processors
@@ -200,7 +265,11 @@ class WebSocketManager:
                     batch = await queue.get_batch()
             except QueueClosed:
                 return
-            for response in batch:
+            for item in batch:
+                if type(item) is not WebSocketResponse and not isinstance(item, WebSocketResponse):
+                    if events:
+                        yield item
+                    continue
                 for processor in processors:
-                    response = await processor.post_process(response)
-                yield response
+                    item = await processor.post_process(item)
+                yield item

@@ -16,7 +16,6 @@ from networkpype.rest.request import RESTRequest
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import (
     ConfigurationError,
-    ConnectionClosedError,
     MessageTimeoutError,
     NotConnectedError,
 )
@@ -231,7 +230,7 @@ async def test_unknown_limit_id_is_immediate_clear_error(echo_server: ScriptedSe
     await factory.close()
 
 
-async def test_server_close_reaches_consumer_after_queued_messages(
+async def test_server_close_is_a_gap_between_queued_messages_and_reconnection(
     server: ScriptedServer,
 ) -> None:
     factory = ConnectionManagersFactory(throttler=throttler())
@@ -241,13 +240,20 @@ async def test_server_close_reaches_consumer_after_queued_messages(
     for i in range(3):
         await peer.ws.send_str(str(i))
     await peer.ws.close(code=1011, message=b"restart")
+    second = await server.wait_peer(1)
+    await second.ws.send_str("3")
     got: list[Any] = []
-    with pytest.raises(ConnectionError) as info:
-        async for message in ws.iter_messages():
-            got.append(message.data)
-    assert got == [0, 1, 2]
-    assert isinstance(info.value, ConnectionClosedError) and info.value.code == 1011
-    assert not ws.connected
+    async for item in ws.iter_messages(events=True):
+        got.append(item)
+        if len(got) == 7:
+            break
+    assert [type(e).__name__ for e in got] == [
+        "Connected", "WebSocketResponse", "WebSocketResponse", "WebSocketResponse",
+        "Disconnected", "Reconnected", "WebSocketResponse",
+    ]  # fmt: skip
+    assert [e.data for e in got if isinstance(e, WebSocketResponse)] == [0, 1, 2, 3]
+    assert got[4].code == 1011
+    assert got[5].downtime >= 0
     await factory.close()
 
 

@@ -1,0 +1,73 @@
+"""Lifecycle events delivered to consumers in order with the messages.
+
+A consumer that asks for them (``iter_messages(events=True)``, ``receive(events=True)``)
+sees, on the same stream as the data: ``Connected`` when a connection opens for the first
+time, ``Disconnected`` (with the cause) when it breaks, ``Reconnected`` (with the downtime)
+when the supervisor has it open again — its subscriptions are being replayed right after —
+and ``GaveUp`` when the supervisor stopped retrying; the stream then ends with
+``GaveUpError``. Everything received before a ``Disconnected`` was delivered before it, so an
+order-book consumer knows exactly where to resync.
+
+Times: ``at`` is Unix time (seconds) for display; ``downtime`` is measured with the monotonic
+clock.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import msgspec
+
+__all__ = [
+    "Connected",
+    "ConnectionEvent",
+    "Disconnected",
+    "GaveUp",
+    "MessagesDropped",
+    "Reconnected",
+]
+
+
+class _Event(msgspec.Struct, frozen=True, tag_field="event", tag=True, kw_only=True):
+    connection_id: str
+    at: float
+
+
+class Connected(_Event, frozen=True):
+    """The connection opened for the first time."""
+
+    url: str
+
+
+class Disconnected(_Event, frozen=True):
+    """The connection broke. ``cause`` is one readable line, ``error`` its class name;
+    ``code`` the close code when a close frame arrived."""
+
+    cause: str
+    error: str
+    code: int | None = None
+
+
+class Reconnected(_Event, frozen=True):
+    """The connection is open again after ``downtime`` seconds and ``attempts`` tries;
+    recorded subscriptions are replayed next."""
+
+    url: str
+    downtime: float
+    attempts: int = 1
+
+
+class GaveUp(_Event, frozen=True):
+    """The supervisor stopped restarting the connection; ``cause`` says why."""
+
+    cause: str
+
+
+class MessagesDropped(_Event, frozen=True):
+    """``count`` messages were dropped by a ``drop_oldest`` consumer queue since the last
+    such event."""
+
+    count: int
+
+
+ConnectionEvent: TypeAlias = Connected | Disconnected | Reconnected | GaveUp | MessagesDropped

@@ -1,0 +1,289 @@
+"""The supervisor actor: starts children, restarts them by the policy, escalates.
+
+It applies :mod:`networkpype.supervisor.policy` (pure) to the reports its children send
+(``SocketOpened``, ``SocketFailed``): a failed child is stopped, and restarted after the
+policy's delay by a task the supervisor owns; a child past its restart intensity, or failed
+fatally, is given up on and every listener (the manager, a host actor) is told
+``ChildGaveUp``, and ``on_escalate`` is called. Restarts are announced as ``ChildRestarted``.
+
+The inbox never waits on a restart: delays and redials run in owned tasks, so ``stop`` is
+prompt from any state (mid-backoff, mid-handshake); stopping cancels them and stops every
+child.
+
+Logging (INFO): every restart with its delay and reason, and every give-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pykka import ActorRef
+
+from networkpype.actors.runtime import AsyncioActor, stop_actor
+from networkpype.protocol.errors import GaveUpError
+from networkpype.protocol.messages import (
+    ChildGaveUp,
+    ChildRestarted,
+    SocketFailed,
+    SocketOpened,
+    StartChild,
+    TerminateChild,
+)
+from networkpype.supervisor.policy import (
+    ChildState,
+    Escalate,
+    Ignore,
+    Restart,
+    RestartPolicy,
+    Strategy,
+    children_to_restart,
+)
+
+__all__ = ["ChildSpec", "EscalationHandler", "SupervisorActor"]
+
+logger = logging.getLogger(__name__)
+
+StartFunction = Callable[[int, float | None, int], Awaitable[ActorRef[Any]]]
+"""``start(generation, down_since, attempt)``: start and open one incarnation of a child and
+return its ref. The child must report ``SocketOpened``/``SocketFailed`` with that
+``generation`` to the supervisor. ``down_since`` (monotonic) is None on the first start."""
+
+EscalationHandler = Callable[[str, GaveUpError], None]
+"""``on_escalate(child_id, error)``: called on the supervisor's loop when it gives up."""
+
+
+@dataclass
+class ChildSpec:
+    """How to start one child and how to restart it."""
+
+    child_id: str
+    start: StartFunction
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    state: ChildState
+    ref: ActorRef[Any] | None = None
+    generation: int = 0
+    down_since: float | None = None
+    restarts: int = 0
+    last_error: BaseException | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class SupervisorActor(AsyncioActor):
+    """Supervises connection actors (or any child that reports like one).
+
+    ``listeners`` are told ``ChildRestarted``/``ChildGaveUp``; ``parent`` (a host's actor)
+    is told ``ChildGaveUp`` too; ``on_escalate`` is the callback form. ``strategy`` is the
+    OTP restart strategy over the children in start order.
+    """
+
+    def __init__(
+        self,
+        *,
+        listeners: list[ActorRef[Any]] | None = None,
+        parent: ActorRef[Any] | None = None,
+        on_escalate: EscalationHandler | None = None,
+        strategy: Strategy = Strategy.ONE_FOR_ONE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._listeners = list(listeners or [])
+        self._parent = parent
+        self._on_escalate = on_escalate
+        self._strategy = strategy
+        self._clock = clock
+        self._children: dict[str, _Child] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # stops of children no longer listed
+
+    def add_listener(self, ref: ActorRef[Any]) -> None:
+        self._listeners.append(ref)
+
+    def restarts(self) -> dict[str, int]:
+        """Restarts per child so far."""
+        return {cid: child.restarts for cid, child in self._children.items()}
+
+    async def on_receive(self, message: Any) -> Any:
+        match message:
+            case SocketFailed(connection_id=cid, error=error, generation=generation):
+                child = self._children.get(cid)
+                if child is not None and child.generation == generation:
+                    self._failed(child, error)
+            case SocketOpened(connection_id=cid, generation=generation):
+                child = self._children.get(cid)
+                if child is not None and child.generation == generation:
+                    child.state = child.spec.policy.on_opened(child.state, self._clock())
+            case StartChild(spec=spec):
+                return await self._start_first(spec)
+            case TerminateChild(child_id=cid):
+                await self._terminate(cid)
+            case _:
+                return super().on_receive(message)
+        return None
+
+    async def on_stop(self) -> None:  # type: ignore[override]  # async hooks: see runtime
+        await asyncio.gather(*(self._terminate(cid) for cid in list(self._children)))
+        while self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
+
+    async def on_failure(self, *_exc_info: Any) -> None:  # type: ignore[override]
+        await self.on_stop()
+
+    # -- children --------------------------------------------------------------------------
+
+    async def _start_first(self, spec: ChildSpec) -> ActorRef[Any]:
+        if spec.child_id in self._children:
+            raise ValueError(f"child {spec.child_id!r} is already supervised")
+        child = _Child(spec=spec, state=ChildState(), generation=1)
+        self._children[spec.child_id] = child
+        try:
+            child.ref = await spec.start(child.generation, None, 0)
+        except BaseException:
+            del self._children[spec.child_id]
+            raise
+        return child.ref
+
+    async def _terminate(self, child_id: str) -> None:
+        child = self._children.pop(child_id, None)
+        if child is None:
+            return
+        await self._halt(child)
+
+    async def _halt(self, child: _Child) -> None:
+        """Cancel the child's restart task and stop its current incarnation."""
+        task, child.task = child.task, None
+        current = asyncio.current_task()
+        if task is not None and task is not current and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if current is not None and current.cancelling():
+                    raise
+        ref, child.ref = child.ref, None
+        if ref is not None:
+            await stop_actor(ref)
+
+    def _failed(self, child: _Child, error: BaseException) -> None:
+        now = self._clock()
+        child.last_error = error
+        if child.down_since is None:
+            child.down_since = now
+        decision, child.state = child.spec.policy.on_failure(child.state, error, now)
+        match decision:
+            case Restart(delay=delay, verdict=verdict, attempt=attempt):
+                logger.info(
+                    "supervisor: restarting %s in %.3f s (attempt %d): %s",
+                    child.spec.child_id,
+                    delay,
+                    attempt,
+                    verdict.reason,
+                )
+                self._schedule(child, delay, attempt)
+                self._restart_siblings(child, now)
+            case Escalate(reason=reason, error=cause):
+                self._escalate(child, reason, cause)
+            case Ignore(reason=reason):
+                logger.info("supervisor: %s not restarted: %s", child.spec.child_id, reason)
+                self._children.pop(child.spec.child_id, None)
+                self._schedule_stop(child)
+
+    def _restart_siblings(self, failed: _Child, now: float) -> None:
+        if self._strategy is Strategy.ONE_FOR_ONE:
+            return
+        ids = children_to_restart(self._strategy, list(self._children), failed.spec.child_id)
+        for cid in ids:
+            sibling = self._children[cid]
+            if sibling is failed:
+                continue
+            decision, sibling.state = sibling.spec.policy.on_sibling_restart(sibling.state, now)
+            if isinstance(decision, Restart):
+                sibling.down_since = now
+                self._schedule(sibling, decision.delay, decision.attempt)
+            else:
+                self._children.pop(cid, None)
+                self._schedule_stop(sibling)
+
+    def _schedule(self, child: _Child, delay: float, attempt: int) -> None:
+        old_task = child.task
+        child.generation += 1
+        child.task = asyncio.get_running_loop().create_task(
+            self._restart(child, old_task, child.generation, delay, attempt),
+            name=f"networkpype-restart-{child.spec.child_id}",
+        )
+
+    def _schedule_stop(self, child: _Child) -> None:
+        """Stop a child that is no longer listed; the task is owned by ``_stopping``."""
+        child.generation += 1
+        old_task, child.task = child.task, None
+        task = asyncio.get_running_loop().create_task(
+            self._stop_incarnation(child, old_task), name=f"networkpype-stop-{child.spec.child_id}"
+        )
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _stop_incarnation(self, child: _Child, old_task: asyncio.Task[None] | None) -> None:
+        if old_task is not None and not old_task.done():
+            old_task.cancel()
+            await asyncio.gather(old_task, return_exceptions=True)
+        ref, child.ref = child.ref, None
+        if ref is not None:
+            await stop_actor(ref)
+
+    async def _restart(
+        self,
+        child: _Child,
+        old_task: asyncio.Task[None] | None,
+        generation: int,
+        delay: float,
+        attempt: int,
+    ) -> None:
+        # The old incarnation is fully stopped before the new one opens: they may share a
+        # socket holder, and two readers must never feed the consumer at once.
+        await self._stop_incarnation(child, old_task)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            ref = await child.spec.start(generation, child.down_since, attempt)
+        except Exception as exc:
+            if child.generation == generation:
+                self.actor_ref.tell(
+                    SocketFailed(
+                        connection_id=child.spec.child_id, error=exc, generation=generation
+                    )
+                )
+            return
+        if child.generation != generation or self._children.get(child.spec.child_id) is not child:
+            await stop_actor(ref)  # superseded while opening
+            return
+        child.ref = ref
+        child.down_since = None
+        child.restarts += 1
+        for listener in self._listeners:
+            listener.tell(ChildRestarted(child_id=child.spec.child_id, ref=ref, attempt=attempt))
+
+    def _escalate(self, child: _Child, reason: str, cause: BaseException | None) -> None:
+        child_id = child.spec.child_id
+        error = GaveUpError(f"gave up on connection {child_id}: {reason}")
+        error.__cause__ = cause
+        logger.warning("supervisor: %s", error)
+        self._children.pop(child_id, None)
+        self._schedule_stop(child)
+        report = ChildGaveUp(child_id=child_id, reason=reason, error=error)
+        for listener in self._listeners:
+            listener.tell(report)
+        if self._parent is not None:
+            self._parent.tell(report)
+        if self._on_escalate is not None:
+            try:
+                self._on_escalate(child_id, error)
+            except Exception:
+                logger.exception("supervisor: on_escalate callback failed")
