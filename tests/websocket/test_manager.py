@@ -10,15 +10,15 @@ import time
 from typing import Any
 
 import pytest
-from networkpype.auth import Auth
-from networkpype.rest.request import RESTRequest
 
+from networkpype.auth import Auth
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import (
     ConfigurationError,
     MessageTimeoutError,
     NotConnectedError,
 )
+from networkpype.rest.request import RESTRequest
 from networkpype.throttler.rate_limit import LinkedLimitWeightPair, RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
