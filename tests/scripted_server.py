@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +45,8 @@ class ScriptedServer:
         self.status: int | None = None
         self.extra_headers: dict[str, str] = {}
         self.peers: list[Peer] = []
+        self.on_peer: Callable[[Peer], Awaitable[None]] | None = None  # runs after accept
+        self.attempts = 0  # handshakes seen, refused ones included
         self.connected = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -54,6 +56,7 @@ class ScriptedServer:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     async def _handler(self, request: web.Request) -> web.StreamResponse:
+        self.attempts += 1
         if self.status is not None:
             return web.Response(status=self.status, headers=self.extra_headers)
         ws = web.WebSocketResponse(autoping=self.autoping, max_msg_size=0)
@@ -61,6 +64,8 @@ class ScriptedServer:
         peer = Peer(ws, dict(request.headers))
         self.peers.append(peer)
         self.connected.set()
+        if self.on_peer is not None:
+            await self.on_peer(peer)
         try:
             async for msg in ws:
                 peer.received.append((time.monotonic(), msg.type, msg.data))

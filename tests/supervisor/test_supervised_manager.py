@@ -1,0 +1,283 @@
+"""Supervision through the WebSocketManager, against real loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from networkpype.factory import ConnectionManagersFactory
+from networkpype.protocol.errors import GaveUpError, HandshakeRejectedError, NotConnectedError
+from networkpype.protocol.events import Disconnected, GaveUp, Reconnected
+from networkpype.protocol.messages import ChildGaveUp
+from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.throttler.rate_limit import RateLimit
+from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.request import WebSocketJSONRequest, WebSocketRequest
+from tests.scripted_server import Peer, ScriptedServer
+
+FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.05))
+
+
+async def manager(
+    factory: ConnectionManagersFactory, policy: RestartPolicy = FAST, **kwargs: Any
+) -> WebSocketManager:
+    ws = await factory.get_ws_manager()
+    # The factory's manager with a test policy: same connection, same pipeline.
+    return WebSocketManager(
+        ws.connection,
+        factory.throttler,
+        auth=factory.auth,
+        restart_policy=policy,
+        **kwargs,
+    )
+
+
+def sub(name: str) -> WebSocketJSONRequest:
+    return WebSocketJSONRequest(payload={"method": "SUBSCRIBE", "params": [name]})
+
+
+@pytest.fixture
+def factory() -> ConnectionManagersFactory:
+    return ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("default", 100, 1.0)]))
+
+
+async def next_event(ws: WebSocketManager, kind: type) -> Any:
+    async with asyncio.timeout(5):
+        while True:
+            item = await ws.receive(events=True)
+            if isinstance(item, kind):
+                return item
+
+
+async def test_subscriptions_replayed_in_order_after_reconnect(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    ws = await manager(factory)
+    await ws.connect(server.url)
+    for name in ("a", "b", "c"):
+        await ws.subscribe(sub(name))
+    await ws.send(WebSocketJSONRequest(payload={"not": "replayed"}))
+    first = await server.wait_peer()
+    await first.wait_frames(4)
+    await first.ws.close(code=1001)
+    second = await server.wait_peer(1)
+    frames = await second.wait_frames(3)
+    assert [json.loads(f)["params"] for f in frames] == [["a"], ["b"], ["c"]]
+    await asyncio.sleep(0.05)
+    assert len(second.received) == 3  # the plain send is not replayed
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_unsubscribe_removes_from_replay_and_on_connect_runs_first(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    logins = 0
+
+    async def login() -> list[WebSocketRequest]:
+        nonlocal logins
+        logins += 1
+        return [WebSocketJSONRequest(payload={"login": logins})]
+
+    ws = await manager(factory, on_connect=login)
+    await ws.connect(server.url)
+    a, b = sub("a"), sub("b")
+    await ws.subscribe(a)
+    await ws.subscribe(b)
+    await ws.unsubscribe(a, WebSocketJSONRequest(payload={"method": "UNSUBSCRIBE"}))
+    assert await ws.subscriptions() == [b]
+    first = await server.wait_peer()
+    frames = await first.wait_frames(4)
+    assert json.loads(frames[0]) == {"login": 1}
+    await first.ws.close(code=1011)
+    second = await server.wait_peer(1)
+    frames = await second.wait_frames(2)
+    assert [json.loads(f) for f in frames] == [{"login": 2}, b.payload]
+    with pytest.raises(KeyError):
+        await ws.unsubscribe(a)
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_subscribe_during_gap_is_recorded_and_replayed(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    gate = asyncio.Event()
+
+    async def hold_second(peer: Peer) -> None:
+        if len(server.peers) == 2:
+            await gate.wait()
+
+    ws = await manager(factory)
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a"))
+    first = await server.wait_peer()
+    await first.wait_frames(1)
+    server.status = 503  # reconnections fail until the server is back
+    await first.ws.close(code=1012)
+    await next_event(ws, Disconnected)
+    await ws.subscribe(sub("b"))  # no connection: recorded, not lost
+    with pytest.raises(NotConnectedError):
+        await ws.send(WebSocketJSONRequest(payload={}))
+    server.on_peer = hold_second
+    server.status = None
+    second = await server.wait_peer(1)
+    gate.set()
+    frames = await second.wait_frames(2)
+    assert [json.loads(f)["params"] for f in frames] == [["a"], ["b"]]
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_auth_resigns_every_replay(server: ScriptedServer) -> None:
+    from networkpype.auth import Auth
+    from networkpype.rest.request import RESTRequest
+
+    class Counter(Auth):
+        n = 0
+
+        async def rest_authenticate(self, request: RESTRequest) -> RESTRequest:
+            return request
+
+        async def ws_authenticate(self, request: WebSocketRequest) -> WebSocketRequest:
+            Counter.n += 1
+            request.payload["sig"] = Counter.n
+            return request
+
+    factory = ConnectionManagersFactory(
+        throttler=AsyncThrottler([RateLimit("default", 100, 1.0)]), auth=Counter()
+    )
+    ws = await manager(factory)
+    await ws.connect(server.url)
+    private = WebSocketJSONRequest(payload={"channel": "orders"}, is_auth_required=True)
+    await ws.subscribe(private)
+    for i in range(2):
+        peer = await server.wait_peer(i)
+        frames = await peer.wait_frames(1)
+        assert json.loads(frames[0])["sig"] == i + 1
+        await peer.ws.close(code=1006 if i else 1001)
+    assert private.payload == {"channel": "orders"}
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_fatal_handshake_on_reconnect_gives_up_loudly(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    escalated: list[tuple[str, BaseException]] = []
+    ws = await manager(factory, on_escalate=lambda cid, err: escalated.append((cid, err)))
+    await ws.connect(server.url)
+    first = await server.wait_peer()
+    await first.ws.send_str("before")
+    server.status = 403
+    await first.ws.close(code=1001)
+    items: list[Any] = []
+    with pytest.raises(GaveUpError) as info:
+        async for item in ws.iter_messages(events=True):
+            items.append(item)
+    assert isinstance(info.value, ConnectionError)
+    assert isinstance(info.value.__cause__, HandshakeRejectedError)
+    assert "403" in str(info.value)
+    kinds = [type(i).__name__ for i in items]
+    assert kinds[:3] == ["Connected", "WebSocketResponse", "Disconnected"]
+    assert kinds[-1] == "GaveUp" and isinstance(items[-1], GaveUp)
+    assert len(escalated) == 1 and escalated[0][1] is info.value
+    assert server.attempts == 2  # fatal: never retried
+    await factory.close()
+
+
+async def test_accept_then_close_escalates_with_growing_delays(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    async def slam(peer: Peer) -> None:
+        await peer.ws.close(code=1011)
+
+    policy = RestartPolicy(
+        backoff=BackoffPolicy(initial=0.02, cap=1.0, jitter=0.0, healthy_after=5.0),
+        max_restarts=4,
+        within=60.0,
+    )
+    ws = await manager(factory, policy)
+    await ws.connect(server.url)
+    server.on_peer = slam
+    first = await server.wait_peer()
+    await first.ws.close(code=1011)
+    stamps: list[float] = []
+    with pytest.raises(GaveUpError, match="max_restarts=4"):
+        async for item in ws.iter_messages(events=True):
+            if isinstance(item, Reconnected):
+                stamps.append(time.monotonic())
+    # Opening never resets the backoff: the gaps between reconnections grow.
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert len(stamps) == 4
+    assert gaps[-1] > gaps[0]
+    assert server.attempts == 5
+    await factory.close()
+
+
+async def test_disconnect_mid_backoff_is_prompt(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    ws = await manager(factory, RestartPolicy(cool_off=10.0))
+    await ws.connect(server.url)
+    first = await server.wait_peer()
+    await first.ws.close(code=1008)  # cool-off: a 10 s wait before the next attempt
+    await next_event(ws, Disconnected)
+    await asyncio.sleep(0.02)
+    started = time.monotonic()
+    await ws.disconnect()
+    elapsed = time.monotonic() - started
+    assert elapsed <= 0.1, f"disconnect took {elapsed * 1000:.1f} ms mid-backoff"
+    assert server.attempts == 1
+    await factory.close()
+
+
+async def test_disconnect_mid_handshake_is_prompt(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    stall = asyncio.Event()
+
+    async def hang(peer: Peer) -> None:
+        if len(server.peers) > 1:
+            await stall.wait()
+
+    ws = await manager(factory)
+    await ws.connect(server.url)
+    server.on_peer = hang
+    first = await server.wait_peer()
+    await first.ws.close(code=1001)
+    await server.wait_peer(1)
+    started = time.monotonic()
+    await ws.disconnect()
+    assert time.monotonic() - started <= 0.1
+    stall.set()
+    await factory.close()
+
+
+async def test_host_actor_is_told_when_supervisor_gives_up(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    from networkpype.actors.runtime import AsyncioActor, stop_actor
+
+    reports: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Host(AsyncioActor):
+        def on_receive(self, message: Any) -> None:
+            reports.put_nowait(message)
+
+    host = Host.start()
+    ws = await manager(factory, parent=host)
+    await ws.connect(server.url)
+    server.status = 401
+    await (await server.wait_peer()).ws.close(code=1001)
+    report = await asyncio.wait_for(reports.get(), 5)
+    assert isinstance(report, ChildGaveUp)
+    assert isinstance(report.error, GaveUpError) and "401" in report.reason
+    await stop_actor(host)
+    await ws.disconnect()
+    await factory.close()
