@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -213,7 +214,7 @@ async def test_accept_then_close_escalates_with_growing_delays(
             if isinstance(item, Reconnected):
                 stamps.append(time.monotonic())
     # Opening never resets the backoff: the gaps between reconnections grow.
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert len(stamps) == 4
     assert gaps[-1] > gaps[0]
     assert server.attempts == 5
