@@ -1,0 +1,726 @@
+"""A loopback WebSocket server that speaks a Binance-style protocol, for demos, examples,
+tests and benchmarks.
+
+Endpoints (all on ``127.0.0.1``, port 0 = an ephemeral port by default):
+
+``/ws``
+    ``{"method": "SUBSCRIBE", "params": ["btcusdt@trade", ...], "id": n}`` is answered with
+    ``{"result": null, "id": n}`` (``"id": null`` when the request had none), after which each
+    new topic streams synthetic events at ``rate`` messages a second: ``<symbol>@trade``
+    topics send ~150-byte trade events, ``<symbol>@depth`` topics ~1.1 KB order-book updates.
+    Every event carries ``"seq"``, its number within that subscription (1, 2, 3, ...: a
+    (re)subscription starts again at 1), and ``"stream"``, the topic. ``UNSUBSCRIBE`` is
+    acknowledged the same way, and no event of those topics follows its acknowledgement.
+    ``LIST_SUBSCRIPTIONS`` answers ``{"result": [topics...], "id": n}``. A malformed request
+    gets ``{"error": {"code": 2, "msg": ...}, "id": n}``. The text ``PING`` gets ``PONG``; any
+    other text is echoed back exactly, binary frames are echoed back as binary.
+
+``/stream?kind=trade|book&count=N``
+    For benchmarks: sends ``N`` pre-encoded messages (trade ~150 B or book ~1.1 KB) as fast
+    as the client reads them, then closes with code 1000.
+
+Everything is bounded: each subscription stops after ``max_messages`` events, ``/stream``
+refuses counts above ``max_stream_count``, and when ``lifetime`` seconds have passed the
+server closes every connection with 1001 and refuses new ones (HTTP 503).
+
+Use it from async code as ``async with DemoServer() as server: ... server.url``, from
+synchronous code as ``with DemoServerThread() as server: ... server.url``, or standalone as
+``python -m networkpype.demo.server --port 8765 --duration 60``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import random
+import signal
+import struct
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal, Self
+
+import msgspec
+from aiohttp import WSCloseCode, WSMsgType, web
+
+__all__ = [
+    "ConnectionStatistics",
+    "DemoServer",
+    "DemoServerStatistics",
+    "DemoServerThread",
+    "StreamKind",
+    "main",
+]
+
+logger = logging.getLogger(__name__)
+
+StreamKind = Literal["trade", "book"]
+"""The payload kinds of the ``/stream`` endpoint."""
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_CLOSE_TIMEOUT = 2.0  # seconds a closing server waits for the client's close frame
+_YIELD_EVERY = 64  # an unpaced sender yields to the loop this often (fairness)
+_DEPTH_LEVELS = 16  # bids and asks per order-book update: ~1.1 KB of JSON
+_TEMPLATES = 256  # distinct pre-encoded bodies that /stream cycles through
+_BATCH = 64  # /stream frames per transport write
+_HIGH_WATER = 1 << 20  # bytes buffered for a /stream client before the server waits
+_DRAIN_POLL = 0.0005  # seconds between checks of a full /stream write buffer
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatistics:
+    """A snapshot of one accepted WebSocket connection.
+
+    ``messages_received`` counts the data frames (text and binary) the client sent;
+    ``messages_sent`` the data frames the server sent (replies, echoes and events).
+    """
+
+    connection_id: int
+    path: str
+    handshake_headers: Mapping[str, str]
+    messages_received: int
+    messages_sent: int
+    subscriptions: tuple[str, ...]
+    open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DemoServerStatistics:
+    """A snapshot of the server's counters, in accept order."""
+
+    connections_accepted: int
+    connections: tuple[ConnectionStatistics, ...]
+    last_handshake_headers: Mapping[str, str]
+
+    @property
+    def connections_open(self) -> int:
+        """How many of the accepted connections are still open."""
+        return sum(1 for c in self.connections if c.open)
+
+    @property
+    def messages_received(self) -> dict[int, int]:
+        """Data frames received from the client, per connection id."""
+        return {c.connection_id: c.messages_received for c in self.connections}
+
+
+class _Connection:
+    """Server-side state of one accepted WebSocket; owns its stream tasks."""
+
+    def __init__(
+        self, connection_id: int, path: str, headers: Mapping[str, str], ws: web.WebSocketResponse
+    ) -> None:
+        self.connection_id = connection_id
+        self.path = path
+        self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
+        self.ws = ws
+        self.received = 0
+        self.sent = 0
+        self.streams: dict[str, asyncio.Task[None]] = {}
+        self.open = True
+
+    async def send_text(self, text: str) -> None:
+        await self.ws.send_str(text)
+        self.sent += 1
+
+    async def stop_streams(self, topics: Sequence[str] | None = None) -> None:
+        """Cancel the named streams (all when ``None``) and wait until they have ended."""
+        names = list(self.streams) if topics is None else [t for t in topics if t in self.streams]
+        tasks = [self.streams.pop(name) for name in names]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def snapshot(self) -> ConnectionStatistics:
+        return ConnectionStatistics(
+            connection_id=self.connection_id,
+            path=self.path,
+            handshake_headers=self.headers,
+            messages_received=self.received,
+            messages_sent=self.sent,
+            subscriptions=tuple(self.streams),
+            open=self.open,
+        )
+
+
+class _Market:
+    """Synthetic, deterministic market data for one symbol (a seeded random walk)."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol.upper()
+        self._rng = random.Random(zlib.crc32(self.symbol.encode()))
+        self._price = 100.0 + self._rng.random() * 30_000.0
+        self._trade_id = itertools.count(1)
+        self._update_id = itertools.count(1)
+
+    def _step(self) -> float:
+        self._price = max(0.01, self._price * (1.0 + self._rng.gauss(0.0, 0.0005)))
+        return self._price
+
+    def trade(self) -> dict[str, Any]:
+        """A trade event without ``seq`` and ``stream``."""
+        now_ms = int(time.time() * 1000)
+        return {
+            "e": "trade",
+            "E": now_ms,
+            "s": self.symbol,
+            "t": next(self._trade_id),
+            "p": f"{self._step():.8f}",
+            "q": f"{self._rng.uniform(0.0001, 2.0):.8f}",
+            "T": now_ms,
+            "m": self._rng.random() < 0.5,
+        }
+
+    def depth(self) -> dict[str, Any]:
+        """An order-book update without ``seq`` and ``stream``."""
+        mid = self._step()
+        tick = mid * 0.0001
+        first = next(self._update_id)
+        for _ in range(2 * _DEPTH_LEVELS - 1):
+            last = next(self._update_id)
+        rng = self._rng
+        return {
+            "e": "depthUpdate",
+            "E": int(time.time() * 1000),
+            "s": self.symbol,
+            "U": first,
+            "u": last,
+            "b": [
+                [f"{mid - (i + 1) * tick:.8f}", f"{rng.uniform(0.0, 5.0):.8f}"]
+                for i in range(_DEPTH_LEVELS)
+            ],
+            "a": [
+                [f"{mid + (i + 1) * tick:.8f}", f"{rng.uniform(0.0, 5.0):.8f}"]
+                for i in range(_DEPTH_LEVELS)
+            ],
+        }
+
+
+def _topic_kind(topic: str) -> StreamKind | None:
+    """``trade`` for ``<symbol>@trade``, ``book`` for ``<symbol>@depth...``, else ``None``."""
+    symbol, sep, stream = topic.partition("@")
+    if not sep or not symbol.isalnum():
+        return None
+    if stream in ("trade", "aggTrade"):
+        return "trade"
+    if stream.startswith("depth"):
+        return "book"
+    return None
+
+
+class DemoServer:
+    """The loopback demo server; see the module docstring for the protocol.
+
+    ``rate`` is events per second per subscription (``None``: as fast as the client reads);
+    ``max_messages`` bounds each subscription's stream; ``lifetime`` (seconds, monotonic)
+    bounds the whole server; ``max_stream_count`` bounds ``/stream``'s ``count``.
+
+    ``start()`` binds and returns once connections are accepted; ``stop()`` closes every
+    connection with 1001 and releases the port (idempotent). ``url``, ``port`` and
+    ``stream_url()`` are valid between the two.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        rate: float | None = 10.0,
+        max_messages: int = 100_000,
+        lifetime: float = 600.0,
+        max_stream_count: int = 10_000_000,
+    ) -> None:
+        if host not in _LOOPBACK_HOSTS:
+            raise ValueError(f"the demo server binds to loopback only, not {host!r}")
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be within 0..65535, not {port}")
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            raise ValueError(f"rate must be a positive number of messages a second, not {rate}")
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+        if not (lifetime > 0 and math.isfinite(lifetime)):
+            raise ValueError(f"lifetime must be a positive number of seconds, not {lifetime}")
+        if max_stream_count < 1:
+            raise ValueError(f"max_stream_count must be at least 1, not {max_stream_count}")
+        self._host = host
+        self._requested_port = port
+        self.rate = rate
+        self.max_messages = max_messages
+        self.lifetime = lifetime
+        self.max_stream_count = max_stream_count
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._lifetime_task: asyncio.Task[None] | None = None
+        self._expired = False
+        self._connections: list[_Connection] = []
+        self._ids = itertools.count(1)
+        self._markets: dict[str, _Market] = {}
+        self._templates: dict[StreamKind, list[bytes]] = {}
+        self._last_headers: Mapping[str, str] = MappingProxyType({})
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the port and start serving; raises ``RuntimeError`` if already started."""
+        if self._runner is not None:
+            raise RuntimeError("DemoServer already started")
+        app = web.Application()
+        app.router.add_get("/ws", self._handle_ws)
+        app.router.add_get("/stream", self._handle_stream)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._requested_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        server = site._server  # the bound asyncio.Server; aiohttp exposes no public accessor
+        assert isinstance(server, asyncio.Server)
+        self._port = int(server.sockets[0].getsockname()[1])
+        self._runner = runner
+        self._expired = False
+        self._lifetime_task = asyncio.create_task(self._expire_after(self.lifetime))
+        logger.info("demo server listening on %s (lifetime %.0f s)", self.url, self.lifetime)
+
+    async def stop(self) -> None:
+        """Close every connection with 1001, stop serving and release the port."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        task, self._lifetime_task = self._lifetime_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._close_all(WSCloseCode.GOING_AWAY, b"server stopping")
+        await runner.cleanup()
+        logger.info("demo server on port %s stopped", self._port)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _expire_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._expired = True
+        logger.info("demo server lifetime of %.0f s is over: closing connections", seconds)
+        await self._close_all(WSCloseCode.GOING_AWAY, b"server lifetime over")
+
+    async def _close_all(self, code: int, message: bytes) -> None:
+        live = [c for c in self._connections if c.open]
+        for conn in live:
+            await conn.stop_streams()
+        await asyncio.gather(
+            *(c.ws.close(code=code, message=message) for c in live), return_exceptions=True
+        )
+
+    # -- addresses and counters --------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The loopback address the server binds to."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one when constructed with port 0)."""
+        if self._port is None or self._runner is None:
+            raise RuntimeError("DemoServer is not running; call start() or use `async with`")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``ws://HOST:PORT``."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"ws://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The protocol endpoint, ``ws://127.0.0.1:PORT/ws``."""
+        return f"{self.base_url}/ws"
+
+    def stream_url(self, kind: StreamKind = "trade", count: int = 1000) -> str:
+        """The benchmark endpoint sending ``count`` messages of ``kind`` then closing."""
+        return f"{self.base_url}/stream?kind={kind}&count={count}"
+
+    @property
+    def connections_accepted(self) -> int:
+        """WebSocket handshakes completed so far (both endpoints)."""
+        return len(self._connections)
+
+    @property
+    def messages_received(self) -> dict[int, int]:
+        """Data frames received from clients, per connection id (ids start at 1)."""
+        return {c.connection_id: c.received for c in self._connections}
+
+    @property
+    def last_handshake_headers(self) -> Mapping[str, str]:
+        """The request headers of the most recent WebSocket handshake."""
+        return self._last_headers
+
+    def statistics(self) -> DemoServerStatistics:
+        """A frozen snapshot of every counter. Call it on the server's loop thread."""
+        return DemoServerStatistics(
+            connections_accepted=len(self._connections),
+            connections=tuple(c.snapshot() for c in self._connections),
+            last_handshake_headers=self._last_headers,
+        )
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _accept(self, request: web.Request) -> _Connection:
+        if self._expired:
+            raise web.HTTPServiceUnavailable(text="demo server lifetime is over\n")
+        ws = web.WebSocketResponse(compress=False, timeout=_CLOSE_TIMEOUT)
+        await ws.prepare(request)
+        conn = _Connection(next(self._ids), request.path, request.headers, ws)
+        self._connections.append(conn)
+        self._last_headers = conn.headers
+        logger.debug("connection %d accepted on %s", conn.connection_id, conn.path)
+        return conn
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        conn = await self._accept(request)
+        try:
+            async for msg in conn.ws:
+                if msg.type is WSMsgType.TEXT:
+                    conn.received += 1
+                    await self._on_text(conn, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    conn.received += 1
+                    await conn.ws.send_bytes(msg.data)
+                    conn.sent += 1
+                elif msg.type is WSMsgType.ERROR:
+                    logger.debug("connection %d: %s", conn.connection_id, conn.ws.exception())
+                    break
+        except ConnectionError:
+            logger.debug("connection %d reset by the client", conn.connection_id)
+        finally:
+            await conn.stop_streams()
+            conn.open = False
+        return conn.ws
+
+    async def _on_text(self, conn: _Connection, text: str) -> None:
+        if text == "PING":
+            await conn.send_text("PONG")
+            return
+        command = None
+        if text.startswith("{"):
+            with contextlib.suppress(msgspec.DecodeError):
+                command = _decode(text)
+        if not isinstance(command, dict) or command.get("method") not in (
+            "SUBSCRIBE",
+            "UNSUBSCRIBE",
+            "LIST_SUBSCRIPTIONS",
+        ):
+            await conn.send_text(text)  # anything else is echoed back exactly
+            return
+        method, request_id, params = command["method"], command.get("id"), command.get("params")
+        if method == "LIST_SUBSCRIPTIONS":
+            await conn.send_text(_encode({"result": list(conn.streams), "id": request_id}).decode())
+            return
+        if params is None:
+            params = []
+        error = None
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            error = "params must be a list of stream names"
+        else:
+            bad = [p for p in params if _topic_kind(p) is None]
+            if bad:
+                error = f"unknown stream {bad[0]!r}: use <symbol>@trade or <symbol>@depth"
+        if error is not None:
+            reply = {"error": {"code": 2, "msg": f"Invalid request: {error}"}, "id": request_id}
+            await conn.send_text(_encode(reply).decode())
+            return
+        if method == "UNSUBSCRIBE":
+            await conn.stop_streams(params)  # so no event of these topics follows the ack
+        await conn.send_text(_encode({"result": None, "id": request_id}).decode())
+        if method == "SUBSCRIBE":
+            for topic in params:
+                if topic not in conn.streams:
+                    conn.streams[topic] = asyncio.create_task(self._stream_topic(conn, topic))
+
+    async def _stream_topic(self, conn: _Connection, topic: str) -> None:
+        """Send ``max_messages`` events of ``topic`` at ``rate``; owned by ``conn.streams``."""
+        kind = _topic_kind(topic)
+        symbol = topic.partition("@")[0].upper()
+        market = self._markets.get(symbol)
+        if market is None:
+            market = self._markets[symbol] = _Market(symbol)
+        make = market.trade if kind == "trade" else market.depth
+        loop = asyncio.get_running_loop()
+        interval = None if self.rate is None else 1.0 / self.rate
+        start = loop.time()
+        try:
+            for seq in range(1, self.max_messages + 1):
+                if interval is not None:
+                    delay = start + (seq - 1) * interval - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                elif seq % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                event = make()
+                event["seq"] = seq
+                event["stream"] = topic
+                await conn.ws.send_frame(_encode(event), WSMsgType.TEXT)
+                conn.sent += 1
+        except ConnectionError:
+            logger.debug("connection %d: stream %s ended by a reset", conn.connection_id, topic)
+
+    def _stream_templates(self, kind: StreamKind) -> list[bytes]:
+        """Pre-encoded bodies, each missing only its closing ``"seq":N}``."""
+        templates = self._templates.get(kind)
+        if templates is None:
+            market = _Market("BENCHUSDT")
+            templates = []
+            for _ in range(_TEMPLATES):
+                event = market.trade() if kind == "trade" else market.depth()
+                event["stream"] = f"benchusdt@{'trade' if kind == 'trade' else 'depth'}"
+                templates.append(_encode(event)[:-1] + b',"seq":')
+            self._templates[kind] = templates
+        return templates
+
+    async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
+        kind = request.query.get("kind", "trade")
+        if kind not in ("trade", "book"):
+            raise web.HTTPBadRequest(text="kind must be trade or book\n")
+        try:
+            count = int(request.query.get("count", "1000"))
+        except ValueError:
+            raise web.HTTPBadRequest(text="count must be an integer\n") from None
+        if not 0 <= count <= self.max_stream_count:
+            raise web.HTTPBadRequest(text=f"count must be within 0..{self.max_stream_count}\n")
+        templates = self._stream_templates("trade" if kind == "trade" else "book")
+        conn = await self._accept(request)
+        ws = conn.ws
+        transport = request.transport
+        try:
+            if transport is None:
+                raise ConnectionResetError("the client went away during the handshake")
+            sent = 0
+            while sent < count:
+                # Frames go straight to the transport, a batch per write: one write per frame
+                # (a syscall each) would make the server, not the client, the bottleneck.
+                upto = min(sent + _BATCH, count)
+                batch = []
+                for seq in range(sent + 1, upto + 1):
+                    body = b"%b%d}" % (templates[seq % len(templates)], seq)
+                    batch.append(_text_frame_header(len(body)) + body)
+                sent = upto
+                if transport.is_closing():
+                    raise ConnectionResetError("the client went away")
+                transport.write(b"".join(batch))
+                conn.sent += len(batch)
+                await asyncio.sleep(0)
+                while transport.get_write_buffer_size() > _HIGH_WATER:
+                    if transport.is_closing():
+                        raise ConnectionResetError("the client went away")
+                    await asyncio.sleep(_DRAIN_POLL)
+            await ws.close(code=WSCloseCode.OK, message=b"stream complete")
+        except ConnectionError:
+            logger.debug("connection %d: /stream ended by a reset", conn.connection_id)
+        finally:
+            conn.open = False
+        return ws
+
+
+def _text_frame_header(length: int) -> bytes:
+    """The header of one unmasked, final text frame (RFC 6455 section 5.2)."""
+    if length < 126:
+        return struct.pack("!BB", 0x81, length)
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
+
+
+class DemoServerThread:
+    """A :class:`DemoServer` running on its own event loop in a daemon thread, for
+    synchronous code: ``with DemoServerThread(rate=50) as server: server.url``.
+
+    Takes the same arguments as :class:`DemoServer`. ``start()`` returns once the port is
+    bound (or raises what binding raised); ``stop()`` shuts the server down and joins the
+    thread within ``timeout`` seconds.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.server = DemoServer(*args, **kwargs)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the thread and wait until the server accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("DemoServerThread already started")
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._serve(ready),), name="networkpype-demo", daemon=True
+        )
+        self._thread.start()
+        ready.result(timeout)
+
+    async def _serve(self, ready: Future[None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        try:
+            await self.server.start()
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.server.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and join its thread (idempotent)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if self._loop is not None and self._stopping is not None and thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop may have just ended
+                self._loop.call_soon_threadsafe(self._stopping.set)
+        thread.join(timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The protocol endpoint, ``ws://127.0.0.1:PORT/ws``."""
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self.server.port
+
+    def stream_url(self, kind: StreamKind = "trade", count: int = 1000) -> str:
+        """See :meth:`DemoServer.stream_url`."""
+        return self.server.stream_url(kind, count)
+
+    def statistics(self, timeout: float = 5.0) -> DemoServerStatistics:
+        """A consistent snapshot, taken on the server's own loop."""
+        if self._loop is None or self._thread is None:
+            raise RuntimeError("DemoServerThread is not running")
+
+        async def snapshot() -> DemoServerStatistics:
+            return self.server.statistics()
+
+        return asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(timeout)
+
+
+# -- standalone ------------------------------------------------------------------------------
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, not the usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    value = _positive(text)
+    if value > 86_400:
+        raise argparse.ArgumentTypeError(f"must be at most 86400 seconds, not {text}")
+    return value
+
+
+async def _serve_standalone(args: argparse.Namespace) -> None:
+    server = DemoServer(
+        args.host,
+        args.port,
+        rate=args.rate,
+        max_messages=args.max_messages,
+        lifetime=args.duration,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with server:
+        print(f"demo server listening on {server.url}", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.duration)
+        stats = server.statistics()
+    print(
+        f"demo server stopped: {stats.connections_accepted} connections, "
+        f"{sum(c.messages_received for c in stats.connections)} messages received, "
+        f"{sum(c.messages_sent for c in stats.connections)} sent",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m networkpype.demo.server``: serve for ``--duration`` seconds, print the URL
+    (``demo server listening on ws://...``) as soon as it is bound."""
+    parser = _ArgumentParser(
+        prog="python -m networkpype.demo.server",
+        description="Serve the networkpype demo protocol on loopback for a bounded time.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", choices=sorted(_LOOPBACK_HOSTS))
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument(
+        "--duration", type=_duration, default=60.0, help="seconds to serve (max 86400)"
+    )
+    parser.add_argument("--rate", type=_positive, default=10.0, help="events/s per topic")
+    parser.add_argument("--max-messages", type=int, default=100_000, help="events per topic")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be within 0..65535, not {args.port}")
+    if args.max_messages < 1:
+        parser.error(f"--max-messages must be at least 1, not {args.max_messages}")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(_serve_standalone(args))
+    except OSError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

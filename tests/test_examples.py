@@ -1,0 +1,99 @@
+"""Every program under examples/ runs to completion and prints what it promises."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from networkpype.demo import DemoServerThread
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TIMEOUT = 30.0  # seconds; each example takes about one
+
+# example -> patterns its output must contain, in this order
+EXPECTED: dict[str, list[str]] = {
+    "connection_basic.py": [
+        r"^received: \{'result': None, 'id': 1\}$",
+        *(
+            rf"^received: \{{'e': 'trade', .*'seq': {n}, 'stream': 'btcusdt@trade'\}}$"
+            for n in range(1, 5)
+        ),
+        r"^disconnected: connected=False$",
+    ],
+    "manager_subscribe.py": [
+        r"^btcusdt@trade seq=1 price=\d+\.\d{8} qty=\d+\.\d{8}$",
+        r"^ethusdt@trade seq=5 price=",
+        r"^btcusdt@trade: \d+ events, seq 1\.\.\d+ without gaps: True$",
+        r"^ethusdt@trade: \d+ events, seq 1\.\.\d+ without gaps: True$",
+    ],
+    "send_messages.py": [
+        r"^json echo: type=subscribe channel=orderbook$",
+        r"^signed with apiKey=demo-key timestamp=\d{13}$",
+        r"^signature valid: True$",
+        r"^caller's payload untouched: \{'type': 'subscribe', 'channel': 'orderbook'\}$",
+        r"^text reply: PONG$",
+    ],
+    "processors.py": [
+        r"^echo: \{'type': 'hello', 'timestamp': 1234567890\}$",
+        r"^echo: \{'type': 'bye', 'timestamp': 1234567890\}$",
+        r"^heartbeats filtered: 2$",
+        r"^caller's payloads untouched: \{'type': 'hello'\}$",
+    ],
+    "receive_single.py": [
+        r"^ack: \{'result': None, 'id': 1\}$",
+        r"^trade: BTCUSDT seq=1 price=\d+\.\d{8} qty=\d+\.\d{8}$",
+        r"^after disconnect, receive\(\) returns None$",
+    ],
+    "connection_health.py": [
+        r"^received 3 trades; last data frame \d+\.\d\d s ago$",
+        r"^unsubscribed: the connection is now silent$",
+        r"^idle for \d\.\d\d s \(> 0\.5 s\): sent a ping$",
+        r"^application-level PING answered: PONG$",
+        r"^last_recv_time advanced: True$",
+    ],
+}
+
+
+def run_example(name: str, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "NETWORKPYPE_DEMO_URL"}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def assert_in_order(output: str, patterns: list[str]) -> None:
+    position = 0
+    for pattern in patterns:
+        found = re.compile(pattern, re.MULTILINE).search(output, position)
+        assert found, f"{pattern!r} not found (in order) in:\n{output}"
+        position = found.end()
+
+
+def test_every_example_is_covered() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_with_its_own_server(name: str) -> None:
+    assert_in_order(run_example(name), EXPECTED[name])
+
+
+def test_example_against_a_given_server() -> None:
+    with DemoServerThread(rate=20) as server:
+        output = run_example("manager_subscribe.py", "--url", server.url)
+        stats = server.statistics()
+    assert_in_order(output, EXPECTED["manager_subscribe.py"])
+    assert stats.connections_accepted == 1
+    assert stats.connections[0].messages_received == 1  # the one SUBSCRIBE
