@@ -24,7 +24,8 @@ refuses counts above ``max_stream_count``, and when ``lifetime`` seconds have pa
 server closes every connection with 1001 and refuses new ones (HTTP 503).
 
 Use it from async code as ``async with DemoServer() as server: ... server.url``, from
-synchronous code as ``with DemoServerThread() as server: ... server.url``, or standalone as
+synchronous code as ``with DemoServerThread() as server: ... server.url``
+(:mod:`networkpype.demo.thread`), or standalone as
 ``python -m networkpype.demo.server --port 8765 --duration 60``.
 """
 
@@ -36,40 +37,32 @@ import contextlib
 import itertools
 import logging
 import math
-import random
 import signal
 import struct
 import sys
-import threading
-import time
-import zlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
+
+from networkpype.demo.market import StreamKind, SyntheticMarket, topic_kind
+from networkpype.demo.statistics import ConnectionStatistics, DemoServerStatistics
 
 __all__ = [
     "ConnectionStatistics",
     "DemoServer",
     "DemoServerStatistics",
-    "DemoServerThread",
     "StreamKind",
     "main",
 ]
 
 logger = logging.getLogger(__name__)
 
-StreamKind = Literal["trade", "book"]
-"""The payload kinds of the ``/stream`` endpoint."""
-
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _CLOSE_TIMEOUT = 2.0  # seconds a closing server waits for the client's close frame
 _YIELD_EVERY = 64  # an unpaced sender yields to the loop this often (fairness)
-_DEPTH_LEVELS = 16  # bids and asks per order-book update: ~1.1 KB of JSON
 _TEMPLATES = 256  # distinct pre-encoded bodies that /stream cycles through
 _BATCH = 64  # /stream frames per transport write
 _HIGH_WATER = 1 << 20  # bytes buffered for a /stream client before the server waits
@@ -77,42 +70,6 @@ _DRAIN_POLL = 0.0005  # seconds between checks of a full /stream write buffer
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionStatistics:
-    """A snapshot of one accepted WebSocket connection.
-
-    ``messages_received`` counts the data frames (text and binary) the client sent;
-    ``messages_sent`` the data frames the server sent (replies, echoes and events).
-    """
-
-    connection_id: int
-    path: str
-    handshake_headers: Mapping[str, str]
-    messages_received: int
-    messages_sent: int
-    subscriptions: tuple[str, ...]
-    open: bool
-
-
-@dataclass(frozen=True, slots=True)
-class DemoServerStatistics:
-    """A snapshot of the server's counters, in accept order."""
-
-    connections_accepted: int
-    connections: tuple[ConnectionStatistics, ...]
-    last_handshake_headers: Mapping[str, str]
-
-    @property
-    def connections_open(self) -> int:
-        """How many of the accepted connections are still open."""
-        return sum(1 for c in self.connections if c.open)
-
-    @property
-    def messages_received(self) -> dict[int, int]:
-        """Data frames received from the client, per connection id."""
-        return {c.connection_id: c.messages_received for c in self.connections}
 
 
 class _Connection:
@@ -154,71 +111,6 @@ class _Connection:
             subscriptions=tuple(self.streams),
             open=self.open,
         )
-
-
-class _Market:
-    """Synthetic, deterministic market data for one symbol (a seeded random walk)."""
-
-    def __init__(self, symbol: str) -> None:
-        self.symbol = symbol.upper()
-        self._rng = random.Random(zlib.crc32(self.symbol.encode()))
-        self._price = 100.0 + self._rng.random() * 30_000.0
-        self._trade_id = itertools.count(1)
-        self._update_id = itertools.count(1)
-
-    def _step(self) -> float:
-        self._price = max(0.01, self._price * (1.0 + self._rng.gauss(0.0, 0.0005)))
-        return self._price
-
-    def trade(self) -> dict[str, Any]:
-        """A trade event without ``seq`` and ``stream``."""
-        now_ms = int(time.time() * 1000)
-        return {
-            "e": "trade",
-            "E": now_ms,
-            "s": self.symbol,
-            "t": next(self._trade_id),
-            "p": f"{self._step():.8f}",
-            "q": f"{self._rng.uniform(0.0001, 2.0):.8f}",
-            "T": now_ms,
-            "m": self._rng.random() < 0.5,
-        }
-
-    def depth(self) -> dict[str, Any]:
-        """An order-book update without ``seq`` and ``stream``."""
-        mid = self._step()
-        tick = mid * 0.0001
-        first = next(self._update_id)
-        for _ in range(2 * _DEPTH_LEVELS - 1):
-            last = next(self._update_id)
-        rng = self._rng
-        return {
-            "e": "depthUpdate",
-            "E": int(time.time() * 1000),
-            "s": self.symbol,
-            "U": first,
-            "u": last,
-            "b": [
-                [f"{mid - (i + 1) * tick:.8f}", f"{rng.uniform(0.0, 5.0):.8f}"]
-                for i in range(_DEPTH_LEVELS)
-            ],
-            "a": [
-                [f"{mid + (i + 1) * tick:.8f}", f"{rng.uniform(0.0, 5.0):.8f}"]
-                for i in range(_DEPTH_LEVELS)
-            ],
-        }
-
-
-def _topic_kind(topic: str) -> StreamKind | None:
-    """``trade`` for ``<symbol>@trade``, ``book`` for ``<symbol>@depth...``, else ``None``."""
-    symbol, sep, stream = topic.partition("@")
-    if not sep or not symbol.isalnum():
-        return None
-    if stream in ("trade", "aggTrade"):
-        return "trade"
-    if stream.startswith("depth"):
-        return "book"
-    return None
 
 
 class DemoServer:
@@ -267,7 +159,7 @@ class DemoServer:
         self._expired = False
         self._connections: list[_Connection] = []
         self._ids = itertools.count(1)
-        self._markets: dict[str, _Market] = {}
+        self._markets: dict[str, SyntheticMarket] = {}
         self._templates: dict[StreamKind, list[bytes]] = {}
         self._last_headers: Mapping[str, str] = MappingProxyType({})
 
@@ -447,7 +339,7 @@ class DemoServer:
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
             error = "params must be a list of stream names"
         else:
-            bad = [p for p in params if _topic_kind(p) is None]
+            bad = [p for p in params if topic_kind(p) is None]
             if bad:
                 error = f"unknown stream {bad[0]!r}: use <symbol>@trade or <symbol>@depth"
         if error is not None:
@@ -464,11 +356,11 @@ class DemoServer:
 
     async def _stream_topic(self, conn: _Connection, topic: str) -> None:
         """Send ``max_messages`` events of ``topic`` at ``rate``; owned by ``conn.streams``."""
-        kind = _topic_kind(topic)
+        kind = topic_kind(topic)
         symbol = topic.partition("@")[0].upper()
         market = self._markets.get(symbol)
         if market is None:
-            market = self._markets[symbol] = _Market(symbol)
+            market = self._markets[symbol] = SyntheticMarket(symbol)
         make = market.trade if kind == "trade" else market.depth
         loop = asyncio.get_running_loop()
         interval = None if self.rate is None else 1.0 / self.rate
@@ -493,7 +385,7 @@ class DemoServer:
         """Pre-encoded bodies, each missing only its closing ``"seq":N}``."""
         templates = self._templates.get(kind)
         if templates is None:
-            market = _Market("BENCHUSDT")
+            market = SyntheticMarket("BENCHUSDT")
             templates = []
             for _ in range(_TEMPLATES):
                 event = market.trade() if kind == "trade" else market.depth()
@@ -553,93 +445,6 @@ def _text_frame_header(length: int) -> bytes:
     if length < 65536:
         return struct.pack("!BBH", 0x81, 126, length)
     return struct.pack("!BBQ", 0x81, 127, length)
-
-
-class DemoServerThread:
-    """A :class:`DemoServer` running on its own event loop in a daemon thread, for
-    synchronous code: ``with DemoServerThread(rate=50) as server: server.url``.
-
-    Takes the same arguments as :class:`DemoServer`. ``start()`` returns once the port is
-    bound (or raises what binding raised); ``stop()`` shuts the server down and joins the
-    thread within ``timeout`` seconds.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.server = DemoServer(*args, **kwargs)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Start the thread and wait until the server accepts connections."""
-        if self._thread is not None:
-            raise RuntimeError("DemoServerThread already started")
-        ready: Future[None] = Future()
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(ready),), name="networkpype-demo", daemon=True
-        )
-        self._thread.start()
-        ready.result(timeout)
-
-    async def _serve(self, ready: Future[None]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        try:
-            await self.server.start()
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            await self._stopping.wait()
-        finally:
-            await self.server.stop()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server and join its thread (idempotent)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        if self._loop is not None and self._stopping is not None and thread.is_alive():
-            with contextlib.suppress(RuntimeError):  # the loop may have just ended
-                self._loop.call_soon_threadsafe(self._stopping.set)
-        thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The protocol endpoint, ``ws://127.0.0.1:PORT/ws``."""
-        return self.server.url
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return self.server.port
-
-    def stream_url(self, kind: StreamKind = "trade", count: int = 1000) -> str:
-        """See :meth:`DemoServer.stream_url`."""
-        return self.server.stream_url(kind, count)
-
-    def statistics(self, timeout: float = 5.0) -> DemoServerStatistics:
-        """A consistent snapshot, taken on the server's own loop."""
-        if self._loop is None or self._thread is None:
-            raise RuntimeError("DemoServerThread is not running")
-
-        async def snapshot() -> DemoServerStatistics:
-            return self.server.statistics()
-
-        return asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(timeout)
 
 
 # -- standalone ------------------------------------------------------------------------------
