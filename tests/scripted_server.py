@@ -47,6 +47,8 @@ class ScriptedServer:
         self.peers: list[Peer] = []
         self.on_peer: Callable[[Peer], Awaitable[None]] | None = None  # runs after accept
         self.attempts = 0  # handshakes seen, refused ones included
+        self.retain_peers = True  # False: forget a peer once it closed (long runs)
+        self.live: list[Peer] = []  # peers whose socket is open
         self.connected = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -63,6 +65,7 @@ class ScriptedServer:
         await ws.prepare(request)
         peer = Peer(ws, dict(request.headers))
         self.peers.append(peer)
+        self.live.append(peer)
         self.connected.set()
         if self.on_peer is not None:
             await self.on_peer(peer)
@@ -77,6 +80,9 @@ class ScriptedServer:
                         await ws.send_bytes(msg.data)
         finally:
             peer.closed.set()
+            self.live.remove(peer)
+            if not self.retain_peers:
+                self.peers.remove(peer)
         return ws
 
     async def wait_peer(self, index: int = 0, timeout: float = 5.0) -> Peer:
@@ -98,7 +104,7 @@ class ScriptedServer:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        for peer in self.peers:
+        for peer in list(self.live):
             if not peer.ws.closed:
                 await peer.ws.close()
         if self._runner is not None:
