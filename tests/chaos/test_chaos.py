@@ -94,7 +94,8 @@ async def test_a_thousand_resets_lose_and_duplicate_nothing(rig: Any) -> None:
     assert all(len(p.received) == 10 for p in server.peers[-1:])  # no late duplicates
     p99 = statistics.quantiles(recoveries, n=100)[98]
     print(
-        f"\nrecovery reset→10 subscriptions replayed: median {statistics.median(recoveries) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        "\nrecovery reset→10 subscriptions replayed: "
+        f"median {statistics.median(recoveries) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
     )
     assert p99 <= 0.050, f"seed={proxy.seed}: recovery p99 {p99 * 1000:.1f} ms > 50 ms"
     await ws.disconnect()
@@ -140,7 +141,8 @@ async def test_reconnects_leak_no_fds_tasks_or_memory(rig: Any) -> None:
     tracemalloc.stop()
     fds1, tasks1 = fds(), len(asyncio.all_tasks())
     print(
-        f"\nafter 1000 reconnects: fds {fds0}->{fds1}, tasks {tasks0}->{tasks1}, traced memory +{(mem1 - mem0) / 1024:.1f} KiB"
+        f"\nafter 1000 reconnects: fds {fds0}->{fds1}, tasks {tasks0}->{tasks1}, "
+        f"traced memory +{(mem1 - mem0) / 1024:.1f} KiB"
     )
     assert fds1 == fds0, f"seed={proxy.seed}"
     assert tasks1 == tasks0, f"seed={proxy.seed}"
@@ -165,7 +167,8 @@ async def test_half_open_detected_within_interval_plus_timeout(rig: Any) -> None
     proxy.blackhole(False)
     assert isinstance(event, Disconnected) and "half-open" in event.cause
     print(
-        f"\nhalf-open detected after {detected * 1000:.0f} ms (bound {(interval + timeout + 0.1) * 1000:.0f} ms)"
+        f"\nhalf-open detected after {detected * 1000:.0f} ms "
+        f"(bound {(interval + timeout + 0.1) * 1000:.0f} ms)"
     )
     assert detected <= interval + timeout + 0.1, f"seed={proxy.seed}"
     assert isinstance(await asyncio.wait_for(ws.receive(events=True), 5), Reconnected)
