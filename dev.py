@@ -31,7 +31,7 @@ def _run(*args: str | Path, env: dict[str, str] | None = None) -> int:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  # dev.py may be run by an older python3
         sys.exit(f"networkpype needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
