@@ -41,8 +41,7 @@ from networkpype.protocol.messages import (
     SocketFailed,
     SocketOpened,
 )
-from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.response import WebSocketResponse
+from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
 
 __all__ = ["ConnectionActor"]
 
@@ -198,10 +197,10 @@ class ConnectionActor(AsyncioActor):
     async def _read_loop(self) -> None:
         sink = self._sink
 
-        async def put(response: WebSocketResponse) -> None:
+        async def put(frame: bytes | BinaryFrame) -> None:
             self._reader_blocked = True
             try:
-                await sink.put(response)
+                await sink.put(frame)
             finally:
                 self._reader_blocked = False
 

@@ -35,7 +35,7 @@ from networkpype.protocol.messages import (
 )
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.websocket.connection import WebSocketConnection
+from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
@@ -242,13 +242,15 @@ class WebSocketManager:
                     item = await queue.get()
             except QueueClosed:
                 return None
-            if type(item) is not WebSocketResponse and not isinstance(item, WebSocketResponse):
-                if events:
-                    return item
+            if type(item) is bytes or type(item) is BinaryFrame:
+                response = self._connection.decode(item)
+            elif events:
+                return item
+            else:
                 continue
             for processor in self._post_processors:
-                item = await processor.post_process(item)
-            return item
+                response = await processor.post_process(response)
+            return response
 
     async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Yield each message, post-processed, until ``disconnect()``; raises as
@@ -256,6 +258,8 @@ class WebSocketManager:
         # The consumer's side of the hot path: take whatever the reader has queued in one
         # step, then hand it out without touching the queue per message.
         processors = self._post_processors
+        decoder = self._connection.decoder
+        decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
         while True:
             queue = self._queue
             try:
@@ -266,10 +270,14 @@ class WebSocketManager:
             except QueueClosed:
                 return
             for item in batch:
-                if type(item) is not WebSocketResponse and not isinstance(item, WebSocketResponse):
+                if type(item) is bytes:
+                    response = WebSocketResponse(decode_text(item))
+                elif type(item) is BinaryFrame:
+                    response = WebSocketResponse(decode_binary(item.data))
+                else:
                     if events:
-                        yield item
+                        yield item  # a lifecycle event
                     continue
                 for processor in processors:
-                    item = await processor.post_process(item)
-                yield item
+                    response = await processor.post_process(response)
+                yield response
