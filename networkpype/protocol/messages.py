@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 __all__ = [
+    "Acquire",
     "ChildGaveUp",
     "ChildRestarted",
     "CloseSocket",
@@ -27,9 +28,11 @@ __all__ = [
     "Disconnect",
     "ManagerCommand",
     "OpenSocket",
+    "Release",
     "Send",
     "SendFrame",
     "SendPing",
+    "SetLimits",
     "SocketFailed",
     "SocketOpened",
     "StartChild",
@@ -37,6 +40,7 @@ __all__ = [
     "SupervisorCommand",
     "SupervisorReport",
     "TerminateChild",
+    "ThrottlerCommand",
     "Unsubscribe",
     "encoder",
 ]
@@ -161,6 +165,35 @@ class ChildGaveUp(_Message, frozen=True):
 
 SupervisorCommand: TypeAlias = StartChild | TerminateChild | SocketOpened | SocketFailed
 SupervisorReport: TypeAlias = ChildRestarted | ChildGaveUp
+
+
+# -- to a throttler actor -----------------------------------------------------------------
+
+
+class Acquire(_Message, frozen=True):
+    """Reserve a start for a task on ``limit_id``; ``token`` is the caller's unique name for
+    it. Replies with a future that resolves with the ``Reservation`` at its start time, or
+    raises if the limit vanished or no longer fits."""
+
+    limit_id: str
+    token: int
+
+
+class Release(_Message, frozen=True):
+    """The task ``token`` will not run (its wait was cancelled). Sent after its ``Acquire``,
+    so it is handled after it even when the caller was cancelled before the reply."""
+
+    token: int
+
+
+class SetLimits(_Message, frozen=True):
+    """Replace every rate limit and the share percentage; waiting tasks are replanned."""
+
+    rate_limits: list[Any]
+    limits_share_percentage: Any = None
+
+
+ThrottlerCommand: TypeAlias = Acquire | Release | SetLimits
 
 
 # -- to a manager actor -------------------------------------------------------------------

@@ -18,33 +18,27 @@ Logging: DEBUG when a task has to wait, with the limit and the delay.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from networkpype.protocol.errors import ConfigurationError
-from networkpype.throttler._core import Replan, Reservation, ThrottlerCore
+from pykka import ActorRef
+
+from networkpype.protocol.messages import Acquire, Release, SetLimits
+from networkpype.throttler._core import Reservation, ThrottlerCore
 from networkpype.throttler.rate_limit import RateLimit, TaskLog
+
+if TYPE_CHECKING:
+    from networkpype.actors.throttler import ThrottlerActor
 
 __all__ = ["AsyncRequestContext", "AsyncThrottler"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True, eq=False)
-class _Waiter:
-    reservation: Reservation
-    future: asyncio.Future[None]
-    timer: asyncio.TimerHandle | None = None
-    error: ConfigurationError | None = None
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+_tokens = itertools.count(1)
 
 
 class AsyncThrottler:
@@ -74,12 +68,20 @@ class AsyncThrottler:
     ) -> None:
         self._retry_interval = retry_interval
         self._clock = clock
+        # The state lives in a throttler actor once one runs (it owns _core from then on);
+        # _validator mirrors the settings so that validation and the getters stay synchronous.
         self._core = ThrottlerCore(
             rate_limits,
             safety_margin_pct=safety_margin_pct,
             limits_share_percentage=limits_share_percentage,
         )
-        self._waiters: dict[int, _Waiter] = {}
+        self._validator = ThrottlerCore(
+            rate_limits,
+            safety_margin_pct=safety_margin_pct,
+            limits_share_percentage=limits_share_percentage,
+        )
+        self._actor: ActorRef[ThrottlerActor] | None = None
+        self._actor_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def rate_limits(self) -> list[RateLimit]:
@@ -90,13 +92,11 @@ class AsyncThrottler:
         waiting task whose limit vanished (or no longer fits) fails with the
         ``ConfigurationError`` / ``UnknownRateLimitError`` that ``execute_task`` would raise.
         """
-        return self._core.rate_limits
+        return self._validator.rate_limits
 
     @rate_limits.setter
     def rate_limits(self, rate_limits: Sequence[RateLimit]) -> None:
-        self._apply(
-            self._core.set_limits(rate_limits, self._core.limits_share_percentage, self._clock())
-        )
+        self._set_limits(rate_limits, self._validator.limits_share_percentage)
 
     @property
     def limits_share_percentage(self) -> Decimal:
@@ -105,19 +105,17 @@ class AsyncThrottler:
         Setting it (``None`` = 100) rescales every limit at once, like setting
         :attr:`rate_limits`.
         """
-        share = self._core.limits_share_percentage
+        share = self._validator.limits_share_percentage
         return Decimal(100) if share is None else share
 
     @limits_share_percentage.setter
     def limits_share_percentage(self, limits_share_percentage: Decimal | None) -> None:
-        self._apply(
-            self._core.set_limits(self._core.rate_limits, limits_share_percentage, self._clock())
-        )
+        self._set_limits(self._validator.rate_limits, limits_share_percentage)
 
     @property
     def safety_margin_pct(self) -> float:
         """The fraction of every limit kept unused, in ``[0, 1)``."""
-        return self._core.safety_margin_pct
+        return self._validator.safety_margin_pct
 
     @property
     def retry_interval(self) -> float:
@@ -127,10 +125,10 @@ class AsyncThrottler:
     def copy(self) -> AsyncThrottler:
         """A new throttler with the same declared limits and settings and no recorded uses."""
         return AsyncThrottler(
-            rate_limits=self._core.rate_limits,
+            rate_limits=self._validator.rate_limits,
             retry_interval=self._retry_interval,
-            safety_margin_pct=self._core.safety_margin_pct,
-            limits_share_percentage=self._core.limits_share_percentage,
+            safety_margin_pct=self._validator.safety_margin_pct,
+            limits_share_percentage=self._validator.limits_share_percentage,
             clock=self._clock,
         )
 
@@ -142,60 +140,53 @@ class AsyncThrottler:
         effective capacity (it could never run). Entering yields the :class:`TaskLog` of the
         use (``timestamp`` on the throttler's clock).
         """
-        rate_limit = self._core.validate(limit_id)
+        rate_limit = self._validator.validate(limit_id)
         return AsyncRequestContext(self, limit_id, rate_limit)
 
-    # -- waiting ---------------------------------------------------------------------------
+    # -- the throttler actor ----------------------------------------------------------------
+
+    def _actor_ref(self) -> ActorRef[ThrottlerActor]:
+        """The actor owning the state, started on the running loop at first use.
+
+        An actor whose loop has ended (a program that runs several ``asyncio.run``) cannot
+        answer any more; nothing else touched the core meanwhile, so a new actor on the
+        current loop takes it over.
+        """
+        # Imported here: the actor module imports this package's core (a cycle at import).
+        from networkpype.actors.throttler import ThrottlerActor
+
+        actor, loop = self._actor, self._actor_loop
+        if actor is None or not actor.is_alive() or loop is None or loop.is_closed():
+            self._actor_loop = asyncio.get_running_loop()
+            self._actor = actor = ThrottlerActor.start(self._core, self._clock)
+        return actor
 
     async def _acquire(self, limit_id: str) -> Reservation:
-        now = self._clock()
-        reservation = self._core.reserve(limit_id, now)
-        if reservation.start_time <= now:
-            return reservation
-        logger.debug("throttler: task on %r waits %.3f s", limit_id, reservation.start_time - now)
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(reservation, loop.create_future())
-        self._waiters[reservation.id] = waiter
+        actor = self._actor_ref()
+        token = next(_tokens)
         try:
-            while True:
-                self._arm(waiter)
-                await waiter.future
-                if waiter.error is not None:
-                    raise waiter.error
-                if self._clock() >= waiter.reservation.start_time:
-                    return waiter.reservation
-                # Woken early (timer granularity) or rescheduled later: wait again.
-                waiter.future = loop.create_future()
-        except BaseException:
-            self._waiters.pop(reservation.id, None)
-            if waiter.error is None:  # a failed reservation is already gone from the core
-                self._apply(self._core.release(waiter.reservation, self._clock()))
+            future = await actor.ask(Acquire(limit_id=limit_id, token=token), block=False)
+            reservation: Reservation = await future
+        except asyncio.CancelledError:
+            # Whether or not the actor has reserved yet, this goes after the Acquire.
+            actor.tell(Release(token=token))
             raise
-        finally:
-            self._waiters.pop(reservation.id, None)
-            if waiter.timer is not None:
-                waiter.timer.cancel()
+        return reservation
 
-    def _arm(self, waiter: _Waiter) -> None:
-        if waiter.timer is not None:
-            waiter.timer.cancel()
-        delay = max(0.0, waiter.reservation.start_time - self._clock())
-        waiter.timer = waiter.future.get_loop().call_later(delay, _wake, waiter.future)
-
-    def _apply(self, replan: Replan) -> None:
-        for reservation in replan.moved:
-            waiter = self._waiters.get(reservation.id)
-            if waiter is None:
-                continue
-            waiter.reservation = reservation
-            if not waiter.future.done():
-                self._arm(waiter)
-        for reservation, error in replan.failed:
-            waiter = self._waiters.get(reservation.id)
-            if waiter is None:
-                continue
-            waiter.error = error
-            _wake(waiter.future)
+    def _set_limits(self, rate_limits: Sequence[RateLimit], share: Decimal | None) -> None:
+        # Validate first (raises on bad limits), then hand the change to the state's owner.
+        validator = ThrottlerCore(
+            rate_limits,
+            safety_margin_pct=self._validator.safety_margin_pct,
+            limits_share_percentage=share,
+        )
+        self._validator = validator
+        if self._actor is not None and self._actor.is_alive():
+            self._actor.tell(
+                SetLimits(rate_limits=list(rate_limits), limits_share_percentage=share)
+            )
+        else:
+            self._core.set_limits(rate_limits, share, self._clock())
 
 
 class AsyncRequestContext:
