@@ -1,1 +1,6 @@
-"""networkpype."""
+"""The messages, events and errors of networkpype, as pure data: no I/O, no asyncio, no
+aiohttp, no pykka (a test checks the imports)."""
+
+from networkpype.protocol import errors, events, messages
+
+__all__ = ["errors", "events", "messages"]

@@ -239,3 +239,17 @@ async def test_raw_and_typed_decoders(
     assert first is not None and first.data == Trade(p="1.5", q="2")
     assert second is not None and second.data == '{"result":null}'  # not dropped
     await typed.disconnect()
+
+
+async def test_ping_timeout_closes_a_connection_whose_pongs_never_come(
+    server: ScriptedServer, session: aiohttp.ClientSession
+) -> None:
+    # The seed's ping_timeout drives aiohttp's heartbeat on a standalone connection.
+    server.autoping = False  # the server neither answers pings nor sends anything
+    conn = WebSocketConnection(session)
+    await conn.connect(server.url, ping_timeout=0.1)
+    peer = await server.wait_peer()
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(conn.receive(), 2)
+    assert not conn.connected
+    assert any(t is aiohttp.WSMsgType.PING for _, t, _ in peer.received)

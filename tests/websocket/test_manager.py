@@ -312,3 +312,22 @@ async def test_factory_opens_150_connections_at_once(echo_server: ScriptedServer
     assert all(m.connected for m in managers)
     assert len(echo_server.peers) == 150
     await factory.close()
+
+
+async def test_manager_ping_timeout_replaces_a_link_that_stops_answering(
+    server: ScriptedServer,
+) -> None:
+    # Under the manager, ping_timeout is both the ping interval and the pong timeout.
+    from networkpype.protocol.events import Disconnected
+
+    server.autoping = False
+    factory = ConnectionManagersFactory(throttler=throttler())
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url, ping_timeout=0.1)
+    event = await asyncio.wait_for(ws.receive(events=True), 2)
+    assert type(event).__name__ == "Connected"
+    event = await asyncio.wait_for(ws.receive(events=True), 2)
+    assert isinstance(event, Disconnected) and "pong" in event.cause
+    peer = await server.wait_peer()
+    assert any(t.name == "PING" for _, t, _ in peer.received)
+    await factory.close()

@@ -1,0 +1,33 @@
+"""The card's facade: one object a host starts and stops, exposing ``ws_manager``."""
+
+from __future__ import annotations
+
+import pytest
+from pykka import ActorRegistry
+
+from networkpype import NetworkPype
+from networkpype.protocol.errors import NotConnectedError
+from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.request import WebSocketJSONRequest
+from tests.scripted_server import ScriptedServer
+
+
+async def test_start_exposes_ws_manager_and_stop_leaves_nothing(
+    echo_server: ScriptedServer,
+) -> None:
+    pype = NetworkPype()
+    with pytest.raises(NotConnectedError):
+        _ = pype.ws_manager
+    actors_before = len(ActorRegistry.get_all())
+    async with pype:
+        ws = pype.ws_manager
+        assert isinstance(ws, WebSocketManager)
+        await ws.connect(echo_server.url)
+        await ws.subscribe(WebSocketJSONRequest(payload={"op": "sub"}))
+        response = await ws.receive()
+        assert response is not None and response.data == {"op": "sub"}
+        assert len(ActorRegistry.get_all()) > actors_before
+    assert not pype.started and not ws.connected
+    assert len(ActorRegistry.get_all()) == actors_before  # every actor stopped
+    peer = await echo_server.wait_peer()
+    await peer.closed.wait()
