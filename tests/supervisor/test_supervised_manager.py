@@ -282,3 +282,58 @@ async def test_host_actor_is_told_when_supervisor_gives_up(
     await stop_actor(host)
     await ws.disconnect()
     await factory.close()
+
+
+async def test_no_data_timeout_replaces_a_silent_link(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    ws = await manager(factory)
+    # Pings are answered (the server autopings) but no data ever comes.
+    await ws.connect(server.url, ping_interval=0.05, pong_timeout=0.5, no_data_timeout=0.15)
+    event = await next_event(ws, Disconnected)
+    assert "no data" in event.cause and event.error == "LivenessTimeoutError"
+    await next_event(ws, Reconnected)
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_application_pings_go_out_on_schedule(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    ws = await manager(factory)
+    await ws.connect(server.url, app_ping_interval=0.03, app_ping_payload='{"op":"ping"}')
+    peer = await server.wait_peer()
+    frames = await peer.wait_frames(3)
+    assert frames == ['{"op":"ping"}'] * 3
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_disconnect_mid_replay_is_prompt_and_leaves_nothing_behind(
+    server: ScriptedServer,
+) -> None:
+    from pykka import ActorRegistry
+
+    # Replays paced at one message per 0.5 s: a reconnection's replay takes seconds.
+    throttler = AsyncThrottler([RateLimit("slow", 1, 0.5)], safety_margin_pct=0)
+    factory = ConnectionManagersFactory(throttler=throttler)
+    actors_before = len(ActorRegistry.get_all())
+    tasks_before = len(asyncio.all_tasks())
+    ws = await manager(factory)
+    await ws.connect(server.url)
+    for i in range(3):
+        request = WebSocketJSONRequest(payload={"n": i}, throttler_limit_id="slow")
+        await ws.subscribe(request)
+    first = await server.wait_peer()
+    await first.ws.close(code=1001)
+    second = await server.wait_peer(1)
+    await second.wait_frames(1)  # the replay has started and now waits for its limit
+    started = time.monotonic()
+    await ws.disconnect()
+    elapsed = time.monotonic() - started
+    assert elapsed <= 0.1, f"disconnect took {elapsed * 1000:.1f} ms mid-replay"
+    await asyncio.wait_for(second.closed.wait(), 1)
+    await factory.close()
+    # Only the throttler's actor (and its task) remains: the throttler is the caller's.
+    assert len(ActorRegistry.get_all()) - actors_before <= 1
+    assert len(asyncio.all_tasks()) <= tasks_before + 1
