@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pykka import ActorRef
@@ -55,6 +56,8 @@ class ConnectionActor(AsyncioActor):
     ``last_recv_time`` may be read from the same loop by the facade). The actor owns its
     reader and liveness tasks: ``CloseSocket`` and ``on_stop`` cancel and await them.
     ``emit_events`` puts lifecycle events into ``sink`` (consumers skip them unless asked).
+    ``intercept(frame)`` sees each text frame first and returns True to take it out of the
+    stream (used to match subscription acknowledgements).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class ConnectionActor(AsyncioActor):
         *,
         emit_events: bool = True,
         generation: int = 0,
+        intercept: Callable[[bytes], bool] | None = None,
     ) -> None:
         super().__init__()
         self.connection = connection
@@ -74,6 +78,7 @@ class ConnectionActor(AsyncioActor):
         self._parent = parent
         self._emit_events = emit_events
         self.generation = generation
+        self._intercept = intercept
         self._tasks: list[asyncio.Task[None]] = []
         self._reader_blocked = False
         self._failed = False
@@ -204,9 +209,19 @@ class ConnectionActor(AsyncioActor):
             finally:
                 self._reader_blocked = False
 
+        offer: Callable[[bytes | BinaryFrame], bool] = sink.offer
+        intercept = self._intercept
+        if intercept is not None:
+            # Replies to our own requests (subscription acknowledgements) are taken out here,
+            # so they are matched even while the consumer is not reading.
+            def offer(frame: bytes | BinaryFrame) -> bool:
+                if type(frame) is bytes and intercept(frame):
+                    return True
+                return sink.offer(frame)
+
         try:
             # The connection stays open after a message timeout: the consumer decides.
-            await self.connection.pump(sink.offer, put, sink.fail)
+            await self.connection.pump(offer, put, sink.fail)
         except NotConnectedError:
             return  # closed by us between two frames
         except Exception as exc:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
-__all__ = ["DeliveryQueue", "QueueClosed"]
+from networkpype.protocol.errors import ConfigurationError, ConsumerOverflowError
+
+__all__ = ["OVERFLOW_POLICIES", "DeliveryQueue", "QueueClosed"]
 
 T = TypeVar("T")
 
@@ -32,17 +35,48 @@ class _Raise:
         self.error = error
 
 
-class DeliveryQueue(Generic[T]):
-    """Bounded FIFO between one producer task and one consumer task on one loop.
+OVERFLOW_POLICIES = ("block", "drop_oldest", "error")
 
-    ``maxsize`` is the number of items held before ``put()`` waits (at least 1).
+
+class DeliveryQueue(Generic[T]):
+    """Bounded FIFO between producer tasks and one consumer task on one loop.
+
+    ``maxsize`` is the number of items held before the ``overflow`` policy applies:
+    ``"block"`` (``offer`` refuses, the producer awaits ``put``: nothing is lost),
+    ``"drop_oldest"`` (the oldest item for which ``droppable`` is true makes room; counted in
+    ``dropped``) or ``"error"`` (the consumer gets ``ConsumerOverflowError`` in place, and
+    items that find the queue full are dropped and counted until it has room again).
     """
 
-    __slots__ = ("_closed", "_errors", "_getter", "_items", "_maxsize", "_putters")
+    __slots__ = (
+        "_closed",
+        "_droppable",
+        "_errors",
+        "_getter",
+        "_items",
+        "_maxsize",
+        "_overflow",
+        "_overflowed",
+        "_putters",
+        "dropped",
+    )
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        overflow: str = "block",
+        droppable: Callable[[Any], bool] | None = None,
+    ) -> None:
         if maxsize < 1:
-            raise ValueError(f"maxsize must be at least 1, got {maxsize}")
+            raise ConfigurationError(f"max_queue must be at least 1, got {maxsize}")
+        if overflow not in OVERFLOW_POLICIES:
+            raise ConfigurationError(
+                f"overflow={overflow!r}: use one of {', '.join(OVERFLOW_POLICIES)}"
+            )
+        self._overflow = overflow
+        self._droppable = droppable or (lambda _item: True)
+        self._overflowed = False
+        self.dropped = 0
         self._items: deque[T | _Raise] = deque()
         self._maxsize = maxsize
         self._getter: asyncio.Future[None] | None = None
@@ -71,14 +105,46 @@ class DeliveryQueue(Generic[T]):
             if not getter.done():
                 getter.set_result(None)
 
+    @property
+    def overflow(self) -> str:
+        return self._overflow
+
     def offer(self, item: T) -> bool:
-        """Append ``item`` if there is room and return True; False (nothing added) if full."""
+        """Append ``item`` if there is room and return True; when full, apply the overflow
+        policy: False (nothing added) under ``"block"``, True otherwise."""
         items = self._items
         if len(items) >= self._maxsize:
-            return False
+            if self._overflow == "block":
+                return False
+            return self._overflow_item(item)
+        if self._overflowed:
+            self._overflowed = False
         items.append(item)
         if self._getter is not None:
             self._wake_getter()
+        return True
+
+    def _overflow_item(self, item: T) -> bool:
+        items = self._items
+        if self._overflow == "drop_oldest":
+            for index, queued in enumerate(items):
+                if type(queued) is not _Raise and self._droppable(queued):
+                    del items[index]
+                    self.dropped += 1
+                    items.append(item)
+                    return True
+            items.append(item)  # nothing droppable (all control items): keep everything
+            return True
+        self.dropped += 1  # "error": this item is lost, and the consumer is told once
+        if not self._overflowed:
+            self._overflowed = True
+            self.fail(
+                ConsumerOverflowError(
+                    f"the consumer fell {self._maxsize} messages behind (max_queue); messages "
+                    "are dropped until it catches up: read faster, raise max_queue, or use "
+                    "overflow='block'"
+                )
+            )
         return True
 
     def put_nowait(self, item: T) -> None:

@@ -67,18 +67,29 @@ OnConnect = Callable[[], Awaitable[Sequence[WebSocketRequest]]]
 """Returns the requests to send first on every (re)connection, before the replay."""
 
 
+PACE_LIMIT_ID = "pace"
+"""The limit id of a connection's own pacing throttler (see ``OutboundPipeline``)."""
+
+
 class OutboundPipeline:
-    """pre-processors → auth → throttler, on a private copy of each request."""
+    """pre-processors → auth → throttler, on a private copy of each request.
+
+    ``pace`` (optional) is a throttler of this connection's own with one limit
+    ``PACE_LIMIT_ID``: every frame sent, replays included, takes a place in it first (a
+    ``RateLimit(PACE_LIMIT_ID, 1, gap)`` spaces frames evenly, ``gap`` seconds apart).
+    """
 
     def __init__(
         self,
         pre_processors: list[WebSocketPreProcessor],
         auth: Auth | None,
         throttler: AsyncThrottler | None,
+        pace: AsyncThrottler | None = None,
     ) -> None:
         self.pre_processors = pre_processors
         self.auth = auth
         self.throttler = throttler
+        self.pace = pace
 
     async def prepare(self, request: WebSocketRequest) -> WebSocketRequest:
         """The request as it will go out: copied, pre-processed, authenticated."""
@@ -99,6 +110,15 @@ class OutboundPipeline:
         prepared = await self.prepare(request)
         frame = prepared.to_frame()
         limit_id = prepared.throttler_limit_id
+        if self.pace is not None:
+            async with self.pace.execute_task(PACE_LIMIT_ID):
+                await self._send(frame, limit_id, connection)
+        else:
+            await self._send(frame, limit_id, connection)
+
+    async def _send(
+        self, frame: str | bytes, limit_id: str | None, connection: ActorRef[Any]
+    ) -> None:
         if limit_id is not None and self.throttler is not None:
             async with self.throttler.execute_task(limit_id):
                 await connection.ask(SendFrame(frame=frame), block=False)
@@ -117,12 +137,21 @@ class _Job:
 
 @dataclass
 class ManagerSettings:
-    """Per-manager supervision settings (see ``WebSocketManager``)."""
+    """Per-manager supervision settings (see ``WebSocketManager``).
+
+    ``name`` is the connection id in events (default ``ws<n>``); ``intercept`` sees every
+    text frame first (see ``ConnectionActor``); every connection attempt, reconnections
+    included, takes a place in ``connect_throttler``'s ``connect_limit_id`` first.
+    """
 
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     on_connect: OnConnect | None = None
     on_escalate: EscalationHandler | None = None
     parent: ActorRef[Any] | None = None
+    name: str | None = None
+    intercept: Callable[[bytes], bool] | None = None
+    connect_throttler: AsyncThrottler | None = None
+    connect_limit_id: str = "connect"
 
 
 class ManagerActor(AsyncioActor):
@@ -147,7 +176,7 @@ class ManagerActor(AsyncioActor):
         self._settings = settings or ManagerSettings()
         self._supervisor: ActorRef[SupervisorActor] | None = None
         self._child: ActorRef[ConnectionActor] | None = None
-        self._child_id = f"ws{next(_ids)}"
+        self._child_id = self._settings.name or f"ws{next(_ids)}"
         self._generation = 0
         self._subscriptions: list[WebSocketRequest] = []
         self._jobs: deque[_Job] = deque()
@@ -158,6 +187,10 @@ class ManagerActor(AsyncioActor):
     @property
     def subscriptions(self) -> list[WebSocketRequest]:
         return list(self._subscriptions)
+
+    def status(self) -> tuple[int, int]:
+        """(restarts so far, recorded subscriptions)."""
+        return self.replays, len(self._subscriptions)
 
     async def on_start(self) -> None:  # type: ignore[override]  # async hooks: see runtime
         self._supervisor = SupervisorActor.start(
@@ -255,11 +288,19 @@ class ManagerActor(AsyncioActor):
     async def _connect(self, spec: ConnectionSpec) -> None:
         assert self._supervisor is not None
         connection, sink, supervisor = self._connection, self._sink, self._supervisor
-        child_id = self._child_id
+        child_id, settings = self._child_id, self._settings
 
         async def start(generation: int, down_since: float | None, attempt: int) -> ActorRef[Any]:
+            if settings.connect_throttler is not None:
+                async with settings.connect_throttler.execute_task(settings.connect_limit_id):
+                    pass  # attempts across the whole manager stay within the venue's limit
             child = ConnectionActor.start(
-                connection, sink, supervisor, child_id, generation=generation
+                connection,
+                sink,
+                supervisor,
+                child_id,
+                generation=generation,
+                intercept=settings.intercept,
             )
             try:
                 await child.ask(

@@ -9,6 +9,7 @@ ConnectionError`` and ``except TimeoutError`` in user code keep working::
     │   ├── AlreadyConnectedError       (RuntimeError)  connect() while connected
     │   ├── NotConnectedError           (ConnectionError) send()/receive() while not connected
     │   ├── BlockingCallError           (RuntimeError)  blocking get() on the event-loop thread
+    │   ├── ConsumerOverflowError       (BufferError)   overflow="error" and the consumer lagged
     │   └── ConfigurationError          (ValueError)    a bad setting or argument
     │       └── UnknownRateLimitError   (KeyError)      a throttler_limit_id nobody declared
     └── RemoteError                     remote: the network or the far end
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionClosedError",
     "ConnectionFailedError",
+    "ConsumerOverflowError",
     "FatalError",
     "GaveUpError",
     "HandshakeError",
@@ -79,6 +81,10 @@ class BlockingCallError(UsageError, RuntimeError):
     Blocking there would deadlock: the result can only be produced by that same loop.
     ``await`` the future instead, or call from another thread.
     """
+
+
+class ConsumerOverflowError(UsageError, BufferError):
+    """A consumer queue with ``overflow="error"`` was full: the consumer is too slow."""
 
 
 class ConfigurationError(UsageError, ValueError):

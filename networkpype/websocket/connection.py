@@ -144,6 +144,10 @@ class WebSocketConnection:
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._connected = False
         self._message_timeout: float | None = None
+        self.messages_in = 0  # data frames received (by pump and receive)
+        self.bytes_in = 0
+        self.messages_out = 0  # frames sent
+        self.bytes_out = 0
         self._last_data_at = 0.0  # monotonic time of the last data frame
         self._last_frame_at = 0.0  # monotonic time of the last frame of any kind
         self._url = ""
@@ -244,6 +248,8 @@ class WebSocketConnection:
                 await ws.send_str(frame)
             else:
                 await ws.send_bytes(frame)
+            self.messages_out += 1
+            self.bytes_out += len(frame)
         except (aiohttp.ClientError, OSError) as exc:
             self._connected = False
             raise ConnectionClosedError(
@@ -279,11 +285,12 @@ class WebSocketConnection:
                 raise self._timeout_error() from None
             kind = msg.type
             self._last_frame_at = stamp = time.monotonic()
-            if kind is _TEXT:
+            if kind is _TEXT or kind is _BINARY:
                 self._last_data_at = stamp
-                return WebSocketResponse(decoder.decode_text(msg.data))
-            if kind is _BINARY:
-                self._last_data_at = stamp
+                self.messages_in += 1
+                self.bytes_in += len(msg.data)
+                if kind is _TEXT:
+                    return WebSocketResponse(decoder.decode_text(msg.data))
                 return WebSocketResponse(decoder.decode_binary(msg.data))
             if not await self._control_frame(ws, msg):
                 return None
@@ -337,6 +344,8 @@ class WebSocketConnection:
             else:
                 return
             self._last_data_at = stamp
+            self.messages_in += 1
+            self.bytes_in += len(msg.data)
             if not offer(frame):
                 await put(frame)
 

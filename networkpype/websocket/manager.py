@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorRef
@@ -22,9 +23,9 @@ from networkpype.actors.manager import ManagerActor, ManagerSettings, OnConnect,
 from networkpype.actors.runtime import stop_actor
 from networkpype.protocol.errors import (
     AlreadyConnectedError,
-    ConfigurationError,
     NotConnectedError,
 )
+from networkpype.protocol.events import MessagesDropped
 from networkpype.protocol.messages import (
     Connect,
     ConnectionSpec,
@@ -36,6 +37,7 @@ from networkpype.protocol.messages import (
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
+from networkpype.websocket.decoding import MessageDecoder
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from networkpype.auth import Auth
     from networkpype.throttler.throttler import AsyncThrottler
 
-__all__ = ["DEFAULT_MAX_QUEUE", "WebSocketManager"]
+__all__ = ["DEFAULT_MAX_QUEUE", "WebSocketManager", "consume", "is_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,20 +85,27 @@ class WebSocketManager:
         on_connect: OnConnect | None = None,
         on_escalate: EscalationHandler | None = None,
         parent: ActorRef[Any] | None = None,
+        overflow: str = "block",
+        sink: DeliveryQueue[Any] | None = None,
+        settings: ManagerSettings | None = None,
+        pace: AsyncThrottler | None = None,
     ) -> None:
-        if max_queue < 1:
-            raise ConfigurationError(f"max_queue must be at least 1, got {max_queue}")
         self._connection = connection
-        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
+        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler, pace)
         self._post_processors = list(ws_post_processors or [])
-        self._settings = ManagerSettings(
+        self._settings = settings or ManagerSettings(
             policy=restart_policy or RestartPolicy(),
             on_connect=on_connect,
             on_escalate=on_escalate,
             parent=parent,
         )
-        self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue)
-        self._queue.close()
+        # A manager given a sink shares it (a shard of a sharded manager): its owner closes it.
+        self._owns_queue = sink is None
+        self._queue: DeliveryQueue[Any] = sink or DeliveryQueue(
+            max_queue, overflow, droppable=is_frame
+        )
+        if self._owns_queue:
+            self._queue.close()
         self._actor: ActorRef[ManagerActor] | None = None
 
     # -- seed API ----------------------------------------------------------------------
@@ -163,7 +172,9 @@ class WebSocketManager:
         )
         if self._actor is not None:
             raise AlreadyConnectedError("already connected; disconnect() first")
-        self._queue = DeliveryQueue(self._queue.maxsize)
+        if self._owns_queue:
+            old = self._queue
+            self._queue = DeliveryQueue(old.maxsize, old.overflow, droppable=is_frame)
         self._actor = ManagerActor.start(
             self._connection, self._queue, self._pipeline, self._settings
         )
@@ -181,7 +192,8 @@ class WebSocketManager:
 
     async def _shutdown(self) -> None:
         actor, self._actor = self._actor, None
-        self._queue.close()
+        if self._owns_queue:
+            self._queue.close()
         if actor is not None:
             await stop_actor(actor)
 
@@ -254,30 +266,55 @@ class WebSocketManager:
 
     async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Yield each message, post-processed, until ``disconnect()``; raises as
-        ``receive()``. With ``events=True`` lifecycle events are yielded in order too."""
-        # The consumer's side of the hot path: take whatever the reader has queued in one
-        # step, then hand it out without touching the queue per message.
-        processors = self._post_processors
-        decoder = self._connection.decoder
-        decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
-        while True:
-            queue = self._queue
+        ``receive()``. With ``events=True`` lifecycle events are yielded in order too,
+        and ``MessagesDropped`` when an ``overflow="drop_oldest"`` queue dropped some."""
+        async for item in consume(
+            lambda: self._queue, self._connection.decoder, self._post_processors, events
+        ):
+            yield item
+
+
+def is_frame(item: Any) -> bool:
+    """True for a queued data frame (what an overflow policy may drop), not an event."""
+    return type(item) is bytes or type(item) is BinaryFrame
+
+
+async def consume(
+    queue_of: Callable[[], DeliveryQueue[Any]],
+    decoder: MessageDecoder,
+    processors: list[WebSocketPostProcessor],
+    events: bool,
+) -> AsyncIterator[Any]:
+    """The consumer's side of the hot path: take whatever the readers have queued in one
+    step, then decode, post-process and hand it out without touching the queue per message.
+    ``queue_of`` is called per batch (a manager replaces its queue at reconnect()."""
+    decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
+    reported = 0
+    while True:
+        queue = queue_of()
+        try:
             try:
-                try:
-                    batch = queue.get_batch_nowait()
-                except asyncio.QueueEmpty:
-                    batch = await queue.get_batch()
-            except QueueClosed:
-                return
-            for item in batch:
-                if type(item) is bytes:
-                    response = WebSocketResponse(decode_text(item))
-                elif type(item) is BinaryFrame:
-                    response = WebSocketResponse(decode_binary(item.data))
-                else:
-                    if events:
-                        yield item  # a lifecycle event
-                    continue
-                for processor in processors:
-                    response = await processor.post_process(response)
-                yield response
+                batch = queue.get_batch_nowait()
+            except asyncio.QueueEmpty:
+                batch = await queue.get_batch()
+        except QueueClosed:
+            return
+        for item in batch:
+            if type(item) is bytes:
+                response = WebSocketResponse(decode_text(item))
+            elif type(item) is BinaryFrame:
+                response = WebSocketResponse(decode_binary(item.data))
+            else:
+                if events:
+                    yield item  # a lifecycle event
+                continue
+            for processor in processors:
+                response = await processor.post_process(response)
+            yield response
+        if queue.dropped != reported:
+            count, reported = queue.dropped - reported, queue.dropped
+            logger.warning(
+                "consumer too slow: %d messages dropped (overflow=%s)", count, queue.overflow
+            )
+            if events:
+                yield MessagesDropped(connection_id="*", at=time.time(), count=count)
