@@ -17,6 +17,7 @@ from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConn
 from networkpype.websocket.decoding import DecoderSpec
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
+from networkpype.websocket.sharded import ShardedWebSocketManager
 
 if TYPE_CHECKING:
     from http.cookies import SimpleCookie
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
     from networkpype.rest.connection import RESTConnection
     from networkpype.rest.manager import RESTManager
     from networkpype.rest.processor.base import RESTPostProcessor, RESTPreProcessor
+    from networkpype.supervisor.policy import RestartPolicy
     from networkpype.throttler.throttler import AsyncThrottler
     from networkpype.time_synchronizer import TimeSynchronizer
+    from networkpype.websocket.codec import TopicCodec
 
 __all__ = ["ConnectionManagersFactory", "ConnectionsFactory"]
 
@@ -103,6 +106,7 @@ class ConnectionManagersFactory:
         self._time_synchronizer = time_synchronizer
         self._connections_factory = ConnectionsFactory()
         self._managers: list[WebSocketManager] = []
+        self._sharded: list[ShardedWebSocketManager] = []
 
     @property
     def throttler(self) -> AsyncThrottler:
@@ -122,12 +126,14 @@ class ConnectionManagersFactory:
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        overflow: str = "block",
         **session_kwargs: Any,
     ) -> WebSocketManager:
         """A new ``WebSocketManager`` with this factory's throttler, auth and processors.
 
-        ``decoder`` (see ``networkpype.websocket.decoding``), ``max_msg_size`` (bytes) and
-        ``max_queue`` (messages buffered towards the consumer) are per manager; other keyword
+        ``decoder`` (see ``networkpype.websocket.decoding``), ``max_msg_size`` (bytes),
+        ``max_queue`` (messages buffered towards the consumer) and ``overflow`` (``"block"``,
+        ``"drop_oldest"`` or ``"error"`` when it is full) are per manager; other keyword
         arguments configure the shared ``aiohttp.ClientSession`` when it is first created.
         """
         connection = await self._connections_factory.get_ws_connection(
@@ -140,8 +146,53 @@ class ConnectionManagersFactory:
             self._ws_post_processors,
             self._auth,
             max_queue=max_queue,
+            overflow=overflow,
         )
         self._managers.append(manager)
+        return manager
+
+    async def get_sharded_ws_manager(
+        self,
+        *,
+        codec: TopicCodec | None = None,
+        max_topics_per_connection: int = 200,
+        min_send_interval: float | None = None,
+        max_connection_attempts: tuple[int, float] | None = None,
+        restart_policy: RestartPolicy | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        overflow: str = "block",
+        decoder: DecoderSpec = None,
+        max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        **session_kwargs: Any,
+    ) -> ShardedWebSocketManager:
+        """Opt-in: a manager that spreads topic subscriptions over as many connections as
+        ``max_topics_per_connection`` requires (see ``networkpype.websocket.sharded``).
+
+        For Binance spot: ``max_topics_per_connection=1024, min_send_interval=0.25,
+        max_connection_attempts=(300, 300.0)`` (5 messages a second per connection, pings
+        and pongs included, leaves room for pongs at 4 a second).
+        """
+
+        async def connection() -> WebSocketConnection:
+            return await self._connections_factory.get_ws_connection(
+                decoder=decoder, max_msg_size=max_msg_size, **session_kwargs
+            )
+
+        manager = ShardedWebSocketManager(
+            connection,
+            self._throttler,
+            self._ws_pre_processors,
+            self._ws_post_processors,
+            self._auth,
+            codec=codec,
+            max_topics_per_connection=max_topics_per_connection,
+            min_send_interval=min_send_interval,
+            max_connection_attempts=max_connection_attempts,
+            restart_policy=restart_policy,
+            max_queue=max_queue,
+            overflow=overflow,
+        )
+        self._sharded.append(manager)
         return manager
 
     async def get_rest_manager(self) -> RESTManager:
@@ -165,4 +216,7 @@ class ConnectionManagersFactory:
         managers, self._managers = self._managers, []
         for manager in managers:
             await manager.disconnect()
+        sharded, self._sharded = self._sharded, []
+        for sharded_manager in sharded:
+            await sharded_manager.disconnect()
         await self._connections_factory.close()

@@ -26,7 +26,7 @@ from typing import Any
 from pykka import ActorRef
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor
+from networkpype.actors.runtime import AsyncioActor, tell_quietly
 from networkpype.protocol.errors import (
     ConnectionClosedError,
     LivenessTimeoutError,
@@ -149,10 +149,11 @@ class ConnectionActor(AsyncioActor):
                 )
             )
         if self._parent is not None:
-            self._parent.tell(
+            tell_quietly(
+                self._parent,
                 SocketOpened(
                     connection_id=self.connection_id, url=spec.url, generation=self.generation
-                )
+                ),
             )
 
     async def _close(self) -> None:
@@ -189,10 +190,11 @@ class ConnectionActor(AsyncioActor):
                 )
             )
         if self._parent is not None:
-            self._parent.tell(
+            tell_quietly(
+                self._parent,
                 SocketFailed(
                     connection_id=self.connection_id, error=exc, generation=self.generation
-                )
+                ),
             )
         else:
             self._sink.fail(exc)

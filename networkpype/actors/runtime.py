@@ -67,6 +67,7 @@ __all__ = [
     "run_coroutine",
     "shutdown",
     "stop_actor",
+    "tell_quietly",
     "stop_all_actors",
 ]
 
@@ -665,6 +666,19 @@ class AsyncioActor(pykka.Actor):
 
 
 # `timeout` mirrors ActorRef.stop(timeout=...), which this replaces in loop code.
+def tell_quietly(ref: ActorRef[Any], message: Any) -> bool:
+    """``ref.tell(message)``, or False when the actor is already dead.
+
+    For reports from tasks that may outlive their recipient (a reader whose parent is being
+    stopped): the report has nobody left to act on it, which is not an error.
+    """
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True
+
+
 async def stop_actor(ref: ActorRef[Any], timeout: float | None = None) -> bool:  # noqa: ASYNC109
     """Stop the actor behind ``ref`` from loop code, without blocking the loop.
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from pykka import ActorRef
 
-from networkpype.actors.runtime import AsyncioActor, stop_actor
+from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
 from networkpype.protocol.errors import GaveUpError
 from networkpype.protocol.messages import (
     ChildGaveUp,
@@ -255,10 +255,11 @@ class SupervisorActor(AsyncioActor):
             ref = await child.spec.start(generation, child.down_since, attempt)
         except Exception as exc:
             if child.generation == generation:
-                self.actor_ref.tell(
+                tell_quietly(
+                    self.actor_ref,
                     SocketFailed(
                         connection_id=child.spec.child_id, error=exc, generation=generation
-                    )
+                    ),
                 )
             return
         if child.generation != generation or self._children.get(child.spec.child_id) is not child:
@@ -268,7 +269,9 @@ class SupervisorActor(AsyncioActor):
         child.down_since = None
         child.restarts += 1
         for listener in self._listeners:
-            listener.tell(ChildRestarted(child_id=child.spec.child_id, ref=ref, attempt=attempt))
+            tell_quietly(
+                listener, ChildRestarted(child_id=child.spec.child_id, ref=ref, attempt=attempt)
+            )
 
     def _escalate(self, child: _Child, reason: str, cause: BaseException | None) -> None:
         child_id = child.spec.child_id
@@ -279,9 +282,9 @@ class SupervisorActor(AsyncioActor):
         self._schedule_stop(child)
         report = ChildGaveUp(child_id=child_id, reason=reason, error=error)
         for listener in self._listeners:
-            listener.tell(report)
+            tell_quietly(listener, report)
         if self._parent is not None:
-            self._parent.tell(report)
+            tell_quietly(self._parent, report)
         if self._on_escalate is not None:
             try:
                 self._on_escalate(child_id, error)

@@ -101,8 +101,8 @@ class WebSocketManager:
         )
         # A manager given a sink shares it (a shard of a sharded manager): its owner closes it.
         self._owns_queue = sink is None
-        self._queue: DeliveryQueue[Any] = sink or DeliveryQueue(
-            max_queue, overflow, droppable=is_frame
+        self._queue: DeliveryQueue[Any] = (
+            sink if sink is not None else DeliveryQueue(max_queue, overflow, droppable=is_frame)
         )
         if self._owns_queue:
             self._queue.close()

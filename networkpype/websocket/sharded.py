@@ -1,0 +1,498 @@
+"""``ShardedWebSocketManager``: hundreds of topic subscriptions over as many supervised
+connections as a per-connection cap requires.
+
+Each shard is a supervised ``WebSocketManager`` (its own connection actor, supervisor,
+subscription record and replay) writing into one shared delivery queue, so
+``iter_messages()`` is one merged, bounded stream with every shard's gap events in order.
+Topics go to the first shard with room (``max_topics_per_connection``); a new shard opens
+when every shard is full. Topics are batched into as few subscribe messages as the codec
+allows, each acknowledgement is matched to its request id before the queue (so acks are
+seen even while nobody reads), and a rejected topic is reported to the caller.
+
+Outbound frames of each shard are paced evenly (``min_send_interval``: a minimum gap, not
+a bursting bucket), replays included; connection attempts of all shards together are
+limited to ``max_connection_attempts`` per window. Both are throttler limits.
+
+``stream(topic)`` gives a per-topic stream; once one exists, a router task owned by the
+manager decodes the merged stream and hands each message to its topic's queue (or to
+``iter_messages()`` when no stream claims it), and the shard's gap events to every stream
+of that shard. Each queue has its own overflow policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from networkpype.actors.delivery import DeliveryQueue, QueueClosed
+from networkpype.actors.manager import PACE_LIMIT_ID, ManagerSettings
+from networkpype.protocol.errors import ConfigurationError, NotConnectedError
+from networkpype.supervisor.policy import RestartPolicy
+from networkpype.supervisor.supervisor import EscalationHandler
+from networkpype.throttler.rate_limit import RateLimit
+from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
+from networkpype.websocket.connection import WebSocketConnection, check_ws_url
+from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager, consume, is_frame
+from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
+from networkpype.websocket.request import WebSocketRequest
+from networkpype.websocket.response import WebSocketResponse
+
+if TYPE_CHECKING:
+    from networkpype.auth import Auth
+
+__all__ = [
+    "ConnectionStatistics",
+    "ShardedWebSocketManager",
+    "SubscribeResult",
+    "SubscriptionStatistics",
+]
+
+logger = logging.getLogger(__name__)
+_CONNECT_LIMIT_ID = "connect"
+
+
+class SubscribeResult(msgspec.Struct, frozen=True):
+    """``accepted`` topics (acknowledged, or already subscribed) and ``rejected`` ones with
+    the venue's reason (or a timeout)."""
+
+    accepted: tuple[str, ...]
+    rejected: dict[str, str]
+
+
+class ConnectionStatistics(msgspec.Struct, frozen=True):
+    """One shard: ``state`` is ``open`` or ``down``; times in seconds; ``last_recv_time`` is
+    Unix time (0.0 before any data)."""
+
+    connection_id: str
+    state: str
+    topics: int
+    restarts: int
+    messages_in: int
+    bytes_in: int
+    messages_out: int
+    bytes_out: int
+    last_recv_time: float
+
+
+class SubscriptionStatistics(msgspec.Struct, frozen=True):
+    """One topic: the shard carrying it; ``messages`` counted when a stream routes it."""
+
+    topic: str
+    connection_id: str
+    messages: int
+
+
+class ShardedStatistics(msgspec.Struct, frozen=True):
+    connections: tuple[ConnectionStatistics, ...]
+    subscriptions: tuple[SubscriptionStatistics, ...]
+    queue_depth: int
+    dropped: int
+
+
+@dataclass(eq=False)
+class _Shard:
+    id: str
+    manager: WebSocketManager
+    topics: dict[str, WebSocketRequest] = field(default_factory=dict)  # topic -> its request
+    raw: list[WebSocketRequest] = field(default_factory=list)
+
+    @property
+    def load(self) -> int:
+        return len(self.topics) + len(self.raw)
+
+
+@dataclass(eq=False)
+class _Stream:
+    queue: DeliveryQueue[Any]
+    messages: int = 0
+
+
+class ShardedWebSocketManager:
+    """Topic subscriptions spread over supervised connections; see the module docstring.
+
+    ``connection_factory`` makes a fresh ``WebSocketConnection`` per shard (the factory's
+    shared session). Seconds for every duration; ``max_connection_attempts`` is
+    ``(attempts, window_seconds)``.
+    """
+
+    def __init__(
+        self,
+        connection_factory: Callable[[], Awaitable[WebSocketConnection]],
+        throttler: AsyncThrottler | None = None,
+        ws_pre_processors: list[WebSocketPreProcessor] | None = None,
+        ws_post_processors: list[WebSocketPostProcessor] | None = None,
+        auth: Auth | None = None,
+        *,
+        codec: TopicCodec | None = None,
+        max_topics_per_connection: int = 200,
+        min_send_interval: float | None = None,
+        max_connection_attempts: tuple[int, float] | None = None,
+        restart_policy: RestartPolicy | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        overflow: str = "block",
+        ack_timeout: float = 10.0,
+        on_escalate: EscalationHandler | None = None,
+    ) -> None:
+        if max_topics_per_connection < 1:
+            raise ConfigurationError(
+                f"max_topics_per_connection must be >= 1, got {max_topics_per_connection}"
+            )
+        if min_send_interval is not None and min_send_interval <= 0:
+            raise ConfigurationError(f"min_send_interval must be > 0 s, got {min_send_interval}")
+        self._connection_factory = connection_factory
+        self._throttler = throttler
+        self._pre_processors = list(ws_pre_processors or [])
+        self._post_processors = list(ws_post_processors or [])
+        self._auth = auth
+        self._codec: TopicCodec = codec or BinanceCodec()
+        self._cap = max_topics_per_connection
+        self._gap = min_send_interval
+        self._connect_throttler = (
+            AsyncThrottler(
+                [
+                    RateLimit(
+                        _CONNECT_LIMIT_ID, max_connection_attempts[0], max_connection_attempts[1]
+                    )
+                ],
+                safety_margin_pct=0,
+            )
+            if max_connection_attempts
+            else None
+        )
+        self._policy = restart_policy or RestartPolicy()
+        self._ack_timeout = ack_timeout
+        self._on_escalate = on_escalate
+        self._max_queue, self._overflow = max_queue, overflow
+        self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
+        self._shards: list[_Shard] = []
+        self._shard_ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._lock = asyncio.Lock()
+        self._url: str | None = None
+        self._connect_kwargs: dict[str, Any] = {}
+        self._streams: dict[str, _Stream] = {}
+        self._rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
+        self._router: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while every shard is open (and at least one exists)."""
+        return bool(self._shards) and all(s.manager.connected for s in self._shards)
+
+    @property
+    def connections(self) -> int:
+        return len(self._shards)
+
+    async def connect(self, ws_url: str, **connect_kwargs: Any) -> None:
+        """Remember the endpoint and the ``WebSocketManager.connect`` options; connections
+        open as topics arrive. Raises ``InvalidURLError`` for a bad URL."""
+        check_ws_url(ws_url)
+        self._url, self._connect_kwargs = ws_url, dict(connect_kwargs)
+
+    async def disconnect(self) -> None:
+        """Close every shard and end every stream. Idempotent."""
+        shards, self._shards = self._shards, []
+        await asyncio.gather(*(s.manager.disconnect() for s in shards))
+        router, self._router = self._router, None
+        if router is not None:
+            router.cancel()
+            await asyncio.gather(router, return_exceptions=True)
+        self._queue.close()
+        for stream in self._streams.values():
+            stream.queue.close()
+        if self._rest is not None:
+            self._rest.close()
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    async def _open_shard(self) -> _Shard:
+        if self._url is None:
+            raise NotConnectedError("call connect(url) before subscribing")
+        shard_id = f"shard{next(self._shard_ids)}"
+        pace = (
+            AsyncThrottler([RateLimit(PACE_LIMIT_ID, 1, self._gap)], safety_margin_pct=0)
+            if self._gap
+            else None
+        )
+        settings = ManagerSettings(
+            policy=self._policy,
+            on_escalate=self._on_escalate,
+            name=shard_id,
+            intercept=self._intercept,
+            connect_throttler=self._connect_throttler,
+            connect_limit_id=_CONNECT_LIMIT_ID,
+        )
+        manager = WebSocketManager(
+            await self._connection_factory(),
+            self._throttler,
+            self._pre_processors,
+            [],
+            self._auth,
+            sink=self._queue,
+            settings=settings,
+            pace=pace,
+        )
+        await manager.connect(self._url, **self._connect_kwargs)
+        shard = _Shard(shard_id, manager)
+        self._shards.append(shard)
+        logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
+        return shard
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def _intercept(self, frame: bytes) -> bool:
+        reply = self._codec.parse_reply(frame)
+        if reply is None:
+            return False
+        future = self._pending.pop(reply.request_id, None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+        elif reply.error is not None:
+            logger.warning("venue rejected request %d on replay: %s", reply.request_id, reply.error)
+        return True
+
+    def shard_of(self, topic: str) -> str | None:
+        """The id of the connection carrying ``topic``."""
+        for shard in self._shards:
+            if topic in shard.topics:
+                return shard.id
+        return None
+
+    async def subscribe_topics(self, topics: Iterable[str]) -> SubscribeResult:
+        """Subscribe ``topics`` (duplicates and topics already held count as accepted) and
+        wait for the venue's answers; every accepted topic is replayed after reconnects."""
+        wanted = list(dict.fromkeys(topics))
+        async with self._lock:
+            held = {t for s in self._shards for t in s.topics}
+            new = [t for t in wanted if t not in held]
+            plan: list[tuple[_Shard, list[str]]] = []
+            for shard in self._shards:
+                room = self._cap - shard.load - sum(len(ts) for s, ts in plan if s is shard)
+                if room > 0 and new:
+                    plan.append((shard, new[:room]))
+                    new = new[room:]
+            while new:
+                shard = await self._open_shard()
+                plan.append((shard, new[: self._cap]))
+                new = new[self._cap :]
+            outcomes = await asyncio.gather(*(self._subscribe_on(s, ts) for s, ts in plan))
+        rejected: dict[str, str] = {}
+        for outcome in outcomes:
+            rejected.update(outcome)
+        accepted = tuple(t for t in wanted if t not in rejected)
+        return SubscribeResult(accepted=accepted, rejected=rejected)
+
+    async def _subscribe_on(self, shard: _Shard, topics: list[str]) -> dict[str, str]:
+        size = self._codec.max_topics_per_message
+        waits: list[tuple[list[str], WebSocketRequest, asyncio.Future[Reply]]] = []
+        for i in range(0, len(topics), size):
+            chunk = topics[i : i + size]
+            request_id = next(self._request_ids)
+            request = self._codec.subscribe(chunk, request_id)
+            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            self._pending[request_id] = future
+            for topic in chunk:
+                shard.topics[topic] = request
+            await shard.manager.subscribe(request)  # recorded: replayed after reconnects
+            waits.append((chunk, request, future))
+        rejected: dict[str, str] = {}
+        for chunk, request, future in waits:
+            try:
+                reply = await asyncio.wait_for(future, self._ack_timeout)
+                reason = reply.error
+            except TimeoutError:
+                reason = f"no acknowledgement within ack_timeout={self._ack_timeout} s"
+            if reason is not None:
+                logger.warning("%s: subscription of %s rejected: %s", shard.id, chunk, reason)
+                for topic in chunk:
+                    shard.topics.pop(topic, None)
+                    rejected[topic] = reason
+                await shard.manager.unsubscribe(request)  # out of the replay record
+        return rejected
+
+    async def unsubscribe_topics(self, topics: Iterable[str]) -> None:
+        """Unsubscribe ``topics`` (unknown ones are ignored): one message per shard and
+        batch; they leave the replay record. A shard left with nothing is closed."""
+        async with self._lock:
+            for shard in list(self._shards):
+                gone = [t for t in topics if t in shard.topics]
+                if not gone:
+                    continue
+                size = self._codec.max_topics_per_message
+                for i in range(0, len(gone), size):
+                    chunk = gone[i : i + size]
+                    await shard.manager.send(
+                        self._codec.unsubscribe(chunk, next(self._request_ids))
+                    )
+                for topic in gone:
+                    request = shard.topics.pop(topic)
+                    if not any(r is request for r in shard.topics.values()):
+                        await shard.manager.unsubscribe(request)
+                    self._streams.pop(topic, None)
+                if shard.load == 0:
+                    self._shards.remove(shard)
+                    await shard.manager.disconnect()
+                    logger.info("sharded manager: closed idle %s", shard.id)
+
+    async def subscribe(self, request: WebSocketRequest) -> None:
+        """A raw subscription (not topic-coded): recorded on a shard with room, replayed
+        after its reconnects; counts as one toward the cap."""
+        async with self._lock:
+            shard = next((s for s in self._shards if s.load < self._cap), None)
+            if shard is None:
+                shard = await self._open_shard()
+            shard.raw.append(request)
+            await shard.manager.subscribe(request)
+
+    async def send(self, request: WebSocketRequest, *, topic: str | None = None) -> None:
+        """Send on the shard carrying ``topic`` (default: the first shard)."""
+        shard = next((s for s in self._shards if topic is None or topic in s.topics), None)
+        if shard is None:
+            raise NotConnectedError(
+                f"no connection carries {topic!r}" if topic else "no connection"
+            )
+        await shard.manager.send(request)
+
+    # -- consuming -------------------------------------------------------------------------
+
+    async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
+        """Every message of every shard (but those a ``stream()`` claims), post-processed;
+        with ``events=True`` each shard's gap events in order with its data."""
+        if self._rest is None:
+            async for item in consume(
+                lambda: self._queue, self._decoder(), self._post_processors, events
+            ):
+                yield item
+            return
+        async for item in self._drain(self._rest, events):
+            yield item
+
+    def stream(
+        self, topic: str, *, max_queue: int | None = None, overflow: str | None = None
+    ) -> AsyncIterator[Any]:
+        """The messages of ``topic`` alone, with its shard's gap events (always included:
+        a per-topic consumer must know where its data has holes). Own bounded queue with its
+        own ``overflow`` policy (default: the manager's)."""
+        stream = self._streams.get(topic)
+        if stream is None:
+            queue: DeliveryQueue[Any] = DeliveryQueue(
+                max_queue or self._max_queue,
+                overflow or self._overflow,
+                droppable=lambda item: isinstance(item, WebSocketResponse),
+            )
+            stream = self._streams[topic] = _Stream(queue)
+            self._start_router()
+        return self._drain(stream.queue, events=True)
+
+    def _decoder(self) -> Any:
+        if not self._shards:
+            from networkpype.websocket.decoding import JSONOrTextDecoder
+
+            return JSONOrTextDecoder()
+        return self._shards[0].manager.connection.decoder
+
+    def _start_router(self) -> None:
+        if self._router is None:
+            self._rest = DeliveryQueue(
+                self._max_queue,
+                self._overflow,
+                droppable=lambda i: isinstance(i, WebSocketResponse),
+            )
+            self._router = asyncio.get_running_loop().create_task(
+                self._route(), name="networkpype-sharded-router"
+            )
+
+    async def _route(self) -> None:
+        assert self._rest is not None
+        rest, topic_of = self._rest, self._codec.topic_of
+        try:
+            async for item in consume(lambda: self._queue, self._decoder(), [], True):
+                if isinstance(item, WebSocketResponse):
+                    stream = self._streams.get(topic_of(item.data) or "")
+                    if stream is not None:
+                        stream.messages += 1
+                        if not stream.queue.offer(item):
+                            await stream.queue.put(item)
+                        continue
+                    if not rest.offer(item):
+                        await rest.put(item)
+                    continue
+                rest.put_nowait(item)
+                shard = getattr(item, "connection_id", None)
+                for topic, stream in self._streams.items():
+                    if self.shard_of(topic) == shard:
+                        stream.queue.put_nowait(item)
+        except Exception as exc:  # a gave-up shard ends every stream with its error
+            for queue in [rest, *(s.queue for s in self._streams.values())]:
+                queue.fail(exc)
+                queue.close()
+            return
+        rest.close()
+        for stream in self._streams.values():
+            stream.queue.close()
+
+    async def _drain(self, queue: DeliveryQueue[Any], events: bool) -> AsyncIterator[Any]:
+        while True:
+            try:
+                try:
+                    batch = queue.get_batch_nowait()
+                except asyncio.QueueEmpty:
+                    batch = await queue.get_batch()
+            except QueueClosed:
+                return
+            for item in batch:
+                if isinstance(item, WebSocketResponse):
+                    for processor in self._post_processors:
+                        item = await processor.post_process(item)
+                    yield item
+                elif events:
+                    yield item
+
+    # -- statistics ------------------------------------------------------------------------
+
+    async def statistics(self) -> ShardedStatistics:
+        """A frozen snapshot of every connection and subscription."""
+        connections = []
+        for shard in self._shards:
+            conn = shard.manager.connection
+            actor = shard.manager.actor_ref
+            restarts = (await actor.proxy().replays) if actor is not None else 0
+            connections.append(
+                ConnectionStatistics(
+                    connection_id=shard.id,
+                    state="open" if conn.connected else "down",
+                    topics=shard.load,
+                    restarts=restarts,
+                    messages_in=conn.messages_in,
+                    bytes_in=conn.bytes_in,
+                    messages_out=conn.messages_out,
+                    bytes_out=conn.bytes_out,
+                    last_recv_time=conn.last_recv_time,
+                )
+            )
+        subscriptions = tuple(
+            SubscriptionStatistics(
+                topic=topic,
+                connection_id=shard.id,
+                messages=self._streams[topic].messages if topic in self._streams else 0,
+            )
+            for shard in self._shards
+            for topic in shard.topics
+        )
+        return ShardedStatistics(
+            connections=tuple(connections),
+            subscriptions=subscriptions,
+            queue_depth=len(self._queue),
+            dropped=self._queue.dropped,
+        )

@@ -1,0 +1,172 @@
+"""Sharded topic subscriptions against the loopback exchange simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from networkpype.demo.exchange import ExchangeSimulator
+from networkpype.factory import ConnectionManagersFactory
+from networkpype.protocol.events import Disconnected, MessagesDropped, Reconnected
+from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.throttler.rate_limit import RateLimit
+from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.codec import BinanceCodec
+from networkpype.websocket.response import WebSocketResponse
+
+FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.0))
+
+
+@pytest.fixture
+async def factory() -> AsyncIterator[ConnectionManagersFactory]:
+    factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("default", 100, 1)]))
+    yield factory
+    await factory.close()
+
+
+def topics(n: int) -> list[str]:
+    return [f"s{i:04d}usdt@trade" for i in range(n)]
+
+
+async def test_thousand_topics_five_connections_kill_all_paced_and_every_gap_reported(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with ExchangeSimulator(rate=2.0, max_incoming_per_second=5) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=50),
+            max_topics_per_connection=200,
+            min_send_interval=0.25,  # 4 a second, under the venue's 5
+            max_connection_attempts=(20, 1.0),
+            restart_policy=FAST,
+        )
+        await ws.connect(sim.url)
+        wanted = topics(1000)
+        result = await ws.subscribe_topics(wanted)
+        assert result.rejected == {} and len(result.accepted) == 1000
+        assert ws.connections == 5
+        assert sorted(len(t) for t in sim.subscriptions.values()) == [200] * 5
+
+        last_seq: dict[str, int] = {}
+        gap_open: set[str] = set()  # shards with a Disconnected not yet followed by data
+        unreported: list[tuple[str, int, int]] = []
+        reconnected: set[str] = set()
+        after_kill: set[str] = set()
+        killed = False
+
+        async def consume() -> None:
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, Disconnected):
+                    gap_open.add(item.connection_id)
+                elif isinstance(item, Reconnected):
+                    reconnected.add(item.connection_id)
+                elif isinstance(item, WebSocketResponse) and isinstance(item.data, dict):
+                    topic, seq = item.data["stream"], item.data["seq"]
+                    shard = ws.shard_of(topic)
+                    previous = last_seq.get(topic)
+                    if previous is not None and seq != previous + 1 and shard not in gap_open:
+                        unreported.append((topic, previous, seq))
+                    last_seq[topic] = seq
+                    if killed:
+                        after_kill.add(topic)
+
+        consumer = asyncio.create_task(consume())
+        async with asyncio.timeout(10):
+            while len(last_seq) < 1000:
+                await asyncio.sleep(0.05)
+        killed = True
+        assert sim.kill_all() == 5
+        async with asyncio.timeout(15):
+            while len(after_kill) < 1000 or len(reconnected) < 5:
+                await asyncio.sleep(0.05)
+        assert sim.violations == 0, sim.statistics()
+        assert unreported == [], f"gaps without a Disconnected event: {unreported[:5]}"
+        assert sorted(len(t) for t in sim.subscriptions.values() if t) == [200] * 5
+        stats = await ws.statistics()
+        assert len(stats.connections) == 5 and len(stats.subscriptions) == 1000
+        assert all(c.restarts == 1 for c in stats.connections)
+        await ws.disconnect()
+        await asyncio.wait_for(consumer, 2)
+
+
+async def test_rejected_topic_is_reported_not_dropped(factory: ConnectionManagersFactory) -> None:
+    async with ExchangeSimulator(rate=5.0) as sim:
+        ws = await factory.get_sharded_ws_manager(codec=BinanceCodec(max_topics_per_message=1))
+        await ws.connect(sim.url)
+        result = await ws.subscribe_topics(["btcusdt@trade", "not a topic"])
+        assert result.accepted == ("btcusdt@trade",)
+        assert list(result.rejected) == ["not a topic"]
+        assert "code 2" in result.rejected["not a topic"]
+        assert ws.shard_of("not a topic") is None
+        await ws.disconnect()
+
+
+async def test_per_topic_stream_and_unsubscribe_closes_idle_connections(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await factory.get_sharded_ws_manager(max_topics_per_connection=1)
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
+        assert ws.connections == 2
+        only_a = ws.stream("aaausdt@trade")
+        seen = []
+        async for item in only_a:
+            if isinstance(item, WebSocketResponse):
+                seen.append(item.data["stream"])
+            if len(seen) == 5:
+                break
+        assert seen == ["aaausdt@trade"] * 5
+        await ws.unsubscribe_topics(["bbbusdt@trade"])
+        assert ws.connections == 1
+        await asyncio.sleep(0.05)
+        assert [t for t in sim.subscriptions.values() if t] == [("aaausdt@trade",)]
+        await ws.disconnect()
+
+
+async def read_seqs(ws: Any, n: int) -> tuple[list[int], int, bool]:
+    """The sequence numbers read, the drops reported, and whether the ack was read."""
+    seqs: list[int] = []
+    dropped = 0
+    ack = False
+    async with asyncio.timeout(10):
+        async for item in ws.iter_messages(events=True):
+            if isinstance(item, MessagesDropped):
+                dropped += item.count
+            elif isinstance(item, WebSocketResponse) and isinstance(item.data, dict):
+                if "seq" in item.data:
+                    seqs.append(item.data["seq"])
+                    if len(seqs) == n:
+                        break
+                else:
+                    ack = item.data == {"result": None, "id": 1}
+    return seqs, dropped, ack
+
+
+@pytest.mark.parametrize("overflow", ["block", "drop_oldest"])
+async def test_slow_consumer_block_loses_nothing_drop_oldest_counts(
+    factory: ConnectionManagersFactory, overflow: str
+) -> None:
+    async with ExchangeSimulator(rate=1000.0) as sim:
+        ws = await factory.get_ws_manager(max_queue=20, overflow=overflow)
+        await ws.connect(sim.url)
+        from networkpype.websocket.request import WebSocketJSONRequest
+
+        await ws.subscribe(
+            WebSocketJSONRequest(payload={"method": "SUBSCRIBE", "params": ["x@trade"], "id": 1})
+        )
+        await asyncio.sleep(0.3)  # the consumer is away; ~300 events arrive
+        seqs, dropped, ack = await read_seqs(ws, 200)
+        # The topic's sequence starts at 1 with this subscription; drops are the oldest.
+        missing = seqs[0] - 1 + sum(b - a - 1 for a, b in itertools.pairwise(seqs))
+        if overflow == "block":
+            assert missing == 0 and dropped == 0 and ack
+        else:
+            assert dropped > 0
+            # Every drop is accounted for: a missing event, or the (oldest) ack itself.
+            assert missing + (0 if ack else 1) == dropped, (missing, dropped, ack)
+        await ws.disconnect()
