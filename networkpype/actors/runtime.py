@@ -67,8 +67,8 @@ __all__ = [
     "run_coroutine",
     "shutdown",
     "stop_actor",
-    "tell_quietly",
     "stop_all_actors",
+    "tell_quietly",
 ]
 
 T = TypeVar("T")
