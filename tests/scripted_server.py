@@ -3,12 +3,14 @@
 Each accepted WebSocket is a :class:`Peer` the test drives: it records every frame it
 receives (with its monotonic arrival time) and the handshake headers, and the test can push
 text/binary/ping frames or close it with a code. ``status`` makes the handshake fail with
-that HTTP status instead.
+that HTTP status instead; ``status_script`` scripts the next handshakes one by one (``None``:
+accept). ``ssl_context`` serves ``wss://``; ``attempt_times`` stamps every handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +28,12 @@ class Peer:
     received: list[tuple[float, aiohttp.WSMsgType, Any]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    request: web.Request | None = None
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once: no close frame (the client sees 1006)."""
+        assert self.request is not None and self.request.transport is not None
+        self.request.transport.abort()
 
     def texts(self) -> list[str]:
         return [d for _, t, d in self.received if t is aiohttp.WSMsgType.TEXT]
@@ -39,10 +47,19 @@ class Peer:
 
 
 class ScriptedServer:
-    def __init__(self, *, echo: bool = False, autoping: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        echo: bool = False,
+        autoping: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.echo = echo
         self.autoping = autoping
+        self.ssl_context = ssl_context
         self.status: int | None = None
+        self.status_script: list[int | None] = []  # consumed one per handshake, then `status`
+        self.attempt_times: list[float] = []  # time.monotonic() of every handshake
         self.extra_headers: dict[str, str] = {}
         self.peers: list[Peer] = []
         self.on_peer: Callable[[Peer], Awaitable[None]] | None = None  # runs after accept
@@ -55,15 +72,18 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/ws"
 
     async def _handler(self, request: web.Request) -> web.StreamResponse:
         self.attempts += 1
-        if self.status is not None:
-            return web.Response(status=self.status, headers=self.extra_headers)
+        self.attempt_times.append(time.monotonic())
+        status = self.status_script.pop(0) if self.status_script else self.status
+        if status is not None:
+            return web.Response(status=status, headers=self.extra_headers)
         ws = web.WebSocketResponse(autoping=self.autoping, max_msg_size=0)
         await ws.prepare(request)
-        peer = Peer(ws, dict(request.headers))
+        peer = Peer(ws, dict(request.headers), request=request)
         self.peers.append(peer)
         self.live.append(peer)
         self.connected.set()
@@ -97,7 +117,7 @@ class ScriptedServer:
         app.router.add_get("/ws", self._handler)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None
