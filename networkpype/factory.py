@@ -9,6 +9,7 @@ connections can be open at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -163,14 +164,19 @@ class ConnectionManagersFactory:
         overflow: str = "block",
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        max_age: float | None = None,
+        rotation_stagger: float = 1.0,
+        dedup_key: Callable[[Any], Hashable] | None = None,
         **session_kwargs: Any,
     ) -> ShardedWebSocketManager:
         """Opt-in: a manager that spreads topic subscriptions over as many connections as
         ``max_topics_per_connection`` requires (see ``networkpype.websocket.sharded``).
 
         For Binance spot: ``max_topics_per_connection=1024, min_send_interval=0.25,
-        max_connection_attempts=(300, 300.0)`` (5 messages a second per connection, pings
-        and pongs included, leaves room for pongs at 4 a second).
+        max_connection_attempts=(300, 300.0), max_age=23 * 3600`` (4 messages a second per
+        connection leaves room for pongs under the venue's 5, pings and pongs included;
+        connections are rotated before the venue ends them at 24 h). ``dedup_key(data)``
+        removes the messages both connections deliver while a rotation overlaps.
         """
 
         async def connection() -> WebSocketConnection:
@@ -191,6 +197,9 @@ class ConnectionManagersFactory:
             restart_policy=restart_policy,
             max_queue=max_queue,
             overflow=overflow,
+            max_age=max_age,
+            rotation_stagger=rotation_stagger,
+            dedup_key=dedup_key,
         )
         self._sharded.append(manager)
         return manager

@@ -25,6 +25,8 @@ __all__ = [
     "GaveUp",
     "MessagesDropped",
     "Reconnected",
+    "RotationFinished",
+    "RotationStarted",
 ]
 
 
@@ -70,4 +72,28 @@ class MessagesDropped(_Event, frozen=True):
     count: int
 
 
-ConnectionEvent: TypeAlias = Connected | Disconnected | Reconnected | GaveUp | MessagesDropped
+class RotationStarted(_Event, frozen=True):
+    """``connection_id`` nears its maximum age: ``replacement`` is open and subscribed to the
+    same topics. Until ``RotationFinished``, both deliver: messages may arrive twice (they
+    are removed when the manager has a ``dedup_key``)."""
+
+    replacement: str
+
+
+class RotationFinished(_Event, frozen=True):
+    """``connection_id`` is closed; ``replacement`` carries its topics alone.
+    ``duplicates_removed`` counts messages dropped by ``dedup_key`` in the overlap."""
+
+    replacement: str
+    duplicates_removed: int = 0
+
+
+ConnectionEvent: TypeAlias = (
+    Connected
+    | Disconnected
+    | Reconnected
+    | GaveUp
+    | MessagesDropped
+    | RotationStarted
+    | RotationFinished
+)

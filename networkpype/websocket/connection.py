@@ -144,6 +144,7 @@ class WebSocketConnection:
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._connected = False
         self._message_timeout: float | None = None
+        self.opened_at = 0.0  # monotonic time of the last successful connect()
         self.messages_in = 0  # data frames received (by pump and receive)
         self.bytes_in = 0
         self.messages_out = 0  # frames sent
@@ -216,6 +217,7 @@ class WebSocketConnection:
             raise translate_connect_error(ws_url, exc) from exc
         self._ws = ws
         self._url = ws_url
+        self.opened_at = time.monotonic()
         self._message_timeout = message_timeout
         self._connected = True
         logger.info("connected to %s", ws_url)

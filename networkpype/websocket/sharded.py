@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ import msgspec
 from networkpype.actors.delivery import DeliveryQueue, QueueClosed
 from networkpype.actors.manager import PACE_LIMIT_ID, ManagerSettings
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
+from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.rate_limit import RateLimit
@@ -139,6 +141,9 @@ class ShardedWebSocketManager:
         overflow: str = "block",
         ack_timeout: float = 10.0,
         on_escalate: EscalationHandler | None = None,
+        max_age: float | None = None,
+        rotation_stagger: float = 1.0,
+        dedup_key: Callable[[Any], Hashable] | None = None,
     ) -> None:
         if max_topics_per_connection < 1:
             raise ConfigurationError(
@@ -178,6 +183,12 @@ class ShardedWebSocketManager:
         self._lock = asyncio.Lock()
         self._url: str | None = None
         self._connect_kwargs: dict[str, Any] = {}
+        if max_age is not None and max_age <= 0:
+            raise ConfigurationError(f"max_age must be > 0 s, got {max_age}")
+        self._max_age = max_age
+        self._stagger = rotation_stagger
+        self._dedup_key = dedup_key
+        self._rotator: asyncio.Task[None] | None = None
         self._streams: dict[str, _Stream] = {}
         self._rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
         self._router: asyncio.Task[None] | None = None
@@ -201,6 +212,10 @@ class ShardedWebSocketManager:
 
     async def disconnect(self) -> None:
         """Close every shard and end every stream. Idempotent."""
+        rotator, self._rotator = self._rotator, None
+        if rotator is not None:
+            rotator.cancel()
+            await asyncio.gather(rotator, return_exceptions=True)
         shards, self._shards = self._shards, []
         await asyncio.gather(*(s.manager.disconnect() for s in shards))
         router, self._router = self._router, None
@@ -216,7 +231,7 @@ class ShardedWebSocketManager:
             future.cancel()
         self._pending.clear()
 
-    async def _open_shard(self) -> _Shard:
+    async def _open_shard(self, *, append: bool = True) -> _Shard:
         if self._url is None:
             raise NotConnectedError("call connect(url) before subscribing")
         shard_id = f"shard{next(self._shard_ids)}"
@@ -245,9 +260,64 @@ class ShardedWebSocketManager:
         )
         await manager.connect(self._url, **self._connect_kwargs)
         shard = _Shard(shard_id, manager)
-        self._shards.append(shard)
-        logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
+        if append:
+            self._shards.append(shard)
+            logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
+        if self._max_age is not None and self._rotator is None:
+            self._rotator = asyncio.get_running_loop().create_task(
+                self._rotate_forever(self._max_age), name="networkpype-rotation"
+            )
         return shard
+
+    # -- rotation --------------------------------------------------------------------------
+
+    async def _rotate_forever(self, max_age: float) -> None:
+        """Replace each connection before it reaches ``max_age``, one at a time, at least
+        ``rotation_stagger`` seconds apart."""
+        while True:
+            now = time.monotonic()
+            due = [(s.manager.connection.opened_at + max_age, s) for s in self._shards]
+            if not due:
+                await asyncio.sleep(max_age)
+                continue
+            when, shard = min(due, key=lambda pair: pair[0])
+            if when > now:
+                await asyncio.sleep(when - now)
+                continue
+            try:
+                await self.rotate(shard.id)
+            except Exception:
+                logger.exception("sharded manager: rotation of %s failed; retrying later", shard.id)
+            await asyncio.sleep(self._stagger)
+
+    async def rotate(self, connection_id: str) -> None:
+        """Replace connection ``connection_id`` make-before-break: a new connection opens and
+        subscribes to the same topics (acknowledged) before the old one closes. The consumer
+        sees ``RotationStarted``/``RotationFinished`` around the overlap."""
+        async with self._lock:
+            old = next((s for s in self._shards if s.id == connection_id), None)
+            if old is None:
+                return
+            new = await self._open_shard(append=False)
+            self._queue.put_nowait(
+                RotationStarted(connection_id=old.id, at=time.time(), replacement=new.id)
+            )
+            groups: dict[int, list[str]] = {}
+            for topic, request in old.topics.items():
+                groups.setdefault(id(request), []).append(topic)
+            for topics in groups.values():
+                rejected = await self._subscribe_on(new, topics)
+                if rejected:
+                    logger.warning("%s: rotation lost %s: %s", new.id, list(rejected), rejected)
+            for request in old.raw:
+                new.raw.append(request)
+                await new.manager.subscribe(request)
+            self._shards[self._shards.index(old)] = new
+            await old.manager.disconnect()
+            self._queue.put_nowait(
+                RotationFinished(connection_id=old.id, at=time.time(), replacement=new.id)
+            )
+            logger.info("sharded manager: rotated %s -> %s", old.id, new.id)
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -370,12 +440,34 @@ class ShardedWebSocketManager:
         """Every message of every shard (but those a ``stream()`` claims), post-processed;
         with ``events=True`` each shard's gap events in order with its data."""
         if self._rest is None:
-            async for item in consume(
-                lambda: self._queue, self._decoder(), self._post_processors, events
-            ):
+            source = consume(lambda: self._queue, self._decoder(), self._post_processors, True)
+        else:
+            source = self._drain(self._rest, True)
+        async for item in self._dedup(source):
+            if events or isinstance(item, WebSocketResponse):
                 yield item
-            return
-        async for item in self._drain(self._rest, events):
+
+    async def _dedup(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Between ``RotationStarted`` and ``RotationFinished`` two connections deliver the
+        same topics: with a ``dedup_key``, a message whose key was seen in the overlap is
+        dropped (and counted in ``RotationFinished.duplicates_removed``)."""
+        key, overlaps, seen, removed = self._dedup_key, 0, set[Hashable](), 0
+        async for item in source:
+            if isinstance(item, WebSocketResponse):
+                if overlaps and key is not None:
+                    k = key(item.data)
+                    if k in seen:
+                        removed += 1
+                        continue
+                    seen.add(k)
+            elif isinstance(item, RotationStarted):
+                overlaps += 1
+            elif isinstance(item, RotationFinished):
+                overlaps -= 1
+                item = msgspec.structs.replace(item, duplicates_removed=removed)
+                if not overlaps:
+                    seen.clear()
+                    removed = 0
             yield item
 
     def stream(
@@ -393,7 +485,7 @@ class ShardedWebSocketManager:
             )
             stream = self._streams[topic] = _Stream(queue)
             self._start_router()
-        return self._drain(stream.queue, events=True)
+        return self._dedup(self._drain(stream.queue, events=True))
 
     def _decoder(self) -> Any:
         if not self._shards:
@@ -430,8 +522,9 @@ class ShardedWebSocketManager:
                     continue
                 rest.put_nowait(item)
                 shard = getattr(item, "connection_id", None)
+                rotation = isinstance(item, RotationStarted | RotationFinished)
                 for topic, stream in self._streams.items():
-                    if self.shard_of(topic) == shard:
+                    if rotation or self.shard_of(topic) == shard:
                         stream.queue.put_nowait(item)
         except Exception as exc:  # a gave-up shard ends every stream with its error
             for queue in [rest, *(s.queue for s in self._streams.values())]:

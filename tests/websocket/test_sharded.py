@@ -169,3 +169,33 @@ async def test_slow_consumer_block_loses_nothing_drop_oldest_counts(
             # Every drop is accounted for: a missing event, or the (oldest) ack itself.
             assert missing + (0 if ack else 1) == dropped, (missing, dropped, ack)
         await ws.disconnect()
+
+
+async def test_rotation_under_load_make_before_break_no_gap_no_duplicate(
+    factory: ConnectionManagersFactory,
+) -> None:
+    names = [f"r{i}usdt@trade" for i in range(4)]
+    async with ExchangeSimulator(rate=200.0, max_connection_age=60.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=2,
+            max_age=0.3,  # rotate every connection after 0.3 s
+            rotation_stagger=0.05,
+            dedup_key=lambda data: (data.get("stream"), data.get("seq")),
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(names)).rejected == {}
+        seqs: dict[str, list[int]] = {n: [] for n in names}
+        rotations: list[Any] = []
+        async with asyncio.timeout(10):
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, WebSocketResponse) and "seq" in item.data:
+                    seqs[item.data["stream"]].append(item.data["seq"])
+                elif type(item).__name__ == "RotationFinished":
+                    rotations.append(item)
+                    if len(rotations) == 4:
+                        break
+        assert sim.connections_accepted >= 6  # two connections, each replaced at least once
+        assert sum(r.duplicates_removed for r in rotations) > 0  # the overlap was real
+        for name, got in seqs.items():
+            assert got == list(range(got[0], got[0] + len(got))), f"{name}: gap or duplicate"
+        await ws.disconnect()
