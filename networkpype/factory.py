@@ -166,6 +166,7 @@ class ConnectionManagersFactory:
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_age: float | None = None,
         rotation_stagger: float = 1.0,
+        rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
         **session_kwargs: Any,
     ) -> ShardedWebSocketManager:
@@ -199,6 +200,7 @@ class ConnectionManagersFactory:
             overflow=overflow,
             max_age=max_age,
             rotation_stagger=rotation_stagger,
+            rotation_overlap=rotation_overlap,
             dedup_key=dedup_key,
         )
         self._sharded.append(manager)

@@ -143,6 +143,7 @@ class ShardedWebSocketManager:
         on_escalate: EscalationHandler | None = None,
         max_age: float | None = None,
         rotation_stagger: float = 1.0,
+        rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
     ) -> None:
         if max_topics_per_connection < 1:
@@ -187,6 +188,7 @@ class ShardedWebSocketManager:
             raise ConfigurationError(f"max_age must be > 0 s, got {max_age}")
         self._max_age = max_age
         self._stagger = rotation_stagger
+        self._overlap = rotation_overlap
         self._dedup_key = dedup_key
         self._rotator: asyncio.Task[None] | None = None
         self._streams: dict[str, _Stream] = {}
@@ -273,7 +275,8 @@ class ShardedWebSocketManager:
 
     async def _rotate_forever(self, max_age: float) -> None:
         """Replace each connection before it reaches ``max_age``, one at a time, at least
-        ``rotation_stagger`` seconds apart."""
+        ``rotation_stagger`` seconds apart; old and new both stay open for
+        ``rotation_overlap`` seconds after the new one's subscriptions are acknowledged."""
         while True:
             now = time.monotonic()
             due = [(s.manager.connection.opened_at + max_age, s) for s in self._shards]
@@ -313,6 +316,9 @@ class ShardedWebSocketManager:
                 new.raw.append(request)
                 await new.manager.subscribe(request)
             self._shards[self._shards.index(old)] = new
+            # Both deliver for a moment: what the old one had in flight still arrives, and
+            # the new one's first messages are on their way before the old one goes.
+            await asyncio.sleep(self._overlap)
             await old.manager.disconnect()
             self._queue.put_nowait(
                 RotationFinished(connection_id=old.id, at=time.time(), replacement=new.id)

@@ -180,6 +180,7 @@ async def test_rotation_under_load_make_before_break_no_gap_no_duplicate(
             max_topics_per_connection=2,
             max_age=0.3,  # rotate every connection after 0.3 s
             rotation_stagger=0.05,
+            rotation_overlap=0.1,
             dedup_key=lambda data: (data.get("stream"), data.get("seq")),
         )
         await ws.connect(sim.url)
