@@ -32,7 +32,12 @@ from pykka import ActorRef
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor, stop_actor
-from networkpype.protocol.errors import ConfigurationError, ConnectionClosedError, NotConnectedError
+from networkpype.protocol.errors import (
+    ConfigurationError,
+    ConnectionClosedError,
+    GaveUpError,
+    NotConnectedError,
+)
 from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
     ChildGaveUp,
@@ -183,6 +188,7 @@ class ManagerActor(AsyncioActor):
         self._wakeup = asyncio.Event()
         self._outbox: asyncio.Task[None] | None = None
         self.replays = 0
+        self._gave_up: BaseException | None = None
 
     @property
     def subscriptions(self) -> list[WebSocketRequest]:
@@ -227,6 +233,7 @@ class ManagerActor(AsyncioActor):
                 self._wakeup.set()
             case ChildGaveUp(error=error):
                 self._child = None
+                self._gave_up = error
                 self._sink.put_nowait(
                     GaveUp(connection_id=self._child_id, at=time.time(), cause=str(error))
                 )
@@ -252,6 +259,11 @@ class ManagerActor(AsyncioActor):
         return self._child
 
     def _subscribe(self, request: WebSocketRequest) -> asyncio.Future[None] | None:
+        if self._gave_up is not None:
+            raise GaveUpError(
+                f"not recorded: the supervisor gave up on this connection ({self._gave_up}); "
+                "connect() again"
+            ) from self._gave_up
         if self._supervisor is None or (self._child is None and self._generation == 0):
             raise NotConnectedError("the WebSocket is not connected; call connect() first")
         self._subscriptions.append(request)

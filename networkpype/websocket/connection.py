@@ -53,14 +53,23 @@ _PING = aiohttp.WSMsgType.PING
 _PONG = aiohttp.WSMsgType.PONG
 
 
+MAX_RETRY_AFTER = 3600.0
+"""Seconds: a longer ``Retry-After`` is capped (and logged) so a connection is never parked
+for days by one header."""
+
+
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     value = (headers or {}).get("Retry-After")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = max(0.0, float(value))
     except ValueError:
         return None  # an HTTP-date; rare for WebSocket venues, ignored
+    if seconds > MAX_RETRY_AFTER:
+        logger.warning("Retry-After of %.0f s capped at %.0f s", seconds, MAX_RETRY_AFTER)
+        return MAX_RETRY_AFTER
+    return seconds
 
 
 def translate_connect_error(url: str, exc: BaseException) -> Exception:
@@ -94,6 +103,15 @@ def translate_connect_error(url: str, exc: BaseException) -> Exception:
         return InvalidURLError(f"{url!r} is not a valid WebSocket URL ({exc})")
     if isinstance(exc, asyncio.TimeoutError):
         return ConnectionFailedError(f"{url}: opening handshake timed out")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ConnectionFailedError(
+            f"{url}: the server closed the connection during the opening handshake"
+        )
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ConnectionFailedError(
+            f"{url}: the server's answer to the upgrade request is not valid HTTP "
+            f"({exc.message or type(exc).__name__}); is this a WebSocket endpoint?"
+        )
     if isinstance(exc, aiohttp.ClientError | OSError):
         return ConnectionFailedError(f"{url}: could not connect ({exc})")
     raise exc
@@ -126,7 +144,8 @@ class WebSocketConnection:
     :mod:`networkpype.websocket.decoding`; default: the seed's JSON-or-text); ``max_msg_size``
     is the largest data message accepted, in bytes (0: no limit); ``close_timeout`` bounds
     the wait for the server's reply to our close frame, in seconds (a dead link is then
-    dropped without it).
+    dropped without it); ``handshake_timeout`` bounds the opening handshake, in seconds
+    (None: only the session's own timeout applies).
     """
 
     def __init__(
@@ -136,9 +155,11 @@ class WebSocketConnection:
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         close_timeout: float = 1.0,
+        handshake_timeout: float | None = 10.0,
     ) -> None:
         self._session = aiohttp_client_session
         self._close_timeout = close_timeout
+        self._handshake_timeout = handshake_timeout
         self._decoder: MessageDecoder = make_decoder(decoder)
         self._max_msg_size = max_msg_size
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
@@ -203,16 +224,17 @@ class WebSocketConnection:
             raise AlreadyConnectedError(f"already connected to {self._url}; disconnect() first")
         check_ws_url(ws_url)
         try:
-            ws = await self._session.ws_connect(
-                ws_url,
-                autoping=auto_ping,
-                heartbeat=ping_timeout or None,
-                headers=ws_headers,
-                ssl=bool(verify_ssl),
-                max_msg_size=self._max_msg_size,
-                decode_text=False,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._close_timeout),
-            )
+            async with asyncio.timeout(self._handshake_timeout):
+                ws = await self._session.ws_connect(
+                    ws_url,
+                    autoping=auto_ping,
+                    heartbeat=ping_timeout or None,
+                    headers=ws_headers,
+                    ssl=bool(verify_ssl),
+                    max_msg_size=self._max_msg_size,
+                    decode_text=False,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._close_timeout),
+                )
         except Exception as exc:
             raise translate_connect_error(ws_url, exc) from exc
         self._ws = ws
@@ -394,7 +416,10 @@ class WebSocketConnection:
             return err
         code = msg.data if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
         reason = msg.extra if msg.type is aiohttp.WSMsgType.CLOSE else ""
-        code = code if isinstance(code, int) else 1006
+        if not isinstance(code, int):
+            code = 1006  # no close frame: the link broke
+        elif code == 0:
+            code = 1005  # a close frame without a status code (RFC 6455, 7.1.5)
         logger.info("%s: closed by the server (code %s %s)", self._url, code, reason or "")
         return ConnectionClosedError(
             f"{self._url}: connection closed (code {code}{', ' + reason if reason else ''})",

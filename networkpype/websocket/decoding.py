@@ -65,7 +65,7 @@ class JSONOrTextDecoder:
     def decode_text(self, data: bytes) -> Any:
         try:
             return self._decode(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep to parse
             return _text(data)
 
     def decode_binary(self, data: bytes) -> Any:
@@ -97,7 +97,7 @@ class TypedDecoder:
     def decode_text(self, data: bytes) -> Any:
         try:
             return self._decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             logger.debug("frame does not match %r (%s); delivered as text", self.type, exc)
             return _text(data)
 
