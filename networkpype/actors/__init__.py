@@ -10,6 +10,7 @@ from networkpype.actors.runtime import (
     shutdown,
     stop_actor,
     stop_all_actors,
+    tell_quietly,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "shutdown",
     "stop_actor",
     "stop_all_actors",
+    "tell_quietly",
 ]
