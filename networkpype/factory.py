@@ -168,6 +168,7 @@ class ConnectionManagersFactory:
         rotation_stagger: float = 1.0,
         rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
+        stats_interval: float | None = None,
         **session_kwargs: Any,
     ) -> ShardedWebSocketManager:
         """Opt-in: a manager that spreads topic subscriptions over as many connections as
@@ -202,6 +203,7 @@ class ConnectionManagersFactory:
             rotation_stagger=rotation_stagger,
             rotation_overlap=rotation_overlap,
             dedup_key=dedup_key,
+            stats_interval=stats_interval,
         )
         self._sharded.append(manager)
         return manager

@@ -178,6 +178,7 @@ class ConnectionActor(AsyncioActor):
         if self._failed:
             return
         self._failed = True
+        self.connection.last_error = f"{type(exc).__name__}: {exc}"
         logger.info("%s: connection lost: %s", self, exc)
         if self._emit_events:
             self._sink.put_nowait(

@@ -166,6 +166,7 @@ class WebSocketConnection:
         self._connected = False
         self._message_timeout: float | None = None
         self.opened_at = 0.0  # monotonic time of the last successful connect()
+        self.last_error: str | None = None  # why the connection last ended, if it failed
         self.messages_in = 0  # data frames received (by pump and receive)
         self.bytes_in = 0
         self.messages_out = 0  # frames sent

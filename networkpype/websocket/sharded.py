@@ -74,8 +74,10 @@ class ConnectionStatistics(msgspec.Struct, frozen=True):
 
     connection_id: str
     state: str
+    uptime: float
     topics: int
     restarts: int
+    last_error: str | None
     messages_in: int
     bytes_in: int
     messages_out: int
@@ -145,6 +147,7 @@ class ShardedWebSocketManager:
         rotation_stagger: float = 1.0,
         rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
+        stats_interval: float | None = None,
     ) -> None:
         if max_topics_per_connection < 1:
             raise ConfigurationError(
@@ -191,6 +194,8 @@ class ShardedWebSocketManager:
         self._overlap = rotation_overlap
         self._dedup_key = dedup_key
         self._rotator: asyncio.Task[None] | None = None
+        self._stats_interval = stats_interval
+        self._stats_logger: asyncio.Task[None] | None = None
         self._streams: dict[str, _Stream] = {}
         self._rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
         self._router: asyncio.Task[None] | None = None
@@ -214,10 +219,11 @@ class ShardedWebSocketManager:
 
     async def disconnect(self) -> None:
         """Close every shard and end every stream. Idempotent."""
-        rotator, self._rotator = self._rotator, None
-        if rotator is not None:
-            rotator.cancel()
-            await asyncio.gather(rotator, return_exceptions=True)
+        tasks = [t for t in (self._rotator, self._stats_logger) if t is not None]
+        self._rotator = self._stats_logger = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         shards, self._shards = self._shards, []
         await asyncio.gather(*(s.manager.disconnect() for s in shards))
         router, self._router = self._router, None
@@ -265,6 +271,10 @@ class ShardedWebSocketManager:
         if append:
             self._shards.append(shard)
             logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
+        if self._stats_interval and self._stats_logger is None:
+            self._stats_logger = asyncio.get_running_loop().create_task(
+                self._log_statistics(self._stats_interval), name="networkpype-statistics"
+            )
         if self._max_age is not None and self._rotator is None:
             self._rotator = asyncio.get_running_loop().create_task(
                 self._rotate_forever(self._max_age), name="networkpype-rotation"
@@ -560,6 +570,27 @@ class ShardedWebSocketManager:
 
     # -- statistics ------------------------------------------------------------------------
 
+    async def _log_statistics(self, interval: float) -> None:
+        """Every ``interval`` seconds, one INFO line per connection."""
+        while True:
+            await asyncio.sleep(interval)
+            stats = await self.statistics()
+            for c in stats.connections:
+                logger.info(
+                    "%s %s up %.0f s, %d topics, %d restarts, in %d msgs / %d B, out %d msgs, "
+                    "last error %s",
+                    c.connection_id,
+                    c.state,
+                    c.uptime,
+                    c.topics,
+                    c.restarts,
+                    c.messages_in,
+                    c.bytes_in,
+                    c.messages_out,
+                    c.last_error,
+                )
+            logger.info("queue depth %d, dropped %d", stats.queue_depth, stats.dropped)
+
     async def statistics(self) -> ShardedStatistics:
         """A frozen snapshot of every connection and subscription."""
         connections = []
@@ -571,8 +602,10 @@ class ShardedWebSocketManager:
                 ConnectionStatistics(
                     connection_id=shard.id,
                     state="open" if conn.connected else "down",
+                    uptime=time.monotonic() - conn.opened_at if conn.connected else 0.0,
                     topics=shard.load,
                     restarts=restarts,
+                    last_error=conn.last_error,
                     messages_in=conn.messages_in,
                     bytes_in=conn.bytes_in,
                     messages_out=conn.messages_out,

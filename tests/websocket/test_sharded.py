@@ -200,3 +200,39 @@ async def test_rotation_under_load_make_before_break_no_gap_no_duplicate(
         for name, got in seqs.items():
             assert got == list(range(got[0], got[0] + len(got))), f"{name}: gap or duplicate"
         await ws.disconnect()
+
+
+async def test_statistics_snapshot_and_periodic_log_lines(
+    factory: ConnectionManagersFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="networkpype.websocket.sharded")
+    async with ExchangeSimulator(rate=100.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1, stats_interval=0.05, restart_policy=FAST
+        )
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
+        await asyncio.sleep(0.15)
+        before = await ws.statistics()
+        assert [c.state for c in before.connections] == ["open", "open"]
+        assert all(
+            c.uptime > 0 and c.messages_in > 0 and c.bytes_in > 0 for c in before.connections
+        )
+        assert all(c.messages_out == 1 and c.last_error is None for c in before.connections)
+        assert {s.topic: s.connection_id for s in before.subscriptions} == {
+            "aaausdt@trade": "shard1",
+            "bbbusdt@trade": "shard2",
+        }
+        sim.kill_all()
+        async with asyncio.timeout(5):
+            while True:
+                after = await ws.statistics()
+                if all(c.restarts == 1 and c.state == "open" for c in after.connections):
+                    break
+                await asyncio.sleep(0.02)
+        assert all(c.last_error and "Error" in c.last_error for c in after.connections)
+        lines = [r.getMessage() for r in caplog.records if "topics" in r.getMessage()]
+        assert any(line.startswith("shard1 open") for line in lines)
+        await ws.disconnect()
