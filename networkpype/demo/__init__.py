@@ -1,6 +1,9 @@
-"""The loopback demo server the library ships for its demo, examples, tests and benchmarks.
+"""The loopback servers the library ships for its demo, examples, tests and benchmarks.
 
-``from networkpype.demo import DemoServer, DemoServerThread``; see :mod:`networkpype.demo.server`.
+``from networkpype.demo import DemoServer, DemoServerThread``: the demo protocol and the
+benchmark stream (:mod:`networkpype.demo.server`). ``from networkpype.demo import
+ExchangeSimulator, ExchangeSimulatorThread``: a venue that enforces Binance spot's limits
+and close codes, with fault hooks (:mod:`networkpype.demo.exchange`).
 """
 
 from __future__ import annotations
@@ -9,17 +12,45 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from networkpype.demo.exchange import ExchangeSimulator
+    from networkpype.demo.limits import SlidingWindow
     from networkpype.demo.server import DemoServer
-    from networkpype.demo.statistics import ConnectionStatistics, DemoServerStatistics
-    from networkpype.demo.thread import DemoServerThread
+    from networkpype.demo.statistics import (
+        ConnectionStatistics,
+        DemoServerStatistics,
+        ExchangeConnectionStatistics,
+        ExchangeSimulatorStatistics,
+        TopicStatistics,
+        Violation,
+    )
+    from networkpype.demo.thread import DemoServerThread, ExchangeSimulatorThread
 
-__all__ = ["ConnectionStatistics", "DemoServer", "DemoServerStatistics", "DemoServerThread"]
+__all__ = [
+    "ConnectionStatistics",
+    "DemoServer",
+    "DemoServerStatistics",
+    "DemoServerThread",
+    "ExchangeConnectionStatistics",
+    "ExchangeSimulator",
+    "ExchangeSimulatorStatistics",
+    "ExchangeSimulatorThread",
+    "SlidingWindow",
+    "TopicStatistics",
+    "Violation",
+]
 
 _HOMES = {
     "ConnectionStatistics": "statistics",
     "DemoServer": "server",
     "DemoServerStatistics": "statistics",
     "DemoServerThread": "thread",
+    "ExchangeConnectionStatistics": "statistics",
+    "ExchangeSimulator": "exchange",
+    "ExchangeSimulatorStatistics": "statistics",
+    "ExchangeSimulatorThread": "thread",
+    "SlidingWindow": "limits",
+    "TopicStatistics": "statistics",
+    "Violation": "statistics",
 }
 
 

@@ -38,7 +38,6 @@ import itertools
 import logging
 import math
 import signal
-import struct
 import sys
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType, TracebackType
@@ -47,6 +46,7 @@ from typing import Any, Self
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from networkpype.demo.frames import frame_header
 from networkpype.demo.market import StreamKind, SyntheticMarket, topic_kind
 from networkpype.demo.statistics import ConnectionStatistics, DemoServerStatistics
 
@@ -419,7 +419,7 @@ class DemoServer:
                 batch = []
                 for seq in range(sent + 1, upto + 1):
                     body = b"%b%d}" % (templates[seq % len(templates)], seq)
-                    batch.append(_text_frame_header(len(body)) + body)
+                    batch.append(frame_header(len(body)) + body)
                 sent = upto
                 if transport.is_closing():
                     raise ConnectionResetError("the client went away")
@@ -436,15 +436,6 @@ class DemoServer:
         finally:
             conn.open = False
         return ws
-
-
-def _text_frame_header(length: int) -> bytes:
-    """The header of one unmasked, final text frame (RFC 6455 section 5.2)."""
-    if length < 126:
-        return struct.pack("!BB", 0x81, length)
-    if length < 65536:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 # -- standalone ------------------------------------------------------------------------------
