@@ -82,7 +82,13 @@ def assert_in_order(output: str, patterns: list[str]) -> None:
 
 
 def test_every_example_is_covered() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+    # Each example is run by this module or named by another test module that runs it.
+    here = Path(__file__).parent
+    others = "".join(p.read_text() for p in here.glob("test_*.py") if p.name != Path(__file__).name)
+    missing = [
+        p.name for p in EXAMPLES.glob("*.py") if p.name not in EXPECTED and p.name not in others
+    ]
+    assert missing == []
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
