@@ -2,7 +2,8 @@
 
 pykka documents ``_create_actor_inbox``, ``_create_future`` and ``_start_actor_loop`` as the hooks
 for implementors of new actor types; the rest below is implementation detail that pykka may change
-in any release. ``runtime.py`` imports private pykka names only from this module, pyproject pins
+in any release. The runtime (``runtime.py`` and its private modules ``_future``, ``_inbox``,
+``_helpers``, ``_loop_thread``) imports private pykka names only from this module, pyproject pins
 pykka to the major version this was written against, :func:`check_pykka_compatibility` fails the
 import loudly if a name moved, and ``tests/pykka_suite/run.py`` runs pykka's own test-suite
 against the runtime so a change of *behaviour* fails CI too.
@@ -84,7 +85,7 @@ ACTOR_METHODS_REPLACED = (
     "_stop",  # unregister, set actor_stopped, log "Stopped", on_stop
 )
 
-# ``Future`` methods ``runtime.AsyncioFuture`` replaces wholesale, keeping their documented
+# ``Future`` methods ``_future.AsyncioFuture`` replaces wholesale, keeping their documented
 # semantics: it keeps its own get-hook state, so pykka's private ``_get_hook`` and
 # ``_get_hook_result`` (set by ``Future.__init__``/``set_get_hook``, read by ``Future.get``) are
 # neither initialised nor read. ``map``/``filter``/``join``/``reduce`` are inherited: they build

@@ -81,29 +81,28 @@ of them never fit in 900 s: a venue that keeps answering 429 without ``Retry-Aft
 about once a minute and never escalates (it asked us to wait, not to give up). A connection
 that flaps after more than ``healthy_after`` of health restarts at once each time and escalates
 at the 16th flap if the flaps come faster than one a minute. Fatal errors escalate at once.
+
+The pieces live in private modules, re-exported here: ``_classify`` (:func:`classify`,
+:class:`Verdict`, :class:`Kind`), ``_backoff`` (:class:`BackoffPolicy`), ``_decisions``
+(:class:`Restart`, :class:`Escalate`, :class:`Ignore`), ``_strategy`` (:class:`RestartType`,
+:class:`Strategy`, :func:`children_to_restart`); this module holds the state machine
+(:class:`RestartPolicy`, :class:`ChildState`).
 """
 
 from __future__ import annotations
 
 import enum
 import math
-import ssl
-from collections.abc import Callable, Hashable, Sequence
-from typing import Final, TypeAlias, TypeVar
+from collections.abc import Callable
+from typing import Final
 
 import msgspec
-import tenacity
 
-from networkpype.protocol.errors import (
-    ConfigurationError,
-    ConnectionClosedError,
-    FatalError,
-    GaveUpError,
-    HandshakeError,
-    MessageTooBigError,
-    RetryableError,
-    UsageError,
-)
+from networkpype.protocol.errors import ConfigurationError, UsageError
+from networkpype.supervisor._backoff import BackoffPolicy
+from networkpype.supervisor._classify import Kind, Verdict, classify
+from networkpype.supervisor._decisions import Decision, Escalate, Ignore, Restart
+from networkpype.supervisor._strategy import RestartType, Strategy, children_to_restart
 
 __all__ = [
     "BackoffPolicy",
@@ -122,279 +121,6 @@ __all__ = [
     "children_to_restart",
     "classify",
 ]
-
-ChildId = TypeVar("ChildId", bound=Hashable)
-
-
-# -- classification -----------------------------------------------------------------------------
-
-
-class Kind(enum.Enum):
-    """How a failure is handled: retried after the backoff, after a long cool-off, or never."""
-
-    RETRY = "retry"
-    COOL_OFF = "cool_off"
-    FATAL = "fatal"
-
-
-class Verdict(msgspec.Struct, frozen=True):
-    """The classification of one failure.
-
-    ``delay_floor`` (seconds) is the least the next restart must wait, e.g. the server's
-    ``Retry-After``; ``None`` means no floor from the error itself (a ``COOL_OFF`` verdict then
-    waits the policy's ``cool_off``). ``reason`` is one readable line for logs and events.
-    """
-
-    kind: Kind
-    delay_floor: float | None
-    reason: str
-
-
-_CLOSE_NAMES: Final = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status code",
-    1006: "abnormal closure",
-    1007: "invalid payload data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-}
-_FATAL_CLOSE_CODES: Final = frozenset({1002, 1003, 1007, 1010})
-_COOL_OFF_CLOSE_CODES: Final = frozenset({1008})
-_COOL_OFF_STATUSES: Final = frozenset({418, 429})
-
-
-def classify(error: BaseException) -> Verdict:
-    """Classify ``error`` as ``RETRY``, ``COOL_OFF`` or ``FATAL`` (table in the module docstring).
-
-    Pure and total: never raises; an unknown ``Exception`` is ``RETRY``.
-    """
-    if not isinstance(error, Exception):
-        return Verdict(Kind.FATAL, None, f"{type(error).__name__} is not a failure to restart from")
-    if _certificate_failure(error):
-        return Verdict(Kind.FATAL, None, "TLS certificate verification failed")
-    if isinstance(error, GaveUpError):
-        return _classify_gave_up(error)
-    if isinstance(error, MessageTooBigError):
-        return Verdict(Kind.RETRY, None, "a message above max_msg_size; reconnecting")
-    if isinstance(error, FatalError | UsageError):
-        return Verdict(Kind.FATAL, None, f"{_describe(error)} (retrying cannot fix it)")
-    if isinstance(error, ConnectionClosedError):
-        return _classify_close(error.code)
-    if isinstance(error, HandshakeError):
-        return _classify_status(error.status, _seconds_or_none(error.retry_after))
-    if isinstance(error, TimeoutError):
-        return Verdict(Kind.RETRY, None, f"{type(error).__name__}: timed out (link presumed dead)")
-    if isinstance(error, OSError | RetryableError):
-        return Verdict(Kind.RETRY, None, f"{type(error).__name__}: network error")
-    return Verdict(Kind.RETRY, None, f"unexpected {_describe(error)}; retrying")
-
-
-def _describe(error: BaseException) -> str:
-    """``Type: message`` on one short line, for a verdict's ``reason``."""
-    try:
-        text = str(error)
-    except Exception:  # a broken __str__ must not break classification
-        text = ""
-    first = text.strip().splitlines()[0][:200] if text.strip() else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
-def _classify_close(code: int | None) -> Verdict:
-    if code is None:
-        return Verdict(Kind.RETRY, None, "connection broke without a close code")
-    what = f"close code {code}" + (f" ({_CLOSE_NAMES[code]})" if code in _CLOSE_NAMES else "")
-    if code in _FATAL_CLOSE_CODES:
-        return Verdict(Kind.FATAL, None, f"{what}: would repeat on every connection")
-    if code in _COOL_OFF_CLOSE_CODES:
-        return Verdict(Kind.COOL_OFF, None, f"{what}: cooling off")
-    return Verdict(Kind.RETRY, None, f"{what}: reconnecting")
-
-
-def _classify_status(status: int, retry_after: float | None) -> Verdict:
-    after = "" if retry_after is None else f" (Retry-After {retry_after:g} s)"
-    what = f"HTTP {status} on the handshake"
-    if status in _COOL_OFF_STATUSES:
-        return Verdict(Kind.COOL_OFF, retry_after, f"{what}: rate-limited, cooling off{after}")
-    if 400 <= status < 500 and status != 408:
-        return Verdict(Kind.FATAL, None, f"{what}: the request itself is refused")
-    return Verdict(Kind.RETRY, retry_after, f"{what}: server-side, retrying{after}")
-
-
-def _classify_gave_up(error: GaveUpError) -> Verdict:
-    cause: BaseException | None = error
-    seen: set[int] = set()
-    while isinstance(cause, GaveUpError) and id(cause) not in seen:
-        seen.add(id(cause))
-        cause = cause.__cause__
-    if cause is None or isinstance(cause, GaveUpError):
-        return Verdict(Kind.RETRY, None, "a nested supervisor gave up; restarting it")
-    inner = classify(cause)
-    return Verdict(inner.kind, inner.delay_floor, f"a nested supervisor gave up: {inner.reason}")
-
-
-def _certificate_failure(error: BaseException) -> bool:
-    """True when a TLS certificate failure is ``error`` or on its explicit ``__cause__`` chain.
-
-    Defensive: the connection translates these to ``CertificateError`` (already fatal), but an
-    untranslated aiohttp ``ClientConnectorCertificateError`` is an ``OSError`` and would
-    otherwise be retried; it carries the ssl error as ``certificate_error`` and ``__cause__``.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        if isinstance(getattr(current, "certificate_error", None), ssl.SSLCertVerificationError):
-            return True
-        current = current.__cause__
-    return False
-
-
-def _seconds_or_none(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return max(0.0, float(value))
-
-
-# -- backoff ------------------------------------------------------------------------------------
-
-# tenacity's wait strategies read only ``attempt_number`` from the state they are given; one
-# Retrying object serves as the (unused) owner of the states built in ``BackoffPolicy.delay``.
-_RETRYING: Final = tenacity.Retrying()
-
-
-class BackoffPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Exponential backoff with jitter, computed by tenacity's wait strategies.
-
-    Restart 1 waits 0 s; restart *k* >= 2 waits uniformly in ``[(1 - jitter) * d, d]`` with
-    ``d = min(cap, initial * 2 ** (k - 2))`` seconds (``jitter=0`` makes it deterministic).
-    ``healthy_after`` (seconds) is how long a restarted child must stay open without a failure
-    before the attempt counter resets; opening alone never resets it.
-    Raises ``ConfigurationError`` for negative or non-finite values, ``cap < initial`` or a
-    ``jitter`` outside ``[0, 1]``.
-    """
-
-    initial: float = 0.5
-    cap: float = 30.0
-    jitter: float = 0.5
-    healthy_after: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in ("initial", "cap", "jitter", "healthy_after"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"BackoffPolicy.{name}={value!r}: need a finite >= 0")
-        if self.cap < self.initial:
-            raise ConfigurationError(
-                f"BackoffPolicy.cap={self.cap!r} is below initial={self.initial!r}"
-            )
-        if self.jitter > 1:
-            raise ConfigurationError(f"BackoffPolicy.jitter={self.jitter!r}: need 0 <= jitter <= 1")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before restart number ``attempt`` (1-based since the last reset).
-
-        Random within the documented bounds (tenacity draws from the global ``random``; it
-        accepts no injected generator). Raises ``ConfigurationError`` if ``attempt < 1``.
-        """
-        if attempt < 1:
-            raise ConfigurationError(f"restart attempt {attempt!r}: attempts count from 1")
-        if attempt == 1:
-            return 0.0
-        steady = 1.0 - self.jitter
-        wait = tenacity.wait_exponential(
-            multiplier=self.initial * steady, max=self.cap * steady
-        ) + tenacity.wait_random_exponential(
-            multiplier=self.initial * self.jitter, max=self.cap * self.jitter
-        )
-        retry_state = tenacity.RetryCallState(_RETRYING, fn=None, args=(), kwargs={})
-        retry_state.attempt_number = attempt - 1  # tenacity's attempt 1 -> `initial`
-        return min(float(wait(retry_state)), self.cap)  # guard float rounding of the sum
-
-
-# -- decisions ----------------------------------------------------------------------------------
-
-
-class Restart(msgspec.Struct, frozen=True):
-    """Restart the child after ``delay`` seconds; ``attempt`` counts from 1 since the last
-    reset; ``verdict`` says why (log it, put it in the reconnect event)."""
-
-    delay: float
-    verdict: Verdict
-    attempt: int
-
-
-class Escalate(msgspec.Struct, frozen=True):
-    """Give up on the child and tell the parent: raise ``GaveUpError(reason) from error``
-    (``error`` is ``None`` only when a permanent child exited normally too often)."""
-
-    reason: str
-    error: BaseException | None
-
-
-class Ignore(msgspec.Struct, frozen=True):
-    """Nothing to restart: a temporary child ended, or a transient one ended normally.
-    ``error`` is the failure, if any, to report to the child's owner."""
-
-    reason: str
-    error: BaseException | None = None
-
-
-Decision: TypeAlias = Restart | Escalate | Ignore
-
-
-# -- restart types and strategies ---------------------------------------------------------------
-
-
-class RestartType(enum.Enum):
-    """OTP restart types."""
-
-    PERMANENT = "permanent"  # restarted after any exit, normal or not
-    TRANSIENT = "transient"  # restarted only after a failure; a normal exit ends it
-    TEMPORARY = "temporary"  # never restarted; its failure is reported, not escalated
-
-
-class Strategy(enum.Enum):
-    """OTP restart strategies: which children restart when one fails."""
-
-    ONE_FOR_ONE = "one_for_one"  # the failed child only
-    ONE_FOR_ALL = "one_for_all"  # every child
-    REST_FOR_ONE = "rest_for_one"  # the failed child and those started after it
-
-
-def children_to_restart(
-    strategy: Strategy, children: Sequence[ChildId], failed: ChildId
-) -> tuple[ChildId, ...]:
-    """The children to restart, in start order, when ``failed`` fails.
-
-    ``children`` are the supervisor's live children in start order. As in OTP, the supervisor
-    stops the returned siblings in reverse order and starts them all again in this order (feed
-    each sibling :meth:`RestartPolicy.on_sibling_restart`). Raises ``ConfigurationError`` if
-    ``failed`` is not in ``children`` or an id repeats.
-    """
-    if len(set(children)) != len(children):
-        raise ConfigurationError(f"child ids must be unique, got {list(children)!r}")
-    if failed not in children:
-        raise ConfigurationError(f"failed child {failed!r} is not among {list(children)!r}")
-    match strategy:
-        case Strategy.ONE_FOR_ONE:
-            return (failed,)
-        case Strategy.ONE_FOR_ALL:
-            return tuple(children)
-        case Strategy.REST_FOR_ONE:
-            return tuple(children[list(children).index(failed) :])
-
-
-# -- the state machine --------------------------------------------------------------------------
 
 
 class Phase(enum.Enum):

@@ -1,0 +1,58 @@
+"""Non-blocking conveniences for loop code: tell an actor that may be dead, stop actors.
+
+Part of the asyncio actor runtime; import them from :mod:`networkpype.actors.runtime`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pykka
+from pykka import ActorDeadError, ActorRef, ActorRegistry
+
+from networkpype.actors._future import _await_future
+from networkpype.actors._pykka_internals import ActorStop
+
+__all__ = ["stop_actor", "stop_all_actors", "tell_quietly"]
+
+
+def tell_quietly(ref: ActorRef[Any], message: Any) -> bool:
+    """``ref.tell(message)``, or False when the actor is already dead.
+
+    For reports from tasks that may outlive their recipient (a reader whose parent is being
+    stopped): the report has nobody left to act on it, which is not an error.
+    """
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True
+
+
+# `timeout` mirrors ActorRef.stop(timeout=...), which this replaces in loop code.
+async def stop_actor(ref: ActorRef[Any], timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    """Stop the actor behind ``ref`` from loop code, without blocking the loop.
+
+    Messages sent before are handled first, then ``on_stop`` runs. Returns True once the actor
+    has stopped (also when a stop request was already queued), False if it was already dead or
+    in ``on_stop``. Raises
+    ``TimeoutError`` if that takes more than ``timeout`` seconds; the stop request stays queued.
+    Works for actors on any loop, and for pykka's thread actors.
+    """
+    future = ref.ask(ActorStop(), block=False)
+    try:
+        async with asyncio.timeout(timeout):
+            await _await_future(future)
+    except ActorDeadError:
+        return False
+    return True
+
+
+async def stop_all_actors() -> list[bool]:
+    """Stop every registered actor, newest first, one after the other: the non-blocking
+    ``ActorRegistry.stop_all()`` for loop code (bound it with ``asyncio.timeout``).
+
+    Returns each :func:`stop_actor` result, newest actor first.
+    """
+    return [await stop_actor(ref) for ref in reversed(ActorRegistry.get_all())]
