@@ -68,7 +68,7 @@ def make_app(script: Script) -> web.Application:
 
     async def slow(request: web.Request) -> web.Response:
         await record(request)
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers; the client's timeout ends the request
         return web.json_response({})
 
     async def server_time(request: web.Request) -> web.Response:
