@@ -23,11 +23,13 @@ from networkpype.websocket.sharded import ShardedWebSocketManager
 if TYPE_CHECKING:
     from http.cookies import SimpleCookie
 
+    from networkpype.actors.manager import OnConnect
     from networkpype.auth import Auth
     from networkpype.rest.connection import RESTConnection
     from networkpype.rest.manager import RESTManager
     from networkpype.rest.processor.base import RESTPostProcessor, RESTPreProcessor
     from networkpype.supervisor.policy import RestartPolicy
+    from networkpype.supervisor.supervisor import EscalationHandler
     from networkpype.throttler.throttler import AsyncThrottler
     from networkpype.time_synchronizer import TimeSynchronizer
     from networkpype.websocket.codec import TopicCodec
@@ -60,11 +62,17 @@ class ConnectionsFactory:
         *,
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        handshake_timeout: float | None = 10.0,
         **session_kwargs: Any,
     ) -> WebSocketConnection:
         """A new ``WebSocketConnection`` on the shared session."""
         session = await self._get_session(**session_kwargs)
-        return WebSocketConnection(session, decoder=decoder, max_msg_size=max_msg_size)
+        return WebSocketConnection(
+            session,
+            decoder=decoder,
+            max_msg_size=max_msg_size,
+            handshake_timeout=handshake_timeout,
+        )
 
     async def get_rest_connection(self, **session_kwargs: Any) -> RESTConnection:
         """A ``RESTConnection`` on the shared session."""
@@ -128,17 +136,26 @@ class ConnectionManagersFactory:
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_queue: int = DEFAULT_MAX_QUEUE,
         overflow: str = "block",
+        handshake_timeout: float | None = 10.0,
+        restart_policy: RestartPolicy | None = None,
+        on_connect: OnConnect | None = None,
+        on_escalate: EscalationHandler | None = None,
         **session_kwargs: Any,
     ) -> WebSocketManager:
         """A new ``WebSocketManager`` with this factory's throttler, auth and processors.
 
         ``decoder`` (see ``networkpype.websocket.decoding``), ``max_msg_size`` (bytes),
         ``max_queue`` (messages buffered towards the consumer) and ``overflow`` (``"block"``,
-        ``"drop_oldest"`` or ``"error"`` when it is full) are per manager; other keyword
+        ``"drop_oldest"`` or ``"error"`` when it is full), ``handshake_timeout`` (seconds) and
+        the supervision settings ``restart_policy``, ``on_connect`` and ``on_escalate`` (see
+        ``WebSocketManager``) are per manager; other keyword
         arguments configure the shared ``aiohttp.ClientSession`` when it is first created.
         """
         connection = await self._connections_factory.get_ws_connection(
-            decoder=decoder, max_msg_size=max_msg_size, **session_kwargs
+            decoder=decoder,
+            max_msg_size=max_msg_size,
+            handshake_timeout=handshake_timeout,
+            **session_kwargs,
         )
         manager = WebSocketManager(
             connection,
@@ -148,6 +165,9 @@ class ConnectionManagersFactory:
             self._auth,
             max_queue=max_queue,
             overflow=overflow,
+            restart_policy=restart_policy,
+            on_connect=on_connect,
+            on_escalate=on_escalate,
         )
         self._managers.append(manager)
         return manager

@@ -112,7 +112,9 @@ class ConnectionActor(AsyncioActor):
         await self.connection.connect(
             spec.url,
             ping_timeout=0,  # liveness is ours (separate interval and timeout), not aiohttp's
-            auto_ping=spec.auto_ping,
+            # Pings are answered here (the seed's behaviour) rather than by aiohttp, whose
+            # auto_ping would also hide the pongs that liveness counts as signs of life.
+            auto_ping=False,
             message_timeout=spec.message_timeout,
             ws_headers=spec.headers,
             verify_ssl=spec.verify_ssl,
@@ -224,12 +226,17 @@ class ConnectionActor(AsyncioActor):
 
         try:
             # The connection stays open after a message timeout: the consumer decides.
-            await self.connection.pump(offer, put, sink.fail)
+            await self.connection.pump(offer, put, self._timed_out)
         except NotConnectedError:
             return  # closed by us between two frames
         except Exception as exc:
             await self.connection.disconnect()
             self._fail(exc)
+
+    def _timed_out(self, error: BaseException) -> None:
+        # One pending MessageTimeoutError is enough: while nobody reads, repeated timeouts
+        # would otherwise pile up in the queue without bound.
+        self._sink.fail(error, coalesce=True)
 
     async def _liveness(self, spec: ConnectionSpec) -> None:
         conn = self.connection

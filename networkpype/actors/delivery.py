@@ -165,8 +165,19 @@ class DeliveryQueue(Generic[T]):
         self._items.append(item)
         self._wake_getter()
 
-    def fail(self, error: BaseException) -> None:
-        """Queue ``error`` to be raised by ``get()`` after the items before it."""
+    def fail(self, error: BaseException, *, coalesce: bool = False) -> None:
+        """Queue ``error`` to be raised by ``get()`` after the items before it.
+
+        ``coalesce``: skip it when the last queued item is already an error of its type.
+        """
+        items = self._items
+        if (
+            coalesce
+            and items
+            and type(items[-1]) is _Raise
+            and type(items[-1].error) is type(error)
+        ):
+            return
         self._items.append(_Raise(error))
         self._errors += 1
         self._wake_getter()

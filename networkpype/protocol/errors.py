@@ -18,12 +18,12 @@ ConnectionError`` and ``except TimeoutError`` in user code keep working::
         │   ├── ConnectionClosedError   (ConnectionError) the far end closed / the link broke
         │   ├── HandshakeError          (ConnectionError) HTTP status instead of an upgrade
         │   ├── MessageTimeoutError     (TimeoutError)    no message within message_timeout
-        │   └── LivenessTimeoutError    (TimeoutError)    no pong / no data: the link is dead
+        │   ├── LivenessTimeoutError    (TimeoutError)    no pong / no data: the link is dead
+        │   └── MessageTooBigError                        a frame above max_msg_size
         └── FatalError                  retrying cannot help; a person must act
             ├── HandshakeRejectedError  (ConnectionError) 401/403/404 on the handshake
             ├── CertificateError        (ConnectionError) TLS verification failed
             ├── InvalidURLError         (ValueError)      not a ws:// or wss:// URL
-            ├── MessageTooBigError                        a frame above max_msg_size
             └── GaveUpError             (ConnectionError) the supervisor stopped retrying
 
 Causes are chained with ``raise ... from cause``. Which errors the supervisor retries, and how
@@ -173,8 +173,10 @@ class InvalidURLError(FatalError, ValueError):
     """The URL is not a usable ``ws://`` or ``wss://`` address."""
 
 
-class MessageTooBigError(FatalError):
-    """A received message exceeded the configured maximum size."""
+class MessageTooBigError(RetryableError):
+    """A received message exceeded the configured maximum size. The connection ends (1009);
+    under supervision it is reopened, and a server that sends one on every connection is
+    stopped by the restart intensity."""
 
     def __init__(self, message: str, *, size: int | None, limit: int) -> None:
         super().__init__(message)

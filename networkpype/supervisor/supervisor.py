@@ -10,7 +10,7 @@ The inbox never waits on a restart: delays and redials run in owned tasks, so ``
 prompt from any state (mid-backoff, mid-handshake); stopping cancels them and stops every
 child.
 
-Logging (INFO): every restart with its delay and reason, and every give-up.
+Logging: INFO for every restart with its delay and reason, WARNING for every give-up.
 """
 
 from __future__ import annotations

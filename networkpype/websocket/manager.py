@@ -148,7 +148,9 @@ class WebSocketManager:
 
         Liveness (seconds): a ping goes out after ``ping_interval`` without any frame and the
         link is replaced when nothing arrives within ``pong_timeout`` after it; both default
-        to the seed's ``ping_timeout`` (0 turns pings off). ``no_data_timeout`` replaces a
+        to the seed's ``ping_timeout`` (0 turns pings off). ``auto_ping`` is accepted for
+        compatibility: under the manager, pings are sent by these settings and the server's
+        pings are always answered. ``no_data_timeout`` replaces a
         link that carried no data for that long; ``app_ping_interval`` sends
         ``app_ping_payload`` as a text frame on that schedule.
 
@@ -165,7 +167,9 @@ class WebSocketManager:
             headers={str(k): str(v) for k, v in ws_headers.items()} if ws_headers else None,
             verify_ssl=verify_ssl,
             ping_interval=interval or None,
-            pong_timeout=ping_timeout if pong_timeout is None else pong_timeout,
+            pong_timeout=(ping_timeout or interval or 10.0)
+            if pong_timeout is None
+            else pong_timeout,
             no_data_timeout=no_data_timeout,
             app_ping_interval=app_ping_interval,
             app_ping_payload=app_ping_payload,
