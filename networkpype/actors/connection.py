@@ -34,6 +34,7 @@ from networkpype.protocol.errors import (
 )
 from networkpype.protocol.events import Connected, Disconnected, Reconnected
 from networkpype.protocol.messages import (
+    AbortSocket,
     CloseSocket,
     ConnectionSpec,
     OpenSocket,
@@ -41,12 +42,16 @@ from networkpype.protocol.messages import (
     SendPing,
     SocketFailed,
     SocketOpened,
+    StartReading,
 )
 from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
 
 __all__ = ["ConnectionActor"]
 
 logger = logging.getLogger(__name__)
+
+STOP_CLOSE_TIMEOUT = 0.05
+"""Seconds the actor waits for the server's reply to its close frame when it stops."""
 
 
 class ConnectionActor(AsyncioActor):
@@ -81,6 +86,7 @@ class ConnectionActor(AsyncioActor):
         self._intercept = intercept
         self._tasks: list[asyncio.Task[None]] = []
         self._reader_blocked = False
+        self._opened: tuple[ConnectionSpec, float | None, int] | None = None
         self._failed = False
 
     def __str__(self) -> str:
@@ -92,8 +98,15 @@ class ConnectionActor(AsyncioActor):
                 await self.connection.send_frame(frame)
             case SendPing():
                 await self.connection.ping()
-            case OpenSocket(spec=spec, down_since=down_since, attempts=attempts):
-                await self._open(spec, down_since, attempts)
+            case OpenSocket(
+                spec=spec, down_since=down_since, attempts=attempts, start_reading=start
+            ):
+                await self._open(spec, down_since, attempts, start)
+            case StartReading():
+                self._start_reading()
+            case AbortSocket(error=error):
+                self._fail(error)  # first: the parent starts recovery at once
+                await self._close()
             case CloseSocket():
                 await self._close()
             case _:
@@ -108,7 +121,9 @@ class ConnectionActor(AsyncioActor):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def _open(self, spec: ConnectionSpec, down_since: float | None, attempts: int) -> None:
+    async def _open(
+        self, spec: ConnectionSpec, down_since: float | None, attempts: int, start_reading: bool
+    ) -> None:
         await self.connection.connect(
             spec.url,
             ping_timeout=0,  # liveness is ours (separate interval and timeout), not aiohttp's
@@ -119,6 +134,26 @@ class ConnectionActor(AsyncioActor):
             ws_headers=spec.headers,
             verify_ssl=spec.verify_ssl,
         )
+        self._opened = (spec, down_since, attempts)
+        if self._parent is not None:
+            tell_quietly(
+                self._parent,
+                SocketOpened(
+                    connection_id=self.connection_id, url=spec.url, generation=self.generation
+                ),
+            )
+        if start_reading:
+            self._start_reading()
+
+    def _start_reading(self) -> None:
+        """Announce the connection to the consumer, then start reading and watching it.
+
+        A manager opens with ``start_reading=False`` and sends ``StartReading`` once it has
+        switched to this connection, so a consumer that sees ``Reconnected`` can send at once.
+        """
+        if self._opened is None or self._tasks:
+            return  # not open, or already reading
+        spec, down_since, attempts = self._opened
         if self._emit_events:
             # Before the reader starts: the event precedes every frame of this connection.
             if down_since is None:
@@ -150,13 +185,6 @@ class ConnectionActor(AsyncioActor):
                     self._app_pings(spec), name=f"networkpype-appping-{self.connection_id}"
                 )
             )
-        if self._parent is not None:
-            tell_quietly(
-                self._parent,
-                SocketOpened(
-                    connection_id=self.connection_id, url=spec.url, generation=self.generation
-                ),
-            )
 
     async def _close(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -173,7 +201,9 @@ class ConnectionActor(AsyncioActor):
                 # Re-raise only when *we* are being cancelled, not the task we cancelled.
                 if current is not None and current.cancelling():
                     raise
-        await self.connection.disconnect()
+        # Shutdown is prompt from any state: a server that does not answer our close frame
+        # at once (stalled, half-open) is not waited for.
+        await self.connection.disconnect(close_timeout=STOP_CLOSE_TIMEOUT)
 
     def _fail(self, exc: BaseException) -> None:
         """The connection is lost: tell the consumer (in order) and the parent, once."""

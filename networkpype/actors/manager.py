@@ -31,7 +31,7 @@ from pykka import ActorRef
 
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor, stop_actor
+from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
 from networkpype.protocol.errors import (
     ConfigurationError,
     ConnectionClosedError,
@@ -40,6 +40,7 @@ from networkpype.protocol.errors import (
 )
 from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
+    AbortSocket,
     ChildGaveUp,
     ChildRestarted,
     Connect,
@@ -50,6 +51,7 @@ from networkpype.protocol.messages import (
     SendFrame,
     SendPing,
     StartChild,
+    StartReading,
     Subscribe,
     Unsubscribe,
 )
@@ -231,6 +233,9 @@ class ManagerActor(AsyncioActor):
                 self.replays += 1
                 self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
                 self._wakeup.set()
+                # Only now does the consumer see Reconnected: a send it makes then goes out
+                # on this connection, after the replay.
+                tell_quietly(ref, StartReading())
             case ChildGaveUp(error=error):
                 self._child = None
                 self._gave_up = error
@@ -316,7 +321,10 @@ class ManagerActor(AsyncioActor):
             )
             try:
                 await child.ask(
-                    OpenSocket(spec=spec, down_since=down_since, attempts=attempt), block=False
+                    OpenSocket(
+                        spec=spec, down_since=down_since, attempts=attempt, start_reading=False
+                    ),
+                    block=False,
                 )
             except BaseException:
                 await stop_actor(child)
@@ -326,6 +334,7 @@ class ManagerActor(AsyncioActor):
         spec_ = ChildSpec(child_id=child_id, start=start, policy=self._settings.policy)
         self._child = await supervisor.ask(StartChild(spec=spec_), block=False)
         self._generation = 1
+        await self._child.ask(StartReading(), block=False)
         if self._settings.on_connect is not None:
             self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
             self._wakeup.set()
@@ -378,6 +387,16 @@ class ManagerActor(AsyncioActor):
                     self._forget_quietly(job.subscription)
                 if job.done is not None and not job.done.done():
                     job.done.set_exception(exc)
+                elif job.replay and self._child is not None:
+                    # The connection must not stay open without its subscriptions: fail it,
+                    # and let the supervisor decide (a fatal error escalates at once).
+                    logger.error(
+                        "%s: replay failed (%s: %s); dropping the connection",
+                        self._child_id,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    tell_quietly(self._child, AbortSocket(error=exc))
                 elif job.replay:
                     logger.info("%s: replay interrupted: %s", self._child_id, exc)
             else:

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 __all__ = [
+    "AbortSocket",
     "Acquire",
     "ChildGaveUp",
     "ChildRestarted",
@@ -36,6 +37,7 @@ __all__ = [
     "SocketFailed",
     "SocketOpened",
     "StartChild",
+    "StartReading",
     "Subscribe",
     "SupervisorCommand",
     "SupervisorReport",
@@ -87,6 +89,12 @@ class OpenSocket(_Message, frozen=True):
     spec: ConnectionSpec
     down_since: float | None = None
     attempts: int = 0
+    start_reading: bool = True
+
+
+class StartReading(_Message, frozen=True):
+    """Announce the open connection to the consumer and start reading it (after an
+    ``OpenSocket`` with ``start_reading=False``). Idempotent."""
 
 
 class SendFrame(_Message, frozen=True):
@@ -99,11 +107,21 @@ class SendPing(_Message, frozen=True):
     """Send one WebSocket ping frame."""
 
 
+class AbortSocket(_Message, frozen=True):
+    """Drop the connection as failed with ``error`` (reported to the parent like any failure:
+    the supervisor classifies it). For failures found outside the socket, such as an
+    ``on_connect`` hook that raised."""
+
+    error: Any
+
+
 class CloseSocket(_Message, frozen=True):
     """Stop reading and close the WebSocket with 1000. Idempotent."""
 
 
-ConnectionCommand: TypeAlias = OpenSocket | SendFrame | SendPing | CloseSocket
+ConnectionCommand: TypeAlias = (
+    OpenSocket | StartReading | SendFrame | SendPing | CloseSocket | AbortSocket
+)
 
 
 # -- from a connection actor to its parent ------------------------------------------------

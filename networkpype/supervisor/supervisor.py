@@ -195,6 +195,12 @@ class SupervisorActor(AsyncioActor):
                 logger.info("supervisor: %s not restarted: %s", child.spec.child_id, reason)
                 self._children.pop(child.spec.child_id, None)
                 self._schedule_stop(child)
+                # Its owner must not wait for a restart that will not come.
+                ended = GaveUpError(f"connection {child.spec.child_id} ended: {reason}")
+                ended.__cause__ = error
+                report = ChildGaveUp(child_id=child.spec.child_id, reason=reason, error=ended)
+                for listener in self._listeners:
+                    tell_quietly(listener, report)
 
     def _restart_siblings(self, failed: _Child, now: float) -> None:
         if self._strategy is Strategy.ONE_FOR_ONE:

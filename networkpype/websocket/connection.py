@@ -245,13 +245,20 @@ class WebSocketConnection:
         self._connected = True
         logger.info("connected to %s", ws_url)
 
-    async def disconnect(self) -> None:
-        """Close the WebSocket with code 1000. Idempotent; never raises for a dead socket."""
+    async def disconnect(self, *, close_timeout: float | None = None) -> None:
+        """Close the WebSocket with code 1000. Idempotent; never raises for a dead socket.
+
+        The server's reply to our close frame is awaited for ``close_timeout`` seconds (the
+        connection's own setting when None); after that the TCP connection is dropped.
+        """
         ws, self._ws = self._ws, None
         self._connected = False
         if ws is not None and not ws.closed:
             try:
-                await ws.close()
+                async with asyncio.timeout(close_timeout):
+                    await ws.close()
+            except TimeoutError:
+                logger.debug("%s: no close reply within %s s; dropped", self._url, close_timeout)
             except (aiohttp.ClientError, OSError) as exc:  # already broken: nothing to close
                 logger.debug("%s: close failed: %s", self._url, exc)
             logger.info("disconnected from %s", self._url)

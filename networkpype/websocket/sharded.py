@@ -184,6 +184,7 @@ class ShardedWebSocketManager:
         self._shard_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._own_ids: set[int] = set()  # ids of our subscribe/unsubscribe requests
         self._lock = asyncio.Lock()
         self._url: str | None = None
         self._connect_kwargs: dict[str, Any] = {}
@@ -339,8 +340,8 @@ class ShardedWebSocketManager:
 
     def _intercept(self, frame: bytes) -> bool:
         reply = self._codec.parse_reply(frame)
-        if reply is None:
-            return False
+        if reply is None or reply.request_id not in self._own_ids:
+            return False  # data, or the answer to the user's own send(): theirs to read
         future = self._pending.pop(reply.request_id, None)
         if future is not None and not future.done():
             future.set_result(reply)
@@ -385,6 +386,7 @@ class ShardedWebSocketManager:
         for i in range(0, len(topics), size):
             chunk = topics[i : i + size]
             request_id = next(self._request_ids)
+            self._own_ids.add(request_id)
             request = self._codec.subscribe(chunk, request_id)
             future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
             self._pending[request_id] = future

@@ -337,3 +337,83 @@ async def test_disconnect_mid_replay_is_prompt_and_leaves_nothing_behind(
     # Only the throttler's actor (and its task) remains: the throttler is the caller's.
     assert len(ActorRegistry.get_all()) - actors_before <= 1
     assert len(asyncio.all_tasks()) <= tasks_before + 1
+
+
+async def test_send_right_after_reconnected_goes_out_on_the_new_connection(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    ws = await manager(factory)
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a"))
+    first = await server.wait_peer()
+    await first.wait_frames(1)
+    await first.ws.close(code=1001)
+    await next_event(ws, Reconnected)
+    await ws.send(WebSocketJSONRequest(payload={"after": "reconnect"}))  # must not fail
+    second = await server.wait_peer(1)
+    frames = await second.wait_frames(2)
+    assert [json.loads(f) for f in frames] == [sub("a").payload, {"after": "reconnect"}]
+    await ws.disconnect()
+    await factory.close()
+
+
+async def test_temporary_connection_ends_the_stream_instead_of_hanging(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    from networkpype.supervisor.policy import RestartType
+
+    ws = await manager(factory, RestartPolicy(restart_type=RestartType.TEMPORARY))
+    await ws.connect(server.url)
+    await (await server.wait_peer()).ws.close(code=1001)
+    with pytest.raises(GaveUpError, match="temporary"):
+        async with asyncio.timeout(2):
+            async for _ in ws.iter_messages():
+                pass
+    assert server.attempts == 1
+    await factory.close()
+
+
+async def test_on_connect_that_raises_drops_the_connection_loudly(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    from networkpype.protocol.errors import ConfigurationError
+
+    calls = 0
+
+    async def login() -> list[WebSocketRequest]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise ConfigurationError("login credentials expired")
+        return []
+
+    ws = await manager(factory, on_connect=login)
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a"))
+    await (await server.wait_peer()).ws.close(code=1001)
+    with pytest.raises(GaveUpError) as info:
+        async with asyncio.timeout(3):
+            async for _ in ws.iter_messages():
+                pass
+    assert isinstance(info.value.__cause__, ConfigurationError)  # fatal: escalated at once
+    assert "credentials" in str(info.value)
+    await factory.close()
+
+
+async def test_message_timeouts_do_not_pile_up_while_nobody_reads(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    from networkpype.protocol.errors import MessageTimeoutError
+
+    ws = await manager(factory)
+    await ws.connect(server.url, message_timeout=0.02)
+    await asyncio.sleep(0.3)  # about 15 timeouts pass unread
+    peer = await server.wait_peer()
+    await peer.ws.send_str('"next"')
+    await asyncio.sleep(0.005)  # "next" is queued behind them (no timeout falls in between)
+    with pytest.raises(MessageTimeoutError):
+        await ws.receive()
+    response = await asyncio.wait_for(ws.receive(), 1)  # not a second queued timeout
+    assert response is not None and response.data == "next"
+    await ws.disconnect()
+    await factory.close()

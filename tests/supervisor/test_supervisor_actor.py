@@ -9,7 +9,7 @@ from pykka import ActorRef
 
 from networkpype.actors.runtime import AsyncioActor, stop_actor
 from networkpype.protocol.errors import ConnectionClosedError
-from networkpype.protocol.messages import ChildRestarted, SocketFailed, StartChild
+from networkpype.protocol.messages import ChildGaveUp, ChildRestarted, SocketFailed, StartChild
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy, RestartType, Strategy
 from networkpype.supervisor.supervisor import ChildSpec, SupervisorActor
 
@@ -96,6 +96,9 @@ async def test_temporary_child_is_not_restarted_and_stale_reports_are_ignored() 
     )
     fail(supervisor, "t", 1)
     fail(supervisor, "p", 99)  # a report from an incarnation that is not the current one
+    ended = await asyncio.wait_for(reports.get(), 2)  # the owner is told: no restart comes
+    assert isinstance(ended, ChildGaveUp) and ended.child_id == "t"
+    assert "temporary" in ended.reason
     await asyncio.sleep(0.1)
     assert reports.empty()
     assert starts == {"t": [1], "p": [1]}

@@ -236,3 +236,21 @@ async def test_statistics_snapshot_and_periodic_log_lines(
         lines = [r.getMessage() for r in caplog.records if "topics" in r.getMessage()]
         assert any(line.startswith("shard1 open") for line in lines)
         await ws.disconnect()
+
+
+async def test_replies_to_the_users_own_requests_reach_the_consumer(
+    factory: ConnectionManagersFactory,
+) -> None:
+    from networkpype.websocket.request import WebSocketJSONRequest
+
+    async with ExchangeSimulator(rate=1.0) as sim:
+        ws = await factory.get_sharded_ws_manager()
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade"])
+        await ws.send(WebSocketJSONRequest(payload={"method": "LIST_SUBSCRIPTIONS", "id": 777}))
+        async with asyncio.timeout(3):
+            async for item in ws.iter_messages():
+                if isinstance(item.data, dict) and item.data.get("id") == 777:
+                    assert item.data["result"] == ["aaausdt@trade"]
+                    break
+        await ws.disconnect()
