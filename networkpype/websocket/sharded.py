@@ -182,7 +182,8 @@ class ShardedWebSocketManager:
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._shards: list[_Shard] = []
         self._shard_ids = itertools.count(1)
-        self._request_ids = itertools.count(1)
+        # Far from the small ids programs number their own requests with (see _intercept).
+        self._request_ids = itertools.count(1 << 30)
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._own_ids: set[int] = set()  # ids of our subscribe/unsubscribe requests
         self._lock = asyncio.Lock()
