@@ -103,3 +103,40 @@ def test_example_against_a_given_server() -> None:
     assert_in_order(output, EXPECTED["manager_subscribe.py"])
     assert stats.connections_accepted == 1
     assert stats.connections[0].messages_received == 1  # the one SUBSCRIBE
+
+
+def test_embed_sync_example() -> None:
+    assert_in_order(
+        run_example("embed_sync.py"),
+        [
+            r"^connected: True$",
+            r"^control: subscribed btcusdt@trade$",
+            r"^control: subscribed ethusdt@trade$",
+            r"^control: unsubscribed btcusdt@trade$",
+            r"^reader: acks=3 btcusdt@trade=[1-9]\d* ethusdt@trade=[1-9]\d*$",
+            r"^btcusdt@trade after its unsubscribe: 0$",
+            r"^clean shutdown: stop\(\) took 0\.\d\d s, reader ended: True, "
+            r"threads left: 0, actors left: 0$",
+        ],
+    )
+
+
+def test_embed_pykka_host_example() -> None:
+    started = r"^host: subsystem started from thread Host-\d+ \(its actors run on networkpype-loop"
+    assert_in_order(
+        run_example("embed_pykka_host.py"),
+        [
+            started,
+            r"^host read: 10 trades, seq 1\.\.10$",
+            r"^host: subsystem stopped in 0\.\d\d s$",
+            started,
+            r"^host: pointed the subsystem at a venue that will refuse reconnection with 403$",
+            r"^venue: revokes the key: closes the session with 1001, refuses reconnections",
+            r"^host reader: GaveUpError: gave up on connection ws\d+: fatal: "
+            r"HandshakeRejectedError: .*HTTP 403",
+            r"^host told: ChildGaveUp child=ws\d+ reason=fatal: HandshakeRejectedError: .*403",
+            r"^host was told by its child: True$",
+            r"^host: subsystem stopped in 0\.\d\d s$",
+            r"^clean shutdown: actors left: 0, threads left: \['networkpype-loop'\]",
+        ],
+    )
