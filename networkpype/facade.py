@@ -51,6 +51,7 @@ class NetworkPype:
         ws_post_processors: list[WebSocketPostProcessor] | None = None,
         **ws_manager_kwargs: Any,
     ) -> None:
+        self._own_throttler = throttler is None  # made here: closed by stop()
         self.factory = ConnectionManagersFactory(
             throttler=throttler or AsyncThrottler(_DEFAULT_LIMITS),
             auth=auth,
@@ -80,6 +81,8 @@ class NetworkPype:
         """Disconnect everything and close the HTTP session. Idempotent."""
         self._ws_manager = None
         await self.factory.close()
+        if self._own_throttler:
+            await self.factory.throttler.aclose()
 
     async def __aenter__(self) -> NetworkPype:
         await self.start()

@@ -23,6 +23,8 @@ from networkpype.websocket.sharded import ShardedWebSocketManager
 if TYPE_CHECKING:
     from http.cookies import SimpleCookie
 
+    from pykka import ActorRef
+
     from networkpype.actors.manager import OnConnect
     from networkpype.auth import Auth
     from networkpype.rest.connection import RESTConnection
@@ -140,6 +142,7 @@ class ConnectionManagersFactory:
         restart_policy: RestartPolicy | None = None,
         on_connect: OnConnect | None = None,
         on_escalate: EscalationHandler | None = None,
+        parent: ActorRef[Any] | None = None,
         **session_kwargs: Any,
     ) -> WebSocketManager:
         """A new ``WebSocketManager`` with this factory's throttler, auth and processors.
@@ -168,6 +171,7 @@ class ConnectionManagersFactory:
             restart_policy=restart_policy,
             on_connect=on_connect,
             on_escalate=on_escalate,
+            parent=parent,
         )
         self._managers.append(manager)
         return manager
@@ -189,6 +193,8 @@ class ConnectionManagersFactory:
         rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
         stats_interval: float | None = None,
+        on_escalate: EscalationHandler | None = None,
+        parent: ActorRef[Any] | None = None,
         **session_kwargs: Any,
     ) -> ShardedWebSocketManager:
         """Opt-in: a manager that spreads topic subscriptions over as many connections as
@@ -224,6 +230,9 @@ class ConnectionManagersFactory:
             rotation_overlap=rotation_overlap,
             dedup_key=dedup_key,
             stats_interval=stats_interval,
+            on_escalate=on_escalate,
+            parent=parent,
+            decoder=decoder,
         )
         self._sharded.append(manager)
         return manager

@@ -31,3 +31,14 @@ async def test_start_exposes_ws_manager_and_stop_leaves_nothing(
     assert len(ActorRegistry.get_all()) == actors_before  # every actor stopped
     peer = await echo_server.wait_peer()
     await peer.closed.wait()
+
+
+async def test_stop_stops_the_default_throttlers_actor(echo_server: ScriptedServer) -> None:
+    before = len(ActorRegistry.get_all())
+    async with NetworkPype() as pype:
+        await pype.ws_manager.connect(echo_server.url)
+        await pype.ws_manager.send(
+            WebSocketJSONRequest(payload={"x": 1}, throttler_limit_id="default")
+        )
+        assert len(ActorRegistry.get_all()) > before
+    assert len(ActorRegistry.get_all()) == before

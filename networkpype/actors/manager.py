@@ -369,11 +369,14 @@ class ManagerActor(AsyncioActor):
             if job.done is not None and job.done.cancelled():
                 continue
             try:
-                await self._run_job(job)
+                await self._run_cancellable(job)
             except asyncio.CancelledError:
                 if job.done is not None and not job.done.done():
                     job.done.cancel()
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the outbox itself is stopping
+                continue  # the caller gave up on this send (cancelled or timed out): skip it
             except ConnectionError as exc:
                 if job.subscription is not None and job.done is not None:
                     # Recorded: the replay after the reconnection sends it.
@@ -402,6 +405,29 @@ class ManagerActor(AsyncioActor):
             else:
                 if job.done is not None and not job.done.done():
                     job.done.set_result(None)
+
+    async def _run_cancellable(self, job: _Job) -> None:
+        """Run ``job``; a caller that stops waiting for it (``done`` cancelled) cancels it, so
+        an abandoned send neither goes out later nor holds up the sends behind it."""
+        done = job.done
+        if done is None:
+            await self._run_job(job)
+            return
+        runner = asyncio.get_running_loop().create_task(self._run_job(job))
+
+        def abandon(future: asyncio.Future[None]) -> None:
+            if future.cancelled():
+                runner.cancel()
+
+        done.add_done_callback(abandon)
+        try:
+            await asyncio.shield(runner)
+        except asyncio.CancelledError:
+            runner.cancel()  # the outbox is stopping: take the job down with it
+            await asyncio.gather(runner, return_exceptions=True)
+            raise
+        finally:
+            done.remove_done_callback(abandon)
 
     async def _run_job(self, job: _Job) -> None:
         child = self._child

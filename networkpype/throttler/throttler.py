@@ -161,6 +161,15 @@ class AsyncThrottler:
             self._actor = actor = ThrottlerActor.start(self._core, self._clock)
         return actor
 
+    async def aclose(self) -> None:
+        """Stop the actor holding the state (recorded uses are kept: a later task starts a
+        new actor that takes them over). Call it when the throttler's owner shuts down."""
+        actor, self._actor = self._actor, None
+        if actor is not None:
+            from networkpype.actors.runtime import stop_actor
+
+            await stop_actor(actor)
+
     async def _acquire(self, limit_id: str) -> Reservation:
         actor = self._actor_ref()
         token = next(_tokens)

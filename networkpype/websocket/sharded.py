@@ -41,12 +41,15 @@ from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
 from networkpype.websocket.connection import WebSocketConnection, check_ws_url
+from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager, consume, is_frame
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
 
 if TYPE_CHECKING:
+    from pykka import ActorRef
+
     from networkpype.auth import Auth
 
 __all__ = [
@@ -148,6 +151,8 @@ class ShardedWebSocketManager:
         rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
         stats_interval: float | None = None,
+        parent: ActorRef[Any] | None = None,
+        decoder: DecoderSpec = None,
     ) -> None:
         if max_topics_per_connection < 1:
             raise ConfigurationError(
@@ -178,9 +183,13 @@ class ShardedWebSocketManager:
         self._policy = restart_policy or RestartPolicy()
         self._ack_timeout = ack_timeout
         self._on_escalate = on_escalate
+        self._parent = parent
+        self._decoder_spec = make_decoder(decoder)
+        self._direct_readers = 0  # iter_messages() loops reading the shared queue directly
         self._max_queue, self._overflow = max_queue, overflow
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._shards: list[_Shard] = []
+        self._pacers: list[AsyncThrottler] = []  # one per shard opened, closed at disconnect
         self._shard_ids = itertools.count(1)
         # Far from the small ids programs number their own requests with (see _intercept).
         self._request_ids = itertools.count(1 << 30)
@@ -235,6 +244,10 @@ class ShardedWebSocketManager:
         self._queue.close()
         for stream in self._streams.values():
             stream.queue.close()
+        for throttler in (self._connect_throttler, *self._pacers):
+            if throttler is not None:
+                await throttler.aclose()
+        self._pacers.clear()
         if self._rest is not None:
             self._rest.close()
         for future in self._pending.values():
@@ -250,9 +263,12 @@ class ShardedWebSocketManager:
             if self._gap
             else None
         )
+        if pace is not None:
+            self._pacers.append(pace)
         settings = ManagerSettings(
             policy=self._policy,
             on_escalate=self._on_escalate,
+            parent=self._parent,
             name=shard_id,
             intercept=self._intercept,
             connect_throttler=self._connect_throttler,
@@ -428,7 +444,9 @@ class ShardedWebSocketManager:
                     request = shard.topics.pop(topic)
                     if not any(r is request for r in shard.topics.values()):
                         await shard.manager.unsubscribe(request)
-                    self._streams.pop(topic, None)
+                    stream = self._streams.pop(topic, None)
+                    if stream is not None:
+                        stream.queue.close()  # its consumer's loop ends
                 if shard.load == 0:
                     self._shards.remove(shard)
                     await shard.manager.disconnect()
@@ -458,13 +476,20 @@ class ShardedWebSocketManager:
     async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Every message of every shard (but those a ``stream()`` claims), post-processed;
         with ``events=True`` each shard's gap events in order with its data."""
-        if self._rest is None:
+        direct = self._rest is None
+        if direct:
             source = consume(lambda: self._queue, self._decoder(), self._post_processors, True)
+            self._direct_readers += 1
         else:
+            assert self._rest is not None
             source = self._drain(self._rest, True)
-        async for item in self._dedup(source):
-            if events or isinstance(item, WebSocketResponse):
-                yield item
+        try:
+            async for item in self._dedup(source):
+                if events or isinstance(item, WebSocketResponse):
+                    yield item
+        finally:
+            if direct:
+                self._direct_readers -= 1
 
     async def _dedup(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """Between ``RotationStarted`` and ``RotationFinished`` two connections deliver the
@@ -497,6 +522,12 @@ class ShardedWebSocketManager:
         own ``overflow`` policy (default: the manager's)."""
         stream = self._streams.get(topic)
         if stream is None:
+            if self._direct_readers:
+                raise ConfigurationError(
+                    "create every stream() before iterating iter_messages(): a running "
+                    "iter_messages() reads the shared queue directly and would take the "
+                    "stream's messages"
+                )
             queue: DeliveryQueue[Any] = DeliveryQueue(
                 max_queue or self._max_queue,
                 overflow or self._overflow,
@@ -506,12 +537,8 @@ class ShardedWebSocketManager:
             self._start_router()
         return self._dedup(self._drain(stream.queue, events=True))
 
-    def _decoder(self) -> Any:
-        if not self._shards:
-            from networkpype.websocket.decoding import JSONOrTextDecoder
-
-            return JSONOrTextDecoder()
-        return self._shards[0].manager.connection.decoder
+    def _decoder(self) -> MessageDecoder:
+        return self._decoder_spec
 
     def _start_router(self) -> None:
         if self._router is None:

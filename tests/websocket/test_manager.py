@@ -331,3 +331,23 @@ async def test_manager_ping_timeout_replaces_a_link_that_stops_answering(
     peer = await server.wait_peer()
     assert any(t.name == "PING" for _, t, _ in peer.received)
     await factory.close()
+
+
+async def test_an_abandoned_send_neither_goes_out_later_nor_blocks_the_next(
+    server: ScriptedServer,
+) -> None:
+    limit = RateLimit("slow", limit=1, time_interval=60.0)
+    factory = ConnectionManagersFactory(throttler=AsyncThrottler([limit], safety_margin_pct=0))
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url)
+    await ws.send(WebSocketJSONRequest(payload={"n": 1}, throttler_limit_id="slow"))
+    with pytest.raises(TimeoutError):  # the second would wait a minute for its limit
+        await asyncio.wait_for(
+            ws.send(WebSocketJSONRequest(payload={"n": 2}, throttler_limit_id="slow")), 0.1
+        )
+    await asyncio.wait_for(ws.send(WebSocketJSONRequest(payload={"n": 3})), 1)  # not held up
+    peer = await server.wait_peer()
+    await peer.wait_frames(2)
+    await asyncio.sleep(0.05)
+    assert [json.loads(t)["n"] for t in peer.texts()] == [1, 3]
+    await factory.close()

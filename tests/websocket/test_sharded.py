@@ -254,3 +254,35 @@ async def test_replies_to_the_users_own_requests_reach_the_consumer(
                     assert item.data["result"] == ["aaausdt@trade"]
                     break
         await ws.disconnect()
+
+
+async def test_stream_lifecycle_and_no_actor_left_behind(
+    factory: ConnectionManagersFactory,
+) -> None:
+    from pykka import ActorRegistry
+
+    from networkpype.protocol.errors import ConfigurationError
+
+    before = len(ActorRegistry.get_all())
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            min_send_interval=0.01, max_connection_attempts=(10, 1.0)
+        )
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
+        merged = ws.iter_messages()
+        await asyncio.wait_for(merged.__anext__(), 2)  # reading the shared queue directly
+        with pytest.raises(ConfigurationError, match="before iterating"):
+            ws.stream("aaausdt@trade")
+        await merged.aclose()
+        only_a = ws.stream("aaausdt@trade")
+        first = await asyncio.wait_for(only_a.__anext__(), 2)
+        while not isinstance(first, WebSocketResponse):
+            first = await asyncio.wait_for(only_a.__anext__(), 2)
+        assert first.data["stream"] == "aaausdt@trade"
+        await ws.unsubscribe_topics(["aaausdt@trade"])
+        async with asyncio.timeout(2):  # the unsubscribed topic's stream ends
+            async for _ in only_a:
+                pass
+        await ws.disconnect()
+    assert len(ActorRegistry.get_all()) == before  # pacing and attempt throttlers included
