@@ -219,7 +219,9 @@ class ConnectionActor(AsyncioActor):
                     at=time.time(),
                     cause=str(exc),
                     error=type(exc).__name__,
-                    code=exc.code if isinstance(exc, ConnectionClosedError) else None,
+                    code=int(exc.code)
+                    if isinstance(exc, ConnectionClosedError) and exc.code is not None
+                    else None,
                 )
             )
         if self._parent is not None:

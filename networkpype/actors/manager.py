@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pykka import ActorRef
+from pykka import ActorDeadError, ActorRef
 
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
@@ -126,11 +126,16 @@ class OutboundPipeline:
     async def _send(
         self, frame: str | bytes, limit_id: str | None, connection: ActorRef[Any]
     ) -> None:
-        if limit_id is not None and self.throttler is not None:
-            async with self.throttler.execute_task(limit_id):
+        try:
+            if limit_id is not None and self.throttler is not None:
+                async with self.throttler.execute_task(limit_id):
+                    await connection.ask(SendFrame(frame=frame), block=False)
+            else:
                 await connection.ask(SendFrame(frame=frame), block=False)
-        else:
-            await connection.ask(SendFrame(frame=frame), block=False)
+        except ActorDeadError as exc:  # the connection actor ended: the connection is gone
+            raise ConnectionClosedError(
+                "the connection ended before the send; it was not sent", code=1006
+            ) from exc
 
 
 @dataclass

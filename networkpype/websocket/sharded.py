@@ -307,7 +307,11 @@ class ShardedWebSocketManager:
         ``rotation_overlap`` seconds after the new one's subscriptions are acknowledged."""
         while True:
             now = time.monotonic()
-            due = [(s.manager.connection.opened_at + max_age, s) for s in self._shards]
+            due = [
+                (s.manager.connection.opened_at + max_age, s)
+                for s in self._shards
+                if s.manager.connected  # a reconnection restarts the age anyway
+            ]
             if not due:
                 await asyncio.sleep(max_age)
                 continue
@@ -327,27 +331,33 @@ class ShardedWebSocketManager:
         sees ``RotationStarted``/``RotationFinished`` around the overlap."""
         async with self._lock:
             old = next((s for s in self._shards if s.id == connection_id), None)
-            if old is None:
-                return
+            if old is None or not old.manager.connected:
+                return  # gone, or down (maybe cooling off at the venue's request): not now
             new = await self._open_shard(append=False)
-            self._queue.put_nowait(
-                RotationStarted(connection_id=old.id, at=time.time(), replacement=new.id)
-            )
-            groups: dict[int, list[str]] = {}
-            for topic, request in old.topics.items():
-                groups.setdefault(id(request), []).append(topic)
-            for topics in groups.values():
-                rejected = await self._subscribe_on(new, topics)
-                if rejected:
-                    logger.warning("%s: rotation lost %s: %s", new.id, list(rejected), rejected)
-            for request in old.raw:
-                new.raw.append(request)
-                await new.manager.subscribe(request)
-            self._shards[self._shards.index(old)] = new
-            # Both deliver for a moment: what the old one had in flight still arrives, and
-            # the new one's first messages are on their way before the old one goes.
-            await asyncio.sleep(self._overlap)
-            await old.manager.disconnect()
+            swapped = False
+            try:
+                self._queue.put_nowait(
+                    RotationStarted(connection_id=old.id, at=time.time(), replacement=new.id)
+                )
+                groups: dict[int, list[str]] = {}
+                for topic, request in old.topics.items():
+                    groups.setdefault(id(request), []).append(topic)
+                for topics in groups.values():
+                    rejected = await self._subscribe_on(new, topics)
+                    if rejected:
+                        logger.warning("%s: rotation lost %s: %s", new.id, list(rejected), rejected)
+                for request in old.raw:
+                    new.raw.append(request)
+                    await new.manager.subscribe(request)
+                self._shards[self._shards.index(old)] = new
+                swapped = True
+                # Both deliver for a moment: what the old one had in flight still arrives,
+                # and the new one's first messages are on their way before the old one goes.
+                await asyncio.sleep(self._overlap)
+            finally:
+                # Whatever happens (a disconnect() cancelling us included), the connection
+                # that is not in the list is closed: no shard outlives the manager.
+                await (old if swapped else new).manager.disconnect()
             self._queue.put_nowait(
                 RotationFinished(connection_id=old.id, at=time.time(), replacement=new.id)
             )
