@@ -286,3 +286,26 @@ async def test_stream_lifecycle_and_no_actor_left_behind(
                 pass
         await ws.disconnect()
     assert len(ActorRegistry.get_all()) == before  # pacing and attempt throttlers included
+
+
+async def test_disconnect_mid_rotation_leaves_no_connection_or_actor(
+    factory: ConnectionManagersFactory,
+) -> None:
+    from pykka import ActorRegistry
+
+    from networkpype.protocol.events import RotationStarted
+
+    before = len(ActorRegistry.get_all())
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(max_age=0.2, rotation_overlap=5.0)
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade"])
+        async with asyncio.timeout(3):
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, RotationStarted):
+                    break  # both connections are open now, for the 5 s overlap
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(ws.disconnect(), 1)
+        await asyncio.sleep(0.05)
+        assert sim.connections_active == 0
+    assert len(ActorRegistry.get_all()) == before
