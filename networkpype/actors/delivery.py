@@ -39,7 +39,8 @@ OVERFLOW_POLICIES = ("block", "drop_oldest", "error")
 
 
 class DeliveryQueue(Generic[T]):
-    """Bounded FIFO between producer tasks and one consumer task on one loop.
+    """Bounded FIFO between producer tasks and consumer tasks on one loop (normally one
+    consumer; a second may wait while taking over from the first).
 
     ``maxsize`` is the number of items held before the ``overflow`` policy applies:
     ``"block"`` (``offer`` refuses, the producer awaits ``put``: nothing is lost),
@@ -234,20 +235,26 @@ class DeliveryQueue(Generic[T]):
                 putter.set_result(None)
         return batch  # type: ignore[return-value]
 
+    async def _wait(self) -> None:
+        """Wait until items arrive or the queue closes. Several consumers may wait at once
+        (a router taking over from a direct reader); they share one wake-up future."""
+        getter = self._getter
+        if getter is None or getter.done():
+            getter = self._getter = asyncio.get_running_loop().create_future()
+        try:
+            await getter
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # Another waiter was cancelled, and with it the shared future: look again.
+
     async def get_batch(self) -> deque[T]:
         """``get_batch_nowait``, waiting for the first item."""
         while not self._items:
             if self._closed:
                 raise QueueClosed
-            if self._getter is not None:
-                raise RuntimeError("DeliveryQueue has a single consumer; get() already waiting")
-            getter = asyncio.get_running_loop().create_future()
-            self._getter = getter
-            try:
-                await getter
-            finally:
-                if self._getter is getter:
-                    self._getter = None
+            await self._wait()
         return self.get_batch_nowait()
 
     async def get(self) -> T:
@@ -255,15 +262,7 @@ class DeliveryQueue(Generic[T]):
         while not self._items:
             if self._closed:
                 raise QueueClosed
-            if self._getter is not None:
-                raise RuntimeError("DeliveryQueue has a single consumer; get() already waiting")
-            getter = asyncio.get_running_loop().create_future()
-            self._getter = getter
-            try:
-                await getter
-            finally:
-                if self._getter is getter:
-                    self._getter = None
+            await self._wait()
         return self.get_nowait()
 
     def clear(self) -> int:

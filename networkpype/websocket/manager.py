@@ -308,6 +308,8 @@ async def consume(
                 response = WebSocketResponse(decode_text(item))
             elif type(item) is BinaryFrame:
                 response = WebSocketResponse(decode_binary(item.data))
+            elif isinstance(item, WebSocketResponse):
+                response = item  # decoded already (by a sharded manager's router)
             else:
                 if events:
                     yield item  # a lifecycle event

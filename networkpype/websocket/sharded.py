@@ -185,7 +185,6 @@ class ShardedWebSocketManager:
         self._on_escalate = on_escalate
         self._parent = parent
         self._decoder_spec = make_decoder(decoder)
-        self._direct_readers = 0  # iter_messages() loops reading the shared queue directly
         self._max_queue, self._overflow = max_queue, overflow
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._shards: list[_Shard] = []
@@ -486,20 +485,17 @@ class ShardedWebSocketManager:
     async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Every message of every shard (but those a ``stream()`` claims), post-processed;
         with ``events=True`` each shard's gap events in order with its data."""
-        direct = self._rest is None
-        if direct:
-            source = consume(lambda: self._queue, self._decoder(), self._post_processors, True)
-            self._direct_readers += 1
-        else:
-            assert self._rest is not None
-            source = self._drain(self._rest, True)
-        try:
-            async for item in self._dedup(source):
-                if events or isinstance(item, WebSocketResponse):
-                    yield item
-        finally:
-            if direct:
-                self._direct_readers -= 1
+        # Straight from the shared queue until a stream() starts the router; from then on
+        # (at the next batch) from what the router leaves over.
+        source = consume(
+            lambda: self._queue if self._rest is None else self._rest,
+            self._decoder(),
+            self._post_processors,
+            True,
+        )
+        async for item in self._dedup(source):
+            if events or isinstance(item, WebSocketResponse):
+                yield item
 
     async def _dedup(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """Between ``RotationStarted`` and ``RotationFinished`` two connections deliver the
@@ -529,15 +525,11 @@ class ShardedWebSocketManager:
     ) -> AsyncIterator[Any]:
         """The messages of ``topic`` alone, with its shard's gap events (always included:
         a per-topic consumer must know where its data has holes). Own bounded queue with its
-        own ``overflow`` policy (default: the manager's)."""
+        own ``overflow`` policy (default: the manager's). Messages a running
+        ``iter_messages()`` had already taken when the first stream was created are
+        delivered there."""
         stream = self._streams.get(topic)
         if stream is None:
-            if self._direct_readers:
-                raise ConfigurationError(
-                    "create every stream() before iterating iter_messages(): a running "
-                    "iter_messages() reads the shared queue directly and would take the "
-                    "stream's messages"
-                )
             queue: DeliveryQueue[Any] = DeliveryQueue(
                 max_queue or self._max_queue,
                 overflow or self._overflow,

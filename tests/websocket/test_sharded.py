@@ -261,8 +261,6 @@ async def test_stream_lifecycle_and_no_actor_left_behind(
 ) -> None:
     from pykka import ActorRegistry
 
-    from networkpype.protocol.errors import ConfigurationError
-
     before = len(ActorRegistry.get_all())
     async with ExchangeSimulator(rate=50.0) as sim:
         ws = await factory.get_sharded_ws_manager(
@@ -272,10 +270,13 @@ async def test_stream_lifecycle_and_no_actor_left_behind(
         await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
         merged = ws.iter_messages()
         await asyncio.wait_for(merged.__anext__(), 2)  # reading the shared queue directly
-        with pytest.raises(ConfigurationError, match="before iterating"):
-            ws.stream("aaausdt@trade")
+        only_a = ws.stream("aaausdt@trade")  # the router takes over from the direct reader
+        got_b = await asyncio.wait_for(merged.__anext__(), 2)
+        while got_b.data["stream"] != "bbbusdt@trade":  # a batch taken before the switch
+            got_b = await asyncio.wait_for(merged.__anext__(), 2)
+        for _ in range(5):  # from now on, only what no stream claims
+            assert (await asyncio.wait_for(merged.__anext__(), 2)).data["stream"] == "bbbusdt@trade"
         await merged.aclose()
-        only_a = ws.stream("aaausdt@trade")
         first = await asyncio.wait_for(only_a.__anext__(), 2)
         while not isinstance(first, WebSocketResponse):
             first = await asyncio.wait_for(only_a.__anext__(), 2)
