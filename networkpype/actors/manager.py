@@ -162,6 +162,7 @@ class ManagerSettings:
     parent: ActorRef[Any] | None = None
     name: str | None = None
     intercept: Callable[[bytes], bool] | None = None
+    intercept_prefixes: tuple[bytes, ...] | None = None
     connect_throttler: AsyncThrottler | None = None
     connect_limit_id: str = "connect"
 
@@ -323,6 +324,7 @@ class ManagerActor(AsyncioActor):
                 child_id,
                 generation=generation,
                 intercept=settings.intercept,
+                intercept_prefixes=settings.intercept_prefixes,
             )
             try:
                 await child.ask(

@@ -35,6 +35,10 @@ class TopicCodec(Protocol):
 
     max_topics_per_message: int
 
+    reply_prefixes: tuple[bytes, ...] | None
+    """Optional: every reply starts with one of these bytes, so other frames are passed by
+    without a call into the codec (the hot path). None: ``parse_reply`` sees every frame."""
+
     def subscribe(self, topics: Sequence[str], request_id: int) -> WebSocketRequest: ...
 
     def unsubscribe(self, topics: Sequence[str], request_id: int) -> WebSocketRequest: ...
@@ -61,6 +65,9 @@ class BinanceCodec:
     """
 
     _REPLY_LIMIT = 512  # replies are short; data frames longer than this are never replies
+    # Binance's replies put "result" or "error" first ({"result":null,"id":1}); "id" first is
+    # accepted for servers that order keys differently.
+    reply_prefixes: tuple[bytes, ...] | None = (b'{"result"', b'{"error"', b'{"id"')
 
     def __init__(self, max_topics_per_message: int = 50) -> None:
         if max_topics_per_message < 1:

@@ -268,14 +268,12 @@ class WebSocketManager:
                 response = await processor.post_process(response)
             return response
 
-    async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
+    def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Yield each message, post-processed, until ``disconnect()``; raises as
         ``receive()``. With ``events=True`` lifecycle events are yielded in order too,
         and ``MessagesDropped`` when an ``overflow="drop_oldest"`` queue dropped some."""
-        async for item in consume(
-            lambda: self._queue, self._connection.decoder, self._post_processors, events
-        ):
-            yield item
+        # The consumer loop itself is returned, not wrapped: one generator per message less.
+        return consume(lambda: self._queue, self._connection.decoder, self._post_processors, events)
 
 
 def is_frame(item: Any) -> bool:

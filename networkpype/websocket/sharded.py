@@ -270,6 +270,7 @@ class ShardedWebSocketManager:
             parent=self._parent,
             name=shard_id,
             intercept=self._intercept,
+            intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
             connect_throttler=self._connect_throttler,
             connect_limit_id=_CONNECT_LIMIT_ID,
         )
@@ -482,18 +483,34 @@ class ShardedWebSocketManager:
 
     # -- consuming -------------------------------------------------------------------------
 
-    async def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
+    def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Every message of every shard (but those a ``stream()`` claims), post-processed;
         with ``events=True`` each shard's gap events in order with its data."""
         # Straight from the shared queue until a stream() starts the router; from then on
         # (at the next batch) from what the router leaves over.
-        source = consume(
-            lambda: self._queue if self._rest is None else self._rest,
-            self._decoder(),
-            self._post_processors,
-            True,
+        if self._dedup_key is None:
+            # No duplicates to remove: the consumer loop itself, one generator layer only.
+            return consume(
+                lambda: self._queue if self._rest is None else self._rest,
+                self._decoder(),
+                self._post_processors,
+                events,
+            )
+        return self._filtered(
+            self._dedup(
+                consume(
+                    lambda: self._queue if self._rest is None else self._rest,
+                    self._decoder(),
+                    self._post_processors,
+                    True,
+                )
+            ),
+            events,
         )
-        async for item in self._dedup(source):
+
+    @staticmethod
+    async def _filtered(source: AsyncIterator[Any], events: bool) -> AsyncIterator[Any]:
+        async for item in source:
             if events or isinstance(item, WebSocketResponse):
                 yield item
 
@@ -537,7 +554,8 @@ class ShardedWebSocketManager:
             )
             stream = self._streams[topic] = _Stream(queue)
             self._start_router()
-        return self._dedup(self._drain(stream.queue, events=True))
+        drained = self._drain(stream.queue, events=True)
+        return drained if self._dedup_key is None else self._dedup(drained)
 
     def _decoder(self) -> MessageDecoder:
         return self._decoder_spec
