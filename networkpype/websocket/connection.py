@@ -148,6 +148,27 @@ class WebSocketConnection:
     (None: only the session's own timeout applies).
     """
 
+    # Slots: the reader updates some of these per frame.
+    __slots__ = (
+        "_close_timeout",
+        "_connected",
+        "_decoder",
+        "_handshake_timeout",
+        "_last_data_at",
+        "_last_frame_at",
+        "_max_msg_size",
+        "_message_timeout",
+        "_session",
+        "_url",
+        "_ws",
+        "bytes_in",
+        "bytes_out",
+        "last_error",
+        "messages_in",
+        "messages_out",
+        "opened_at",
+    )
+
     def __init__(
         self,
         aiohttp_client_session: aiohttp.ClientSession,
@@ -359,9 +380,10 @@ class WebSocketConnection:
         ws = self._ensure_connected()
         timeout = self._message_timeout
         now = time.monotonic
+        receive = ws.receive
         while True:
             try:
-                msg = await ws.receive(timeout)
+                msg = await receive(timeout)
             except TimeoutError:
                 on_timeout(self._timeout_error())
                 continue

@@ -291,6 +291,9 @@ async def consume(
     step, then decode, post-process and hand it out without touching the queue per message.
     ``queue_of`` is called per batch (a manager replaces its queue at reconnect()."""
     decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
+    # A decoder may offer its raw msgspec call and the errors after which decode_text()
+    # decides: the common case then costs no Python call.
+    fast_decode, fast_errors = getattr(decoder, "fast_path", None) or (decode_text, ())
     reported = 0
     while True:
         queue = queue_of()
@@ -303,7 +306,10 @@ async def consume(
             return
         for item in batch:
             if type(item) is bytes:
-                response = WebSocketResponse(decode_text(item))
+                try:
+                    response = WebSocketResponse(fast_decode(item))
+                except fast_errors:
+                    response = WebSocketResponse(decode_text(item))
             elif type(item) is BinaryFrame:
                 response = WebSocketResponse(decode_binary(item.data))
             elif isinstance(item, WebSocketResponse):
@@ -312,8 +318,9 @@ async def consume(
                 if events:
                     yield item  # a lifecycle event
                 continue
-            for processor in processors:
-                response = await processor.post_process(response)
+            if processors:
+                for processor in processors:
+                    response = await processor.post_process(response)
             yield response
         if queue.dropped != reported:
             count, reported = queue.dropped - reported, queue.dropped
