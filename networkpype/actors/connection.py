@@ -248,29 +248,17 @@ class ConnectionActor(AsyncioActor):
             finally:
                 self._reader_blocked = False
 
-        offer: Callable[[bytes | BinaryFrame], bool] = sink.offer
-        intercept, prefixes = self._intercept, self._intercept_prefixes
-        if intercept is not None and prefixes is not None:
-            # Replies to our own requests (subscription acknowledgements) are taken out here,
-            # so they are matched even while the consumer is not reading. The prefix test
-            # (in C) keeps data frames off the codec's slower check.
-            sink_offer = sink.offer
-
-            def offer(frame: bytes | BinaryFrame) -> bool:
-                if type(frame) is bytes and frame.startswith(prefixes) and intercept(frame):
-                    return True
-                return sink_offer(frame)
-
-        elif intercept is not None:
-
-            def offer(frame: bytes | BinaryFrame) -> bool:
-                if type(frame) is bytes and intercept(frame):
-                    return True
-                return sink.offer(frame)
-
         try:
             # The connection stays open after a message timeout: the consumer decides.
-            await self.connection.pump(offer, put, self._timed_out)
+            # Replies to our own requests (subscription acknowledgements) are taken out
+            # before the queue, so they are matched even while the consumer is not reading.
+            await self.connection.pump(
+                sink.offer,
+                put,
+                self._timed_out,
+                self._intercept,
+                self._intercept_prefixes or (),
+            )
         except NotConnectedError:
             return  # closed by us between two frames
         except Exception as exc:

@@ -365,6 +365,8 @@ class WebSocketConnection:
         offer: Callable[[bytes | BinaryFrame], bool],
         put: Callable[[bytes | BinaryFrame], Awaitable[None]],
         on_timeout: Callable[[MessageTimeoutError], None],
+        intercept: Callable[[bytes], bool] | None = None,
+        intercept_prefixes: tuple[bytes, ...] = (),
     ) -> None:
         """Read data frames until the connection ends, undecoded: the payload ``bytes`` of a
         text frame, or a :class:`BinaryFrame`. Each goes to ``offer`` (or, when ``offer``
@@ -376,8 +378,14 @@ class WebSocketConnection:
         order-book messages). Control frames are handled as in ``receive()``. A
         ``message_timeout`` is reported to ``on_timeout`` and reading goes on. Returns when
         ``disconnect()`` closed the connection; raises as ``receive()``.
+
+        ``intercept(payload)`` (optional) sees a text frame first and returns True to take
+        it out of the stream; with ``intercept_prefixes`` it sees only frames that start
+        with one of them (a test in C, so data frames cost no call).
         """
         ws = self._ensure_connected()
+        screen = intercept is not None
+        everything = not intercept_prefixes
         timeout = self._message_timeout
         now = time.monotonic
         receive = ws.receive
@@ -400,6 +408,13 @@ class WebSocketConnection:
             self._last_data_at = stamp
             self.messages_in += 1
             self.bytes_in += len(msg.data)
+            if (
+                screen
+                and kind is _TEXT
+                and (everything or msg.data.startswith(intercept_prefixes))
+                and intercept(msg.data)  # type: ignore[misc]
+            ):
+                continue
             if not offer(frame):
                 await put(frame)
 
