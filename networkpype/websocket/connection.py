@@ -395,26 +395,26 @@ class WebSocketConnection:
             except TimeoutError:
                 on_timeout(self._timeout_error())
                 continue
-            kind = msg.type
+            kind, data, _ = msg  # one unpack instead of attribute reads per use
             self._last_frame_at = stamp = now()
             if kind is _TEXT:
-                frame: bytes | BinaryFrame = msg.data
+                frame: bytes | BinaryFrame = data
+                if (
+                    screen
+                    and (everything or data.startswith(intercept_prefixes))
+                    and intercept(data)  # type: ignore[misc]
+                ):
+                    self._last_data_at = stamp
+                    continue
             elif kind is _BINARY:
-                frame = BinaryFrame(msg.data)
+                frame = BinaryFrame(data)
             elif await self._control_frame(ws, msg):
                 continue
             else:
                 return
             self._last_data_at = stamp
             self.messages_in += 1
-            self.bytes_in += len(msg.data)
-            if (
-                screen
-                and kind is _TEXT
-                and (everything or msg.data.startswith(intercept_prefixes))
-                and intercept(msg.data)  # type: ignore[misc]
-            ):
-                continue
+            self.bytes_in += len(data)
             if not offer(frame):
                 await put(frame)
 
