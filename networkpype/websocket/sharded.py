@@ -26,12 +26,9 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from networkpype.actors.delivery import DeliveryQueue, QueueClosed
+from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import PACE_LIMIT_ID, ManagerSettings
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
@@ -39,6 +36,17 @@ from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket._sharded_state import (
+    ConnectionStatistics,
+    Shard,
+    ShardedStatistics,
+    Stream,
+    SubscribeResult,
+    SubscriptionStatistics,
+    log_statistics,
+    snapshot,
+)
+from networkpype.websocket._sharded_streams import dedup_rotations, drain, only_messages
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
 from networkpype.websocket.connection import WebSocketConnection, check_ws_url
 from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
@@ -54,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConnectionStatistics",
+    "ShardedStatistics",
     "ShardedWebSocketManager",
     "SubscribeResult",
     "SubscriptionStatistics",
@@ -61,64 +70,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _CONNECT_LIMIT_ID = "connect"
-
-
-class SubscribeResult(msgspec.Struct, frozen=True):
-    """``accepted`` topics (acknowledged, or already subscribed) and ``rejected`` ones with
-    the venue's reason (or a timeout)."""
-
-    accepted: tuple[str, ...]
-    rejected: dict[str, str]
-
-
-class ConnectionStatistics(msgspec.Struct, frozen=True):
-    """One shard: ``state`` is ``open`` or ``down``; times in seconds; ``last_recv_time`` is
-    Unix time (0.0 before any data)."""
-
-    connection_id: str
-    state: str
-    uptime: float
-    topics: int
-    restarts: int
-    last_error: str | None
-    messages_in: int
-    bytes_in: int
-    messages_out: int
-    bytes_out: int
-    last_recv_time: float
-
-
-class SubscriptionStatistics(msgspec.Struct, frozen=True):
-    """One topic: the shard carrying it; ``messages`` counted when a stream routes it."""
-
-    topic: str
-    connection_id: str
-    messages: int
-
-
-class ShardedStatistics(msgspec.Struct, frozen=True):
-    connections: tuple[ConnectionStatistics, ...]
-    subscriptions: tuple[SubscriptionStatistics, ...]
-    queue_depth: int
-    dropped: int
-
-
-@dataclass(eq=False)
-class _Shard:
-    id: str
-    manager: WebSocketManager
-    topics: dict[str, WebSocketRequest] = field(default_factory=dict)  # topic -> its request
-    raw: list[WebSocketRequest] = field(default_factory=list)
-
-    @property
-    def load(self) -> int:
-        return len(self.topics) + len(self.raw)
-
-
-@dataclass(eq=False)
-class _Stream:
-    queue: DeliveryQueue[Any]
-    messages: int = 0
 
 
 class ShardedWebSocketManager:
@@ -187,7 +138,7 @@ class ShardedWebSocketManager:
         self._decoder_spec = make_decoder(decoder)
         self._max_queue, self._overflow = max_queue, overflow
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
-        self._shards: list[_Shard] = []
+        self._shards: list[Shard] = []
         self._pacers: list[AsyncThrottler] = []  # one per shard opened, closed at disconnect
         self._shard_ids = itertools.count(1)
         # Far from the small ids programs number their own requests with (see _intercept).
@@ -206,7 +157,7 @@ class ShardedWebSocketManager:
         self._rotator: asyncio.Task[None] | None = None
         self._stats_interval = stats_interval
         self._stats_logger: asyncio.Task[None] | None = None
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, Stream] = {}
         self._rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
         self._router: asyncio.Task[None] | None = None
 
@@ -253,7 +204,7 @@ class ShardedWebSocketManager:
             future.cancel()
         self._pending.clear()
 
-    async def _open_shard(self, *, append: bool = True) -> _Shard:
+    async def _open_shard(self, *, append: bool = True) -> Shard:
         if self._url is None:
             raise NotConnectedError("call connect(url) before subscribing")
         shard_id = f"shard{next(self._shard_ids)}"
@@ -285,7 +236,7 @@ class ShardedWebSocketManager:
             pace=pace,
         )
         await manager.connect(self._url, **self._connect_kwargs)
-        shard = _Shard(shard_id, manager)
+        shard = Shard(shard_id, manager)
         if append:
             self._shards.append(shard)
             logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
@@ -390,7 +341,7 @@ class ShardedWebSocketManager:
         async with self._lock:
             held = {t for s in self._shards for t in s.topics}
             new = [t for t in wanted if t not in held]
-            plan: list[tuple[_Shard, list[str]]] = []
+            plan: list[tuple[Shard, list[str]]] = []
             for shard in self._shards:
                 room = self._cap - shard.load - sum(len(ts) for s, ts in plan if s is shard)
                 if room > 0 and new:
@@ -407,7 +358,7 @@ class ShardedWebSocketManager:
         accepted = tuple(t for t in wanted if t not in rejected)
         return SubscribeResult(accepted=accepted, rejected=rejected)
 
-    async def _subscribe_on(self, shard: _Shard, topics: list[str]) -> dict[str, str]:
+    async def _subscribe_on(self, shard: Shard, topics: list[str]) -> dict[str, str]:
         size = self._codec.max_topics_per_message
         waits: list[tuple[list[str], WebSocketRequest, asyncio.Future[Reply]]] = []
         for i in range(0, len(topics), size):
@@ -496,46 +447,18 @@ class ShardedWebSocketManager:
                 self._post_processors,
                 events,
             )
-        return self._filtered(
-            self._dedup(
+        return only_messages(
+            dedup_rotations(
                 consume(
                     lambda: self._queue if self._rest is None else self._rest,
                     self._decoder(),
                     self._post_processors,
                     True,
-                )
+                ),
+                self._dedup_key,
             ),
             events,
         )
-
-    @staticmethod
-    async def _filtered(source: AsyncIterator[Any], events: bool) -> AsyncIterator[Any]:
-        async for item in source:
-            if events or isinstance(item, WebSocketResponse):
-                yield item
-
-    async def _dedup(self, source: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """Between ``RotationStarted`` and ``RotationFinished`` two connections deliver the
-        same topics: with a ``dedup_key``, a message whose key was seen in the overlap is
-        dropped (and counted in ``RotationFinished.duplicates_removed``)."""
-        key, overlaps, seen, removed = self._dedup_key, 0, set[Hashable](), 0
-        async for item in source:
-            if isinstance(item, WebSocketResponse):
-                if overlaps and key is not None:
-                    k = key(item.data)
-                    if k in seen:
-                        removed += 1
-                        continue
-                    seen.add(k)
-            elif isinstance(item, RotationStarted):
-                overlaps += 1
-            elif isinstance(item, RotationFinished):
-                overlaps -= 1
-                item = msgspec.structs.replace(item, duplicates_removed=removed)
-                if not overlaps:
-                    seen.clear()
-                    removed = 0
-            yield item
 
     def stream(
         self, topic: str, *, max_queue: int | None = None, overflow: str | None = None
@@ -552,10 +475,10 @@ class ShardedWebSocketManager:
                 overflow or self._overflow,
                 droppable=lambda item: isinstance(item, WebSocketResponse),
             )
-            stream = self._streams[topic] = _Stream(queue)
+            stream = self._streams[topic] = Stream(queue)
             self._start_router()
-        drained = self._drain(stream.queue, events=True)
-        return drained if self._dedup_key is None else self._dedup(drained)
+        drained = drain(stream.queue, self._post_processors, True)
+        return drained if self._dedup_key is None else dedup_rotations(drained, self._dedup_key)
 
     def _decoder(self) -> MessageDecoder:
         return self._decoder_spec
@@ -601,80 +524,14 @@ class ShardedWebSocketManager:
         for stream in self._streams.values():
             stream.queue.close()
 
-    async def _drain(self, queue: DeliveryQueue[Any], events: bool) -> AsyncIterator[Any]:
-        while True:
-            try:
-                try:
-                    batch = queue.get_batch_nowait()
-                except asyncio.QueueEmpty:
-                    batch = await queue.get_batch()
-            except QueueClosed:
-                return
-            for item in batch:
-                if isinstance(item, WebSocketResponse):
-                    for processor in self._post_processors:
-                        item = await processor.post_process(item)
-                    yield item
-                elif events:
-                    yield item
-
     # -- statistics ------------------------------------------------------------------------
 
     async def _log_statistics(self, interval: float) -> None:
         """Every ``interval`` seconds, one INFO line per connection."""
         while True:
             await asyncio.sleep(interval)
-            stats = await self.statistics()
-            for c in stats.connections:
-                logger.info(
-                    "%s %s up %.0f s, %d topics, %d restarts, in %d msgs / %d B, out %d msgs, "
-                    "last error %s",
-                    c.connection_id,
-                    c.state,
-                    c.uptime,
-                    c.topics,
-                    c.restarts,
-                    c.messages_in,
-                    c.bytes_in,
-                    c.messages_out,
-                    c.last_error,
-                )
-            logger.info("queue depth %d, dropped %d", stats.queue_depth, stats.dropped)
+            log_statistics(await self.statistics())
 
     async def statistics(self) -> ShardedStatistics:
         """A frozen snapshot of every connection and subscription."""
-        connections = []
-        for shard in self._shards:
-            conn = shard.manager.connection
-            actor = shard.manager.actor_ref
-            restarts = (await actor.proxy().replays) if actor is not None else 0
-            connections.append(
-                ConnectionStatistics(
-                    connection_id=shard.id,
-                    state="open" if conn.connected else "down",
-                    uptime=time.monotonic() - conn.opened_at if conn.connected else 0.0,
-                    topics=shard.load,
-                    restarts=restarts,
-                    last_error=conn.last_error,
-                    messages_in=conn.messages_in,
-                    bytes_in=conn.bytes_in,
-                    messages_out=conn.messages_out,
-                    bytes_out=conn.bytes_out,
-                    last_recv_time=conn.last_recv_time,
-                )
-            )
-        subscriptions = tuple(
-            SubscriptionStatistics(
-                topic=topic,
-                connection_id=shard.id,
-                messages=self._streams[topic].messages if topic in self._streams else 0,
-            )
-            for shard in self._shards
-            for topic in shard.topics
-        )
-        return ShardedStatistics(
-            connections=tuple(connections),
-            subscriptions=subscriptions,
-            queue_depth=len(self._queue),
-            dropped=self._queue.dropped,
-        )
+        return await snapshot(self._shards, self._streams, self._queue)
