@@ -61,11 +61,11 @@ import contextlib
 import itertools
 import logging
 import math
-from types import MappingProxyType, TracebackType
-from typing import Self
+from types import MappingProxyType
 
 from aiohttp import WSMsgType, web
 
+from networkpype.demo._app_server import LoopbackAppServer
 from networkpype.demo.exchange_connection import SimulatedConnection
 from networkpype.demo.feeds import TopicFeed
 from networkpype.demo.limits import SlidingWindow
@@ -81,7 +81,6 @@ __all__ = ["ExchangeSimulator"]
 
 logger = logging.getLogger(__name__)
 
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _CLOSE_TIMEOUT = 2.0  # seconds a closing simulator waits for the client's close frame
 
 
@@ -95,7 +94,7 @@ def _check_count(name: str, value: int) -> None:
         raise ValueError(f"{name} must be at least 1, not {value}")
 
 
-class ExchangeSimulator:
+class ExchangeSimulator(LoopbackAppServer):
     """The loopback exchange simulator; see the module docstring for protocol and limits.
 
     Times are seconds. ``rate``: events a second per topic; ``max_messages``: events per
@@ -108,6 +107,10 @@ class ExchangeSimulator:
     connection with 1001 and releases the port (idempotent). Counters and fault hooks are
     not thread-safe: use them on the simulator's loop.
     """
+
+    _name = "ExchangeSimulator"
+    _label = "exchange simulator"
+    _logger = logger
 
     def __init__(
         self,
@@ -127,10 +130,7 @@ class ExchangeSimulator:
         server_pong_timeout: float = 600.0,
         max_send_buffer: int = 8 << 20,
     ) -> None:
-        if host not in _LOOPBACK_HOSTS:
-            raise ValueError(f"the exchange simulator binds to loopback only, not {host!r}")
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be within 0..65535, not {port}")
+        super().__init__(host, port, lifetime)
         if not (rate > 0 and math.isfinite(rate)):
             raise ValueError(f"rate must be a positive number of events a second, not {rate}")
         for name, seconds in (
@@ -150,11 +150,8 @@ class ExchangeSimulator:
             ("max_send_buffer", max_send_buffer),
         ):
             _check_count(name, count)
-        self._host = host
-        self._requested_port = port
         self.rate = rate
         self.max_messages = max_messages
-        self.lifetime = lifetime
         self.max_streams_per_connection = max_streams_per_connection
         self.max_incoming_per_second = max_incoming_per_second
         self.incoming_window = incoming_window
@@ -164,10 +161,6 @@ class ExchangeSimulator:
         self.server_ping_interval = server_ping_interval
         self.server_pong_timeout = server_pong_timeout
         self.max_send_buffer = max_send_buffer
-        self._port: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._lifetime_task: asyncio.Task[None] | None = None
-        self._expired = False
         self._ids = itertools.count(1)
         self._connections: dict[int, SimulatedConnection] = {}  # every one, in accept order
         self._attempts = SlidingWindow(max_connection_attempts, attempts_window)
@@ -181,38 +174,10 @@ class ExchangeSimulator:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind the port and start serving; raises ``RuntimeError`` if already started."""
-        if self._runner is not None:
-            raise RuntimeError("ExchangeSimulator already started")
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self._handle_ws)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self._host, self._requested_port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        server = site._server  # the bound asyncio.Server; aiohttp exposes no public accessor
-        assert isinstance(server, asyncio.Server)
-        self._port = int(server.sockets[0].getsockname()[1])
-        self._runner = runner
-        self._expired = False
-        self._lifetime_task = asyncio.create_task(self._expire_after(self.lifetime))
-        logger.info("exchange simulator listening on %s", self.url)
 
-    async def stop(self) -> None:
-        """Close every connection with 1001, end the feeds, release the port (idempotent)."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        task, self._lifetime_task = self._lifetime_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _on_stop(self) -> None:
         await self.close_all(1001, "simulator stopping")
         feeds = list(self._feed_tasks.values())
         self._feed_tasks.clear()
@@ -221,46 +186,9 @@ class ExchangeSimulator:
         for feed in feeds:
             with contextlib.suppress(asyncio.CancelledError):
                 await feed
-        await runner.cleanup()
-        logger.info("exchange simulator on port %s stopped", self._port)
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def _expire_after(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        self._expired = True
-        logger.info("exchange simulator lifetime of %.0f s is over: closing connections", seconds)
+    async def _on_lifetime_over(self) -> None:
         await self.close_all(1001, "simulator lifetime over")
-
-    # -- addresses ---------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        """The loopback address the simulator binds to."""
-        return self._host
-
-    @property
-    def port(self) -> int:
-        """The bound port (the ephemeral one when constructed with port 0)."""
-        if self._port is None or self._runner is None:
-            raise RuntimeError("ExchangeSimulator is not running; call start() or use `async with`")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """The venue endpoint, ``ws://127.0.0.1:PORT/ws``."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"ws://{host}:{self.port}/ws"
 
     # -- fault hooks ---------------------------------------------------------------------------
 

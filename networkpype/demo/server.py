@@ -40,13 +40,15 @@ import math
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from types import MappingProxyType
+from typing import Any
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from networkpype.demo.frames import frame_header
+from networkpype.demo._app_server import LOOPBACK_HOSTS, LoopbackAppServer
+from networkpype.demo._bench_stream import send_stream, stream_templates
+from networkpype.demo._demo_connection import DemoConnection
 from networkpype.demo.market import StreamKind, SyntheticMarket, topic_kind
 from networkpype.demo.statistics import ConnectionStatistics, DemoServerStatistics
 
@@ -60,60 +62,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _CLOSE_TIMEOUT = 2.0  # seconds a closing server waits for the client's close frame
 _YIELD_EVERY = 64  # an unpaced sender yields to the loop this often (fairness)
-_TEMPLATES = 256  # distinct pre-encoded bodies that /stream cycles through
-_BATCH = 64  # /stream frames per transport write
-_HIGH_WATER = 1 << 20  # bytes buffered for a /stream client before the server waits
-_DRAIN_POLL = 0.0005  # seconds between checks of a full /stream write buffer
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
-class _Connection:
-    """Server-side state of one accepted WebSocket; owns its stream tasks."""
-
-    def __init__(
-        self, connection_id: int, path: str, headers: Mapping[str, str], ws: web.WebSocketResponse
-    ) -> None:
-        self.connection_id = connection_id
-        self.path = path
-        self.headers: Mapping[str, str] = MappingProxyType(dict(headers))
-        self.ws = ws
-        self.received = 0
-        self.sent = 0
-        self.streams: dict[str, asyncio.Task[None]] = {}
-        self.open = True
-
-    async def send_text(self, text: str) -> None:
-        await self.ws.send_str(text)
-        self.sent += 1
-
-    async def stop_streams(self, topics: Sequence[str] | None = None) -> None:
-        """Cancel the named streams (all when ``None``) and wait until they have ended."""
-        names = list(self.streams) if topics is None else [t for t in topics if t in self.streams]
-        tasks = [self.streams.pop(name) for name in names]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def snapshot(self) -> ConnectionStatistics:
-        return ConnectionStatistics(
-            connection_id=self.connection_id,
-            path=self.path,
-            handshake_headers=self.headers,
-            messages_received=self.received,
-            messages_sent=self.sent,
-            subscriptions=tuple(self.streams),
-            open=self.open,
-        )
-
-
-class DemoServer:
+class DemoServer(LoopbackAppServer):
     """The loopback demo server; see the module docstring for the protocol.
 
     ``rate`` is events per second per subscription (``None``: as fast as the client reads);
@@ -125,6 +81,10 @@ class DemoServer:
     ``stream_url()`` are valid between the two.
     """
 
+    _name = "DemoServer"
+    _label = "demo server"
+    _logger = logger
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -135,10 +95,7 @@ class DemoServer:
         lifetime: float = 600.0,
         max_stream_count: int = 10_000_000,
     ) -> None:
-        if host not in _LOOPBACK_HOSTS:
-            raise ValueError(f"the demo server binds to loopback only, not {host!r}")
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be within 0..65535, not {port}")
+        super().__init__(host, port, lifetime)
         if rate is not None and not (rate > 0 and math.isfinite(rate)):
             raise ValueError(f"rate must be a positive number of messages a second, not {rate}")
         if max_messages < 1:
@@ -147,17 +104,10 @@ class DemoServer:
             raise ValueError(f"lifetime must be a positive number of seconds, not {lifetime}")
         if max_stream_count < 1:
             raise ValueError(f"max_stream_count must be at least 1, not {max_stream_count}")
-        self._host = host
-        self._requested_port = port
         self.rate = rate
         self.max_messages = max_messages
-        self.lifetime = lifetime
         self.max_stream_count = max_stream_count
-        self._port: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._lifetime_task: asyncio.Task[None] | None = None
-        self._expired = False
-        self._connections: list[_Connection] = []
+        self._connections: list[DemoConnection] = []
         self._ids = itertools.count(1)
         self._markets: dict[str, SyntheticMarket] = {}
         self._templates: dict[StreamKind, list[bytes]] = {}
@@ -165,59 +115,14 @@ class DemoServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind the port and start serving; raises ``RuntimeError`` if already started."""
-        if self._runner is not None:
-            raise RuntimeError("DemoServer already started")
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self._handle_ws)
         app.router.add_get("/stream", self._handle_stream)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self._host, self._requested_port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        server = site._server  # the bound asyncio.Server; aiohttp exposes no public accessor
-        assert isinstance(server, asyncio.Server)
-        self._port = int(server.sockets[0].getsockname()[1])
-        self._runner = runner
-        self._expired = False
-        self._lifetime_task = asyncio.create_task(self._expire_after(self.lifetime))
-        logger.info("demo server listening on %s (lifetime %.0f s)", self.url, self.lifetime)
 
-    async def stop(self) -> None:
-        """Close every connection with 1001, stop serving and release the port."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        task, self._lifetime_task = self._lifetime_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def _on_stop(self) -> None:
         await self._close_all(WSCloseCode.GOING_AWAY, b"server stopping")
-        await runner.cleanup()
-        logger.info("demo server on port %s stopped", self._port)
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def _expire_after(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        self._expired = True
-        logger.info("demo server lifetime of %.0f s is over: closing connections", seconds)
+    async def _on_lifetime_over(self) -> None:
         await self._close_all(WSCloseCode.GOING_AWAY, b"server lifetime over")
 
     async def _close_all(self, code: int, message: bytes) -> None:
@@ -231,27 +136,9 @@ class DemoServer:
     # -- addresses and counters --------------------------------------------------------------
 
     @property
-    def host(self) -> str:
-        """The loopback address the server binds to."""
-        return self._host
-
-    @property
-    def port(self) -> int:
-        """The bound port (the ephemeral one when constructed with port 0)."""
-        if self._port is None or self._runner is None:
-            raise RuntimeError("DemoServer is not running; call start() or use `async with`")
-        return self._port
-
-    @property
     def base_url(self) -> str:
         """``ws://HOST:PORT``."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"ws://{host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The protocol endpoint, ``ws://127.0.0.1:PORT/ws``."""
-        return f"{self.base_url}/ws"
+        return self._ws_base
 
     def stream_url(self, kind: StreamKind = "trade", count: int = 1000) -> str:
         """The benchmark endpoint sending ``count`` messages of ``kind`` then closing."""
@@ -282,12 +169,12 @@ class DemoServer:
 
     # -- handlers ----------------------------------------------------------------------------
 
-    async def _accept(self, request: web.Request) -> _Connection:
+    async def _accept(self, request: web.Request) -> DemoConnection:
         if self._expired:
             raise web.HTTPServiceUnavailable(text="demo server lifetime is over\n")
         ws = web.WebSocketResponse(compress=False, timeout=_CLOSE_TIMEOUT)
         await ws.prepare(request)
-        conn = _Connection(next(self._ids), request.path, request.headers, ws)
+        conn = DemoConnection(next(self._ids), request.path, request.headers, ws)
         self._connections.append(conn)
         self._last_headers = conn.headers
         logger.debug("connection %d accepted on %s", conn.connection_id, conn.path)
@@ -314,7 +201,7 @@ class DemoServer:
             conn.open = False
         return conn.ws
 
-    async def _on_text(self, conn: _Connection, text: str) -> None:
+    async def _on_text(self, conn: DemoConnection, text: str) -> None:
         if text == "PING":
             await conn.send_text("PONG")
             return
@@ -354,7 +241,7 @@ class DemoServer:
                 if topic not in conn.streams:
                     conn.streams[topic] = asyncio.create_task(self._stream_topic(conn, topic))
 
-    async def _stream_topic(self, conn: _Connection, topic: str) -> None:
+    async def _stream_topic(self, conn: DemoConnection, topic: str) -> None:
         """Send ``max_messages`` events of ``topic`` at ``rate``; owned by ``conn.streams``."""
         kind = topic_kind(topic)
         symbol = topic.partition("@")[0].upper()
@@ -382,16 +269,9 @@ class DemoServer:
             logger.debug("connection %d: stream %s ended by a reset", conn.connection_id, topic)
 
     def _stream_templates(self, kind: StreamKind) -> list[bytes]:
-        """Pre-encoded bodies, each missing only its closing ``"seq":N}``."""
         templates = self._templates.get(kind)
         if templates is None:
-            market = SyntheticMarket("BENCHUSDT")
-            templates = []
-            for _ in range(_TEMPLATES):
-                event = market.trade() if kind == "trade" else market.depth()
-                event["stream"] = f"benchusdt@{'trade' if kind == 'trade' else 'depth'}"
-                templates.append(_encode(event)[:-1] + b',"seq":')
-            self._templates[kind] = templates
+            templates = self._templates[kind] = stream_templates(kind)
         return templates
 
     async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
@@ -411,25 +291,7 @@ class DemoServer:
         try:
             if transport is None:
                 raise ConnectionResetError("the client went away during the handshake")
-            sent = 0
-            while sent < count:
-                # Frames go straight to the transport, a batch per write: one write per frame
-                # (a syscall each) would make the server, not the client, the bottleneck.
-                upto = min(sent + _BATCH, count)
-                batch = []
-                for seq in range(sent + 1, upto + 1):
-                    body = b"%b%d}" % (templates[seq % len(templates)], seq)
-                    batch.append(frame_header(len(body)) + body)
-                sent = upto
-                if transport.is_closing():
-                    raise ConnectionResetError("the client went away")
-                transport.write(b"".join(batch))
-                conn.sent += len(batch)
-                await asyncio.sleep(0)
-                while transport.get_write_buffer_size() > _HIGH_WATER:
-                    if transport.is_closing():
-                        raise ConnectionResetError("the client went away")
-                    await asyncio.sleep(_DRAIN_POLL)
+            await send_stream(conn, transport, templates, count)
             await ws.close(code=WSCloseCode.OK, message=b"stream complete")
         except ConnectionError:
             logger.debug("connection %d: /stream ended by a reset", conn.connection_id)
@@ -493,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m networkpype.demo.server",
         description="Serve the networkpype demo protocol on loopback for a bounded time.",
     )
-    parser.add_argument("--host", default="127.0.0.1", choices=sorted(_LOOPBACK_HOSTS))
+    parser.add_argument("--host", default="127.0.0.1", choices=sorted(LOOPBACK_HOSTS))
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument(
         "--duration", type=_duration, default=60.0, help="seconds to serve (max 86400)"
