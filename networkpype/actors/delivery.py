@@ -88,6 +88,11 @@ class DeliveryQueue(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __bool__(self) -> bool:
+        # A queue is an object, not a collection: `queue or default` must never replace an
+        # empty queue (use len() for the count).
+        return True
+
     @property
     def maxsize(self) -> int:
         return self._maxsize
