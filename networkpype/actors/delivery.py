@@ -269,14 +269,3 @@ class DeliveryQueue(Generic[T]):
                 raise QueueClosed
             await self._wait()
         return self.get_nowait()
-
-    def clear(self) -> int:
-        """Drop every queued item; returns how many were dropped."""
-        n = len(self._items)
-        self._items.clear()
-        self._errors = 0
-        while self._putters:
-            putter = self._putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
-        return n

@@ -104,9 +104,6 @@ class SupervisorActor(AsyncioActor):
         self._children: dict[str, _Child] = {}
         self._stopping: set[asyncio.Task[None]] = set()  # stops of children no longer listed
 
-    def add_listener(self, ref: ActorRef[Any]) -> None:
-        self._listeners.append(ref)
-
     def restarts(self) -> dict[str, int]:
         """Restarts per child so far."""
         return {cid: child.restarts for cid, child in self._children.items()}
