@@ -38,6 +38,7 @@ import contextlib
 import itertools
 import logging
 import sys
+import threading
 from collections.abc import Awaitable
 from types import CoroutineType, TracebackType
 from typing import Any
@@ -77,6 +78,43 @@ _pykka_logger = logging.getLogger(PYKKA_LOGGER_NAME)
 _task_numbers = itertools.count()
 
 
+_flag_lock = threading.Lock()
+
+
+class _StoppedFlag(threading.Event):
+    """``threading.Event`` semantics for ``actor_stopped``, with the Condition made only for
+    a thread that actually waits (almost none do: the flag is mostly read)."""
+
+    def __init__(self) -> None:  # no super().__init__(): that is the part made lazily
+        self._set = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with _flag_lock:
+            self._set = True
+            event = self._event
+        if event is not None:
+            event.set()
+
+    def clear(self) -> None:
+        with _flag_lock:
+            self._set = False
+            if self._event is not None:
+                self._event.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with _flag_lock:
+            if self._set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+
 class AsyncioActor(pykka.Actor):
     """A ``pykka.Actor`` served by a task on an asyncio event loop.
 
@@ -93,6 +131,14 @@ class AsyncioActor(pykka.Actor):
 
     actor_inbox: _Inbox
     _actor_task: asyncio.Task[None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # pykka gives every actor a threading.Event (a Condition, a lock and a deque: about
+        # 1.2 KiB); the flag below makes the blocking part only when a thread waits on it.
+        stopped = _StoppedFlag()
+        self.actor_stopped = stopped
+        self.actor_ref.actor_stopped = stopped
 
     # pykka types these hooks as returning None; here they may also be coroutine functions.
     # (Widening the return type is exactly what pykka's signature cannot express, hence the
