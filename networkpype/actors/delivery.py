@@ -81,7 +81,7 @@ class DeliveryQueue(Generic[T]):
         self._items: deque[T | _Raise] = deque()
         self._maxsize = maxsize
         self._getter: asyncio.Future[None] | None = None
-        self._putters: deque[asyncio.Future[None]] = deque()
+        self._putters: deque[asyncio.Future[None]] | None = None  # made when first needed
         self._closed = False
         self._errors = 0  # queued _Raise markers: batches stop before the first
 
@@ -162,11 +162,13 @@ class DeliveryQueue(Generic[T]):
         """Append ``item``, waiting while the queue is full."""
         while len(self._items) >= self._maxsize and not self._closed:
             waiter = asyncio.get_running_loop().create_future()
+            if self._putters is None:
+                self._putters = deque()
             self._putters.append(waiter)
             try:
                 await waiter
             finally:
-                if waiter in self._putters:
+                if self._putters is not None and waiter in self._putters:
                     self._putters.remove(waiter)
         self._items.append(item)
         self._wake_getter()

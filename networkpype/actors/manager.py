@@ -193,7 +193,7 @@ class ManagerActor(AsyncioActor):
         self._generation = 0
         self._subscriptions: list[WebSocketRequest] = []
         self._jobs: deque[_Job] = deque()
-        self._wakeup = asyncio.Event()
+        self._wakeup: asyncio.Future[None] | None = None  # the idle outbox waits on it
         self._outbox: asyncio.Task[None] | None = None
         self.replays = 0
         self._gave_up: BaseException | None = None
@@ -238,7 +238,7 @@ class ManagerActor(AsyncioActor):
                 self._generation += 1
                 self.replays += 1
                 self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
-                self._wakeup.set()
+                self._wake_outbox()
                 # Only now does the consumer see Reconnected: a send it makes then goes out
                 # on this connection, after the replay.
                 tell_quietly(ref, StartReading())
@@ -263,6 +263,11 @@ class ManagerActor(AsyncioActor):
         await self._shutdown()
 
     # -- commands --------------------------------------------------------------------------
+
+    def _wake_outbox(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def _require_child(self) -> ActorRef[ConnectionActor]:
         if self._child is None or not self._connection.connected:
@@ -305,7 +310,7 @@ class ManagerActor(AsyncioActor):
         self._jobs.append(
             _Job(requests, done, generation=self._generation, subscription=subscription)
         )
-        self._wakeup.set()
+        self._wake_outbox()
         return done
 
     async def _connect(self, spec: ConnectionSpec) -> None:
@@ -344,7 +349,7 @@ class ManagerActor(AsyncioActor):
         await self._child.ask(StartReading(), block=False)
         if self._settings.on_connect is not None:
             self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
-            self._wakeup.set()
+            self._wake_outbox()
 
     async def _shutdown(self) -> None:
         outbox, self._outbox = self._outbox, None
@@ -370,8 +375,11 @@ class ManagerActor(AsyncioActor):
     async def _run_outbox(self) -> None:
         while True:
             while not self._jobs:
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                self._wakeup = asyncio.get_running_loop().create_future()
+                try:
+                    await self._wakeup
+                finally:
+                    self._wakeup = None
             job = self._jobs.popleft()
             if job.done is not None and job.done.cancelled():
                 continue
