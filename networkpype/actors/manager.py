@@ -193,7 +193,7 @@ class ManagerActor(AsyncioActor):
         self._generation = 0
         self._subscriptions: list[WebSocketRequest] = []
         self._jobs: deque[_Job] = deque()
-        self._wakeup: asyncio.Future[None] | None = None  # the idle outbox waits on it
+        self._stopping = False
         self._outbox: asyncio.Task[None] | None = None
         self.replays = 0
         self._gave_up: BaseException | None = None
@@ -211,9 +211,6 @@ class ManagerActor(AsyncioActor):
             listeners=[self.actor_ref],
             parent=self._settings.parent,
             on_escalate=self._settings.on_escalate,
-        )
-        self._outbox = asyncio.get_running_loop().create_task(
-            self._run_outbox(), name=f"networkpype-outbox-{self._child_id}"
         )
 
     async def on_receive(self, message: Any) -> Any:
@@ -265,9 +262,13 @@ class ManagerActor(AsyncioActor):
     # -- commands --------------------------------------------------------------------------
 
     def _wake_outbox(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        """Run the queued jobs: the outbox task exists only while there are some (an idle
+        connection holds no task for it)."""
+        if self._stopping or (self._outbox is not None and not self._outbox.done()):
+            return
+        self._outbox = asyncio.get_running_loop().create_task(
+            self._run_outbox(), name=f"networkpype-outbox-{self._child_id}"
+        )
 
     def _require_child(self) -> ActorRef[ConnectionActor]:
         if self._child is None or not self._connection.connected:
@@ -352,6 +353,7 @@ class ManagerActor(AsyncioActor):
             self._wake_outbox()
 
     async def _shutdown(self) -> None:
+        self._stopping = True
         outbox, self._outbox = self._outbox, None
         if outbox is not None:
             outbox.cancel()
@@ -373,13 +375,7 @@ class ManagerActor(AsyncioActor):
     # -- the outbox ------------------------------------------------------------------------
 
     async def _run_outbox(self) -> None:
-        while True:
-            while not self._jobs:
-                self._wakeup = asyncio.get_running_loop().create_future()
-                try:
-                    await self._wakeup
-                finally:
-                    self._wakeup = None
+        while self._jobs:
             job = self._jobs.popleft()
             if job.done is not None and job.done.cancelled():
                 continue
