@@ -31,10 +31,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import aiohttp
 import msgspec
+from _common import ArgumentParser, positive_int
 
 SERVER_START_TIMEOUT = 20.0  # seconds to wait for the server subprocess to print its URL
 RUN_TIMEOUT = 120.0  # seconds: one run that takes longer is reported as a failure
@@ -43,23 +44,8 @@ Runner = Callable[[str, int, int], Awaitable[tuple[float, float]]]
 """(url, connections, messages per connection) -> (seconds in all, seconds to connect all)."""
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line instead of the usage block
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
 def _int_list(text: str) -> list[int]:
-    values = [_positive_int(part) for part in text.split(",") if part.strip()]
+    values = [positive_int(part) for part in text.split(",") if part.strip()]
     if not values or max(values) > 1000:
         raise argparse.ArgumentTypeError(f"give connection counts within 1..1000, not {text!r}")
     return values
@@ -291,18 +277,18 @@ async def bench(args: argparse.Namespace, base_url: str) -> list[Case]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="ws_throughput",
         description="Messages per second: raw aiohttp+msgspec (a) vs networkpype (b).",
     )
     parser.add_argument(
         "--messages",
-        type=_positive_int,
+        type=positive_int,
         default=50_000,
         help="messages per run, split over the connections (default 50000)",
     )
     parser.add_argument(
-        "--reps", type=_positive_int, default=5, help="interleaved repetitions (default 5)"
+        "--reps", type=positive_int, default=5, help="interleaved repetitions (default 5)"
     )
     parser.add_argument(
         "--connections",
