@@ -1,46 +1,47 @@
-"""The manager actor: the outbound pipeline, the subscription record, and the supervised
-connection.
+"""The manager actor: the outbound pipeline, the subscription records, and the supervised
+connections.
+
+One manager actor runs one :class:`~networkpype.supervisor.SupervisorActor` and, under it,
+one connection actor per managed connection (a ``WebSocketManager`` has one; a sharded
+manager has one per shard, so a connection costs one actor, not three). Each connection is a
+:class:`~networkpype.actors._link.Link`: its child, its subscription record, its outbox.
 
 Outbound, every request runs: a private copy → pre-processors in order →
 ``Auth.ws_authenticate`` when ``is_auth_required`` → the throttler when the request names a
-``throttler_limit_id`` → the connection actor. The caller's request object is never mutated:
-a recorded subscription keeps the caller's original, so a replay is processed and signed
-afresh. Sends leave in the order they were asked for, through one outbox task the manager
-owns, so the inbox stays free while a send waits for its rate limit.
+``throttler_limit_id`` → the connection's pacing, if any → its connection actor. The caller's
+request object is never mutated: a recorded subscription keeps the caller's original, so a
+replay is processed and signed afresh. Sends leave in the order they were asked for, through
+one outbox task per connection, so the inbox stays free while a send waits for its rate limit.
 
-The connection actor is a child of a :class:`~networkpype.supervisor.SupervisorActor`. When
-the supervisor reports ``ChildRestarted``, the manager queues, ahead of any later send, the
-``on_connect`` requests (a login, say) and then every recorded subscription in its original
-order. When it reports ``ChildGaveUp``, the consumer's stream ends with ``GaveUpError``.
-Inbound frames bypass this actor entirely (see ``ConnectionActor``).
+When the supervisor reports ``ChildRestarted``, the connection's ``on_connect`` requests (a
+login, say) and then every recorded subscription are queued in their original order, ahead of
+any later send. When it reports ``ChildGaveUp``, the consumer's stream ends with
+``GaveUpError``. Inbound frames bypass this actor entirely (see ``ConnectionActor``).
+
+Commands name their connection with ``connection_id``; None means the manager's only (first)
+connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pykka import ActorDeadError, ActorRef
+from pykka import ActorRef
 
+from networkpype.actors._link import Link, OnConnect
+from networkpype.actors._outbound import PACE_LIMIT_ID, OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
-from networkpype.protocol.errors import (
-    ConfigurationError,
-    ConnectionClosedError,
-    GaveUpError,
-    NotConnectedError,
-)
+from networkpype.actors.runtime import AsyncioActor, stop_actor
+from networkpype.protocol.errors import NotConnectedError
 from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
-    AbortSocket,
     ChildGaveUp,
     ChildRestarted,
     Connect,
@@ -48,112 +49,42 @@ from networkpype.protocol.messages import (
     Disconnect,
     OpenSocket,
     Send,
-    SendFrame,
     SendPing,
     StartChild,
     StartReading,
     Subscribe,
+    TerminateChild,
     Unsubscribe,
 )
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import ChildSpec, EscalationHandler, SupervisorActor
 from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.processor.base import WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
 
 if TYPE_CHECKING:
-    from networkpype.auth import Auth
     from networkpype.throttler.throttler import AsyncThrottler
 
-__all__ = ["ManagerActor", "OnConnect", "OutboundPipeline"]
+__all__ = [
+    "PACE_LIMIT_ID",
+    "ManagerActor",
+    "ManagerSettings",
+    "OnConnect",
+    "OutboundPipeline",
+    "Pace",
+]
 
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
-OnConnect = Callable[[], Awaitable[Sequence[WebSocketRequest]]]
-"""Returns the requests to send first on every (re)connection, before the replay."""
-
-
-PACE_LIMIT_ID = "pace"
-"""The limit id of a connection's own pacing throttler (see ``OutboundPipeline``)."""
-
-
-class OutboundPipeline:
-    """pre-processors → auth → throttler, on a private copy of each request.
-
-    ``pace`` (optional) is a throttler of this connection's own with one limit
-    ``PACE_LIMIT_ID``: every frame sent, replays included, takes a place in it first (a
-    ``RateLimit(PACE_LIMIT_ID, 1, gap)`` spaces frames evenly, ``gap`` seconds apart).
-    """
-
-    def __init__(
-        self,
-        pre_processors: list[WebSocketPreProcessor],
-        auth: Auth | None,
-        throttler: AsyncThrottler | None,
-        pace: AsyncThrottler | None = None,
-    ) -> None:
-        self.pre_processors = pre_processors
-        self.auth = auth
-        self.throttler = throttler
-        self.pace = pace
-
-    async def prepare(self, request: WebSocketRequest) -> WebSocketRequest:
-        """The request as it will go out: copied, pre-processed, authenticated."""
-        prepared = request.copy()
-        for processor in self.pre_processors:
-            prepared = await processor.pre_process(prepared)
-        if prepared.is_auth_required:
-            if self.auth is None:
-                raise ConfigurationError(
-                    "the request has is_auth_required=True but the factory was built without "
-                    "an Auth; pass auth=... to ConnectionManagersFactory"
-                )
-            prepared = await self.auth.ws_authenticate(prepared)
-        return prepared
-
-    async def send(self, request: WebSocketRequest, connection: ActorRef[Any]) -> None:
-        """Prepare ``request``, wait for its rate limit, send it through ``connection``."""
-        prepared = await self.prepare(request)
-        frame = prepared.to_frame()
-        limit_id = prepared.throttler_limit_id
-        if self.pace is not None:
-            async with self.pace.execute_task(PACE_LIMIT_ID):
-                await self._send(frame, limit_id, connection)
-        else:
-            await self._send(frame, limit_id, connection)
-
-    async def _send(
-        self, frame: str | bytes, limit_id: str | None, connection: ActorRef[Any]
-    ) -> None:
-        try:
-            if limit_id is not None and self.throttler is not None:
-                async with self.throttler.execute_task(limit_id):
-                    await connection.ask(SendFrame(frame=frame), block=False)
-            else:
-                await connection.ask(SendFrame(frame=frame), block=False)
-        except ActorDeadError as exc:  # the connection actor ended: the connection is gone
-            raise ConnectionClosedError(
-                "the connection ended before the send; it was not sent", code=1006
-            ) from exc
-
-
-@dataclass
-class _Job:
-    requests: list[WebSocketRequest]
-    done: asyncio.Future[None] | None = None
-    replay: bool = False
-    generation: int = 0
-    subscription: WebSocketRequest | None = None
-
 
 @dataclass
 class ManagerSettings:
-    """Per-manager supervision settings (see ``WebSocketManager``).
+    """Per-manager supervision settings (see ``WebSocketManager``), shared by its connections.
 
-    ``name`` is the connection id in events (default ``ws<n>``); ``intercept`` sees every
-    text frame first (see ``ConnectionActor``); every connection attempt, reconnections
-    included, takes a place in ``connect_throttler``'s ``connect_limit_id`` first.
+    ``name`` is the connection id in events of a single-connection manager (default
+    ``ws<n>``); ``intercept`` sees every text frame first (see ``ConnectionActor``); every
+    connection attempt, reconnections included, takes a place in ``connect_throttler``'s
+    ``connect_limit_id`` first.
     """
 
     policy: RestartPolicy = field(default_factory=RestartPolicy)
@@ -168,43 +99,47 @@ class ManagerSettings:
 
 
 class ManagerActor(AsyncioActor):
-    """Runs one supervised connection for a ``WebSocketManager`` facade.
+    """Runs supervised connections for a ``WebSocketManager`` or a sharded manager.
 
-    Replies to ``Connect`` once the socket is open (raising the handshake error otherwise).
+    ``connection`` is the connection a ``Connect`` without one opens (a ``WebSocketManager``'s).
+    ``Connect`` replies once the socket is open (raising the handshake error otherwise).
     ``Send``/``Subscribe``/``Unsubscribe`` reply with an ``asyncio.Future`` that completes when
     the frame is written: the facade awaits it, so the caller sees the send's error.
+    ``Disconnect(connection_id=...)`` closes one connection for good; ``Disconnect()`` all.
     """
 
     def __init__(
         self,
-        connection: WebSocketConnection,
+        connection: WebSocketConnection | None,
         sink: DeliveryQueue[Any],
         pipeline: OutboundPipeline,
         settings: ManagerSettings | None = None,
+        pace: Pace | None = None,
     ) -> None:
         super().__init__()
         self._connection = connection
+        self._pace = pace
         self._sink = sink
         self._pipeline = pipeline
         self._settings = settings or ManagerSettings()
         self._supervisor: ActorRef[SupervisorActor] | None = None
-        self._child: ActorRef[ConnectionActor] | None = None
-        self._child_id = self._settings.name or f"ws{next(_ids)}"
-        self._generation = 0
-        self._subscriptions: list[WebSocketRequest] = []
-        self._jobs: deque[_Job] = deque()
-        self._stopping = False
-        self._outbox: asyncio.Task[None] | None = None
-        self.replays = 0
-        self._gave_up: BaseException | None = None
+        self._links: dict[str, Link] = {}
+        self._first: Link | None = None  # what a command without a connection_id means
+        self._default_id = self._settings.name or f"ws{next(_ids)}"
 
-    @property
-    def subscriptions(self) -> list[WebSocketRequest]:
-        return list(self._subscriptions)
+    def subscriptions(self, connection_id: str | None = None) -> list[WebSocketRequest]:
+        """The recorded subscriptions of a connection, in replay order."""
+        link = self._links.get(connection_id) if connection_id else self._first
+        return list(link.subscriptions) if link is not None else []
 
-    def status(self) -> tuple[int, int]:
-        """(restarts so far, recorded subscriptions)."""
-        return self.replays, len(self._subscriptions)
+    def status(self, connection_id: str | None = None) -> tuple[int, int]:
+        """(restarts so far, recorded subscriptions) of a connection."""
+        link = self._links.get(connection_id) if connection_id else self._first
+        return (link.replays, len(link.subscriptions)) if link is not None else (0, 0)
+
+    def restarts(self) -> dict[str, int]:
+        """Restarts so far per connection."""
+        return {cid: link.replays for cid, link in self._links.items()}
 
     async def on_start(self) -> None:  # type: ignore[override]  # async hooks: see runtime
         self._supervisor = SupervisorActor.start(
@@ -215,40 +150,33 @@ class ManagerActor(AsyncioActor):
 
     async def on_receive(self, message: Any) -> Any:
         match message:
-            case Send(request=request):
-                self._require_child()
-                return self._enqueue([request])
-            case Subscribe(request=request):
-                return self._subscribe(request)
-            case Unsubscribe(subscription=subscription, send=request):
-                self._forget(subscription)
-                if request is None:
-                    return None
-                self._require_child()
-                return self._enqueue([request])
-            case SendPing():
-                await self._require_child().ask(SendPing(), block=False)
-            case Connect(spec=spec):
-                await self._connect(spec)
-            case ChildRestarted(ref=ref):
-                self._child = ref
-                self._generation += 1
-                self.replays += 1
-                self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
-                self._wake_outbox()
-                # Only now does the consumer see Reconnected: a send it makes then goes out
-                # on this connection, after the replay.
-                tell_quietly(ref, StartReading())
-            case ChildGaveUp(error=error):
-                self._child = None
-                self._gave_up = error
-                self._sink.put_nowait(
-                    GaveUp(connection_id=self._child_id, at=time.time(), cause=str(error))
-                )
-                self._sink.fail(error)
-                self._sink.close()
-            case Disconnect():
-                await self._shutdown()
+            case Send(request=request, connection_id=cid):
+                return self._link(cid).send([request])
+            case Subscribe(request=request, connection_id=cid):
+                return self._link(cid).subscribe(request)
+            case Unsubscribe(subscription=subscription, send=request, connection_id=cid):
+                link = self._link(cid)
+                link.forget(subscription)
+                return None if request is None else link.send([request])
+            case SendPing(connection_id=cid):
+                await self._link(cid).require_child().ask(SendPing(), block=False)
+            case Connect(spec=spec, connection_id=cid, connection=connection, pace=pace):
+                await self._connect(spec, cid, connection, pace)
+            case ChildRestarted(child_id=cid, ref=ref):
+                restarted = self._links.get(cid)
+                if restarted is not None:
+                    restarted.restarted(ref)
+            case ChildGaveUp(child_id=cid, error=error):
+                lost = self._links.get(cid)
+                if lost is not None:
+                    lost.given_up(error)
+                    self._sink.put_nowait(
+                        GaveUp(connection_id=cid, at=time.time(), cause=str(error))
+                    )
+                    self._sink.fail(error)
+                    self._sink.close()
+            case Disconnect(connection_id=cid):
+                await (self._shutdown() if cid is None else self._close(cid))
             case _:
                 return super().on_receive(message)
         return None
@@ -259,65 +187,47 @@ class ManagerActor(AsyncioActor):
     async def on_failure(self, *_exc_info: Any) -> None:  # type: ignore[override]
         await self._shutdown()
 
-    # -- commands --------------------------------------------------------------------------
+    # -- connections -----------------------------------------------------------------------
 
-    def _wake_outbox(self) -> None:
-        """Run the queued jobs: the outbox task exists only while there are some (an idle
-        connection holds no task for it)."""
-        if self._stopping or (self._outbox is not None and not self._outbox.done()):
-            return
-        self._outbox = asyncio.get_running_loop().create_task(
-            self._run_outbox(), name=f"networkpype-outbox-{self._child_id}"
-        )
-
-    def _require_child(self) -> ActorRef[ConnectionActor]:
-        if self._child is None or not self._connection.connected:
+    def _link(self, connection_id: str | None) -> Link:
+        link = self._links.get(connection_id) if connection_id else self._first
+        if link is None or self._supervisor is None:
+            if connection_id is not None and self._supervisor is not None:
+                raise NotConnectedError(f"no connection {connection_id!r}")
             raise NotConnectedError("the WebSocket is not connected; call connect() first")
-        return self._child
+        return link
 
-    def _subscribe(self, request: WebSocketRequest) -> asyncio.Future[None] | None:
-        if self._gave_up is not None:
-            raise GaveUpError(
-                f"not recorded: the supervisor gave up on this connection ({self._gave_up}); "
-                "connect() again"
-            ) from self._gave_up
-        if self._supervisor is None or (self._child is None and self._generation == 0):
-            raise NotConnectedError("the WebSocket is not connected; call connect() first")
-        self._subscriptions.append(request)
-        if self._child is None or not self._connection.connected:
-            # Between a failure and the reconnection: recorded, and sent by the replay.
-            return None
-        return self._enqueue([request], subscription=request)
-
-    def _forget(self, subscription: WebSocketRequest) -> None:
-        for i, recorded in enumerate(self._subscriptions):
-            if recorded is subscription:
-                del self._subscriptions[i]
-                return
-        for i, recorded in enumerate(self._subscriptions):
-            if recorded == subscription:
-                del self._subscriptions[i]
-                return
-        raise KeyError("not a recorded subscription: pass the object given to subscribe()")
-
-    def _forget_quietly(self, subscription: WebSocketRequest) -> None:
-        with contextlib.suppress(KeyError):
-            self._forget(subscription)
-
-    def _enqueue(
-        self, requests: list[WebSocketRequest], subscription: WebSocketRequest | None = None
-    ) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._jobs.append(
-            _Job(requests, done, generation=self._generation, subscription=subscription)
-        )
-        self._wake_outbox()
-        return done
-
-    async def _connect(self, spec: ConnectionSpec) -> None:
+    async def _connect(
+        self,
+        spec: ConnectionSpec,
+        connection_id: str | None,
+        connection: WebSocketConnection | None,
+        pace: Pace | None,
+    ) -> None:
         assert self._supervisor is not None
-        connection, sink, supervisor = self._connection, self._sink, self._supervisor
-        child_id, settings = self._child_id, self._settings
+        link_id = connection_id or self._default_id
+        if link_id in self._links:
+            raise ValueError(f"connection {link_id!r} is already managed")
+        socket = connection or self._connection
+        if socket is None:
+            raise ValueError("Connect needs a connection: this manager has no default one")
+        link = Link(link_id, socket, self._pipeline, pace or self._pace, self._settings.on_connect)
+        self._links[link_id] = link
+        try:
+            ref = await self._supervisor.ask(
+                StartChild(spec=self._child_spec(link, spec)), block=False
+            )
+            await ref.ask(StartReading(), block=False)
+        except BaseException:
+            del self._links[link_id]
+            raise
+        link.opened(ref)
+        if self._first is None:
+            self._first = link
+
+    def _child_spec(self, link: Link, spec: ConnectionSpec) -> ChildSpec:
+        connection, sink, supervisor = link.connection, self._sink, self._supervisor
+        child_id, settings = link.id, self._settings
 
         async def start(generation: int, down_since: float | None, attempt: int) -> ActorRef[Any]:
             if settings.connect_throttler is not None:
@@ -344,117 +254,22 @@ class ManagerActor(AsyncioActor):
                 raise
             return child
 
-        spec_ = ChildSpec(child_id=child_id, start=start, policy=self._settings.policy)
-        self._child = await supervisor.ask(StartChild(spec=spec_), block=False)
-        self._generation = 1
-        await self._child.ask(StartReading(), block=False)
-        if self._settings.on_connect is not None:
-            self._jobs.appendleft(_Job([], replay=True, generation=self._generation))
-            self._wake_outbox()
+        return ChildSpec(child_id=child_id, start=start, policy=settings.policy)
+
+    async def _close(self, connection_id: str) -> None:
+        """Close one connection for good: no restart, queued sends fail."""
+        link = self._links.pop(connection_id, None)
+        if link is None:
+            return
+        if self._first is link:
+            self._first = next(iter(self._links.values()), None)
+        await link.shutdown()
+        if self._supervisor is not None:
+            await self._supervisor.ask(TerminateChild(child_id=connection_id), block=False)
 
     async def _shutdown(self) -> None:
-        self._stopping = True
-        outbox, self._outbox = self._outbox, None
-        if outbox is not None:
-            outbox.cancel()
-            try:
-                await outbox
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-        while self._jobs:
-            job = self._jobs.popleft()
-            if job.done is not None and not job.done.done():
-                job.done.set_exception(NotConnectedError("disconnected before the send"))
+        links, self._links, self._first = list(self._links.values()), {}, None
+        await asyncio.gather(*(link.shutdown() for link in links))
         supervisor, self._supervisor = self._supervisor, None
-        self._child = None
         if supervisor is not None:
             await stop_actor(supervisor)
-
-    # -- the outbox ------------------------------------------------------------------------
-
-    async def _run_outbox(self) -> None:
-        while self._jobs:
-            job = self._jobs.popleft()
-            if job.done is not None and job.done.cancelled():
-                continue
-            try:
-                await self._run_cancellable(job)
-            except asyncio.CancelledError:
-                if job.done is not None and not job.done.done():
-                    job.done.cancel()
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # the outbox itself is stopping
-                continue  # the caller gave up on this send (cancelled or timed out): skip it
-            except ConnectionError as exc:
-                if job.subscription is not None and job.done is not None:
-                    # Recorded: the replay after the reconnection sends it.
-                    job.done.set_result(None)
-                elif job.done is not None and not job.done.done():
-                    job.done.set_exception(exc)
-                elif job.replay:
-                    logger.info("%s: replay interrupted: %s", self._child_id, exc)
-            except Exception as exc:
-                if job.subscription is not None:
-                    self._forget_quietly(job.subscription)
-                if job.done is not None and not job.done.done():
-                    job.done.set_exception(exc)
-                elif job.replay and self._child is not None:
-                    # The connection must not stay open without its subscriptions: fail it,
-                    # and let the supervisor decide (a fatal error escalates at once).
-                    logger.error(
-                        "%s: replay failed (%s: %s); dropping the connection",
-                        self._child_id,
-                        type(exc).__name__,
-                        exc,
-                    )
-                    tell_quietly(self._child, AbortSocket(error=exc))
-                elif job.replay:
-                    logger.info("%s: replay interrupted: %s", self._child_id, exc)
-            else:
-                if job.done is not None and not job.done.done():
-                    job.done.set_result(None)
-
-    async def _run_cancellable(self, job: _Job) -> None:
-        """Run ``job``; a caller that stops waiting for it (``done`` cancelled) cancels it, so
-        an abandoned send neither goes out later nor holds up the sends behind it."""
-        done = job.done
-        if done is None:
-            await self._run_job(job)
-            return
-        runner = asyncio.get_running_loop().create_task(self._run_job(job))
-
-        def abandon(future: asyncio.Future[None]) -> None:
-            if future.cancelled():
-                runner.cancel()
-
-        done.add_done_callback(abandon)
-        try:
-            await asyncio.shield(runner)
-        except asyncio.CancelledError:
-            runner.cancel()  # the outbox is stopping: take the job down with it
-            await asyncio.gather(runner, return_exceptions=True)
-            raise
-        finally:
-            done.remove_done_callback(abandon)
-
-    async def _run_job(self, job: _Job) -> None:
-        child = self._child
-        if child is None or job.generation != self._generation:
-            raise ConnectionClosedError(
-                "the connection was lost before the send; it was not sent", code=1006
-            )
-        requests = job.requests
-        if job.replay:
-            requests = []
-            if self._settings.on_connect is not None:
-                requests.extend(await self._settings.on_connect())
-            if self._generation > 1:  # the first connection's subscriptions went out live
-                requests.extend(self._subscriptions)
-            logger.info("%s: replaying %d requests", self._child_id, len(requests))
-        for request in requests:
-            if job.generation != self._generation:
-                raise ConnectionClosedError("the connection was replaced mid-job", code=1006)
-            await self._pipeline.send(request, child)

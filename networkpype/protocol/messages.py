@@ -104,7 +104,9 @@ class SendFrame(_Message, frozen=True):
 
 
 class SendPing(_Message, frozen=True):
-    """Send one WebSocket ping frame."""
+    """Send one WebSocket ping frame (to a manager: on connection ``connection_id``)."""
+
+    connection_id: str | None = None
 
 
 class AbortSocket(_Message, frozen=True):
@@ -218,25 +220,39 @@ ThrottlerCommand: TypeAlias = Acquire | Release | SetLimits
 
 
 class Connect(_Message, frozen=True):
-    """Open the managed connection. Replies when open; raises the handshake error."""
+    """Open a managed connection. Replies when open; raises the handshake error.
+
+    ``connection_id`` names it (None: the manager's own name); ``connection`` is the
+    ``WebSocketConnection`` to drive (None: the manager's own); ``pace`` (a
+    ``networkpype.actors.manager.Pace``) spaces its frames."""
 
     spec: ConnectionSpec
+    connection_id: str | None = None
+    connection: Any = None
+    pace: Any = None
 
 
 class Disconnect(_Message, frozen=True):
-    """Close the managed connection. Idempotent."""
+    """Close the connection ``connection_id`` for good, or (None) every connection and the
+    supervisor. Idempotent."""
+
+    connection_id: str | None = None
 
 
 class Send(_Message, frozen=True):
-    """Run ``request`` through the outbound pipeline and send it."""
+    """Run ``request`` through the outbound pipeline and send it on connection
+    ``connection_id`` (None: the manager's first)."""
 
     request: Any
+    connection_id: str | None = None
 
 
 class Subscribe(_Message, frozen=True):
-    """Send ``request`` and record it for replay after every reconnection."""
+    """Send ``request`` and record it for replay after every reconnection of connection
+    ``connection_id`` (None: the manager's first)."""
 
     request: Any
+    connection_id: str | None = None
 
 
 class Unsubscribe(_Message, frozen=True):
@@ -244,6 +260,7 @@ class Unsubscribe(_Message, frozen=True):
 
     subscription: Any
     send: Any = None
+    connection_id: str | None = None
 
 
 ManagerCommand: TypeAlias = Connect | Disconnect | Send | Subscribe | Unsubscribe

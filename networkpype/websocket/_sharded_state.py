@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import WebSocketRequest
 
 __all__ = [
@@ -67,12 +67,15 @@ class ShardedStatistics(msgspec.Struct, frozen=True):
     dropped: int
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Shard:
+    """One connection of a sharded manager (a connection of its manager actor)."""
+
     id: str
-    manager: WebSocketManager
+    connection: WebSocketConnection
     topics: dict[str, WebSocketRequest] = field(default_factory=dict)  # topic -> its request
     raw: list[WebSocketRequest] = field(default_factory=list)
+    pace_limit: str | None = None  # its pacing limit's id in the manager's limits throttler
 
     @property
     def load(self) -> int:
@@ -85,23 +88,24 @@ class Stream:
     messages: int = 0
 
 
-async def snapshot(
-    shards: Iterable[Shard], streams: dict[str, Stream], queue: DeliveryQueue[Any]
+def snapshot(
+    shards: Iterable[Shard],
+    streams: dict[str, Stream],
+    queue: DeliveryQueue[Any],
+    restarts: dict[str, int],
 ) -> ShardedStatistics:
-    """A frozen snapshot of every connection and subscription."""
+    """A frozen snapshot of every connection and subscription; ``restarts`` per shard id."""
     connections: list[ConnectionStatistics] = []
     subscriptions: list[SubscriptionStatistics] = []
     for shard in shards:
-        conn = shard.manager.connection
-        actor = shard.manager.actor_ref
-        restarts = (await actor.proxy().replays) if actor is not None else 0
+        conn = shard.connection
         connections.append(
             ConnectionStatistics(
                 connection_id=shard.id,
                 state="open" if conn.connected else "down",
                 uptime=time.monotonic() - conn.opened_at if conn.connected else 0.0,
                 topics=shard.load,
-                restarts=restarts,
+                restarts=restarts.get(shard.id, 0),
                 last_error=conn.last_error,
                 messages_in=conn.messages_in,
                 bytes_in=conn.bytes_in,

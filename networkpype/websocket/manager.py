@@ -46,12 +46,43 @@ if TYPE_CHECKING:
     from networkpype.auth import Auth
     from networkpype.throttler.throttler import AsyncThrottler
 
-__all__ = ["DEFAULT_MAX_QUEUE", "WebSocketManager", "consume", "is_frame"]
+__all__ = ["DEFAULT_MAX_QUEUE", "WebSocketManager", "connection_spec", "consume", "is_frame"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUEUE = 10_000
 """Messages buffered towards the consumer before the reader stops reading the socket."""
+
+
+def connection_spec(
+    ws_url: str,
+    *,
+    ping_timeout: float = 10,
+    auto_ping: bool = False,
+    message_timeout: float | None = None,
+    ws_headers: dict[str, Any] | None = None,
+    verify_ssl: bool = True,
+    ping_interval: float | None = None,
+    pong_timeout: float | None = None,
+    no_data_timeout: float | None = None,
+    app_ping_interval: float | None = None,
+    app_ping_payload: str = "ping",
+) -> ConnectionSpec:
+    """The ``ConnectionSpec`` of ``WebSocketManager.connect``'s arguments (see there)."""
+    interval = ping_timeout if ping_interval is None else ping_interval
+    return ConnectionSpec(
+        url=ws_url,
+        ping_timeout=ping_timeout,
+        auto_ping=auto_ping,
+        message_timeout=message_timeout,
+        headers={str(k): str(v) for k, v in ws_headers.items()} if ws_headers else None,
+        verify_ssl=verify_ssl,
+        ping_interval=interval or None,
+        pong_timeout=(ping_timeout or interval or 10.0) if pong_timeout is None else pong_timeout,
+        no_data_timeout=no_data_timeout,
+        app_ping_interval=app_ping_interval,
+        app_ping_payload=app_ping_payload,
+    )
 
 
 class WebSocketManager:
@@ -86,26 +117,18 @@ class WebSocketManager:
         on_escalate: EscalationHandler | None = None,
         parent: ActorRef[Any] | None = None,
         overflow: str = "block",
-        sink: DeliveryQueue[Any] | None = None,
-        settings: ManagerSettings | None = None,
-        pace: AsyncThrottler | None = None,
     ) -> None:
         self._connection = connection
-        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler, pace)
+        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
-        self._settings = settings or ManagerSettings(
+        self._settings = ManagerSettings(
             policy=restart_policy or RestartPolicy(),
             on_connect=on_connect,
             on_escalate=on_escalate,
             parent=parent,
         )
-        # A manager given a sink shares it (a shard of a sharded manager): its owner closes it.
-        self._owns_queue = sink is None
-        self._queue: DeliveryQueue[Any] = (
-            sink if sink is not None else DeliveryQueue(max_queue, overflow, droppable=is_frame)
-        )
-        if self._owns_queue:
-            self._queue.close()
+        self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
+        self._queue.close()  # until connect(): a receive() before it returns None at once
         self._actor: ActorRef[ManagerActor] | None = None
 
     # -- seed API ----------------------------------------------------------------------
@@ -158,27 +181,23 @@ class WebSocketManager:
         error tree when the server cannot be reached or refuses: the first connection is
         not retried.
         """
-        interval = ping_timeout if ping_interval is None else ping_interval
-        spec = ConnectionSpec(
-            url=ws_url,
+        spec = connection_spec(
+            ws_url,
             ping_timeout=ping_timeout,
             auto_ping=auto_ping,
             message_timeout=message_timeout,
-            headers={str(k): str(v) for k, v in ws_headers.items()} if ws_headers else None,
+            ws_headers=ws_headers,
             verify_ssl=verify_ssl,
-            ping_interval=interval or None,
-            pong_timeout=(ping_timeout or interval or 10.0)
-            if pong_timeout is None
-            else pong_timeout,
+            ping_interval=ping_interval,
+            pong_timeout=pong_timeout,
             no_data_timeout=no_data_timeout,
             app_ping_interval=app_ping_interval,
             app_ping_payload=app_ping_payload,
         )
         if self._actor is not None:
             raise AlreadyConnectedError("already connected; disconnect() first")
-        if self._owns_queue:
-            old = self._queue
-            self._queue = DeliveryQueue(old.maxsize, old.overflow, droppable=is_frame)
+        old = self._queue
+        self._queue = DeliveryQueue(old.maxsize, old.overflow, droppable=is_frame)
         self._actor = ManagerActor.start(
             self._connection, self._queue, self._pipeline, self._settings
         )
@@ -196,8 +215,7 @@ class WebSocketManager:
 
     async def _shutdown(self) -> None:
         actor, self._actor = self._actor, None
-        if self._owns_queue:
-            self._queue.close()
+        self._queue.close()
         if actor is not None:
             await stop_actor(actor)
 
@@ -234,7 +252,7 @@ class WebSocketManager:
 
     async def subscriptions(self) -> list[WebSocketRequest]:
         """The recorded subscriptions, in replay order."""
-        return list(await self._require_actor().proxy().subscriptions)
+        return list(await self._require_actor().proxy().subscriptions())
 
     async def ping(self) -> None:
         """Send a WebSocket ping frame."""

@@ -1,9 +1,10 @@
 """``ShardedWebSocketManager``: hundreds of topic subscriptions over as many supervised
 connections as a per-connection cap requires.
 
-Each shard is a supervised ``WebSocketManager`` (its own connection actor, supervisor,
-subscription record and replay) writing into one shared delivery queue, so
-``iter_messages()`` is one merged, bounded stream with every shard's gap events in order.
+One manager actor runs every shard: one supervisor, and under it one connection actor per
+shard (each with its own subscription record and replay), all writing into one shared
+delivery queue, so ``iter_messages()`` is one merged, bounded stream with every shard's gap
+events in order.
 Topics go to the first shard with room (``max_topics_per_connection``); a new shard opens
 when every shard is full. Topics are batched into as few subscribe messages as the codec
 allows, each acknowledgement is matched to its request id before the queue (so acks are
@@ -11,7 +12,8 @@ seen even while nobody reads), and a rejected topic is reported to the caller.
 
 Outbound frames of each shard are paced evenly (``min_send_interval``: a minimum gap, not
 a bursting bucket), replays included; connection attempts of all shards together are
-limited to ``max_connection_attempts`` per window. Both are throttler limits.
+limited to ``max_connection_attempts`` per window. Both are limits of one throttler the
+manager owns (a pacing limit per shard).
 
 ``stream(topic)`` gives a per-topic stream; once one exists, a router task owned by the
 manager decodes the merged stream and hands each message to its topic's queue (or to
@@ -29,9 +31,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterab
 from typing import TYPE_CHECKING, Any
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.manager import PACE_LIMIT_ID, ManagerSettings
+from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline, Pace
+from networkpype.actors.runtime import stop_actor
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
+from networkpype.protocol.messages import (
+    Connect,
+    ConnectionSpec,
+    Disconnect,
+    Send,
+    Subscribe,
+    Unsubscribe,
+)
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.rate_limit import RateLimit
@@ -50,7 +61,7 @@ from networkpype.websocket._sharded_streams import dedup_rotations, drain, only_
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
 from networkpype.websocket.connection import WebSocketConnection, check_ws_url
 from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
-from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager, consume, is_frame
+from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, connection_spec, consume, is_frame
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
@@ -112,42 +123,44 @@ class ShardedWebSocketManager:
         if min_send_interval is not None and min_send_interval <= 0:
             raise ConfigurationError(f"min_send_interval must be > 0 s, got {min_send_interval}")
         self._connection_factory = connection_factory
-        self._throttler = throttler
-        self._pre_processors = list(ws_pre_processors or [])
+        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
-        self._auth = auth
         self._codec: TopicCodec = codec or BinanceCodec()
         self._cap = max_topics_per_connection
         self._gap = min_send_interval
-        self._connect_throttler = (
-            AsyncThrottler(
-                [
-                    RateLimit(
-                        _CONNECT_LIMIT_ID, max_connection_attempts[0], max_connection_attempts[1]
-                    )
-                ],
-                safety_margin_pct=0,
-            )
+        # One throttler of the manager's own holds the attempt limit and each shard's pacing.
+        self._connect_limits = (
+            [RateLimit(_CONNECT_LIMIT_ID, max_connection_attempts[0], max_connection_attempts[1])]
             if max_connection_attempts
+            else []
+        )
+        self._limits = (
+            AsyncThrottler(self._connect_limits, safety_margin_pct=0)
+            if max_connection_attempts or min_send_interval
             else None
         )
-        self._policy = restart_policy or RestartPolicy()
         self._ack_timeout = ack_timeout
-        self._on_escalate = on_escalate
-        self._parent = parent
+        self._settings = ManagerSettings(
+            policy=restart_policy or RestartPolicy(),
+            on_escalate=on_escalate,
+            parent=parent,
+            intercept=self._intercept,
+            intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
+            connect_throttler=self._limits if max_connection_attempts else None,
+            connect_limit_id=_CONNECT_LIMIT_ID,
+        )
+        self._actor: ActorRef[ManagerActor] | None = None  # started with the first shard
         self._decoder_spec = make_decoder(decoder)
         self._max_queue, self._overflow = max_queue, overflow
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._shards: list[Shard] = []
-        self._pacers: list[AsyncThrottler] = []  # one per shard opened, closed at disconnect
         self._shard_ids = itertools.count(1)
         # Far from the small ids programs number their own requests with (see _intercept).
         self._request_ids = itertools.count(1 << 30)
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._own_ids: set[int] = set()  # ids of our subscribe/unsubscribe requests
         self._lock = asyncio.Lock()
-        self._url: str | None = None
-        self._connect_kwargs: dict[str, Any] = {}
+        self._spec: ConnectionSpec | None = None
         if max_age is not None and max_age <= 0:
             raise ConfigurationError(f"max_age must be > 0 s, got {max_age}")
         self._max_age = max_age
@@ -166,7 +179,7 @@ class ShardedWebSocketManager:
     @property
     def connected(self) -> bool:
         """True while every shard is open (and at least one exists)."""
-        return bool(self._shards) and all(s.manager.connected for s in self._shards)
+        return bool(self._shards) and all(s.connection.connected for s in self._shards)
 
     @property
     def connections(self) -> int:
@@ -174,9 +187,10 @@ class ShardedWebSocketManager:
 
     async def connect(self, ws_url: str, **connect_kwargs: Any) -> None:
         """Remember the endpoint and the ``WebSocketManager.connect`` options; connections
-        open as topics arrive. Raises ``InvalidURLError`` for a bad URL."""
+        open as topics arrive. Raises ``InvalidURLError`` for a bad URL, ``TypeError`` for
+        an unknown option."""
         check_ws_url(ws_url)
-        self._url, self._connect_kwargs = ws_url, dict(connect_kwargs)
+        self._spec = connection_spec(ws_url, **connect_kwargs)
 
     async def disconnect(self) -> None:
         """Close every shard and end every stream. Idempotent."""
@@ -185,8 +199,10 @@ class ShardedWebSocketManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        shards, self._shards = self._shards, []
-        await asyncio.gather(*(s.manager.disconnect() for s in shards))
+        self._shards = []
+        actor, self._actor = self._actor, None
+        if actor is not None:
+            await stop_actor(actor)  # closes every connection, then its supervisor
         router, self._router = self._router, None
         if router is not None:
             router.cancel()
@@ -194,49 +210,49 @@ class ShardedWebSocketManager:
         self._queue.close()
         for stream in self._streams.values():
             stream.queue.close()
-        for throttler in (self._connect_throttler, *self._pacers):
-            if throttler is not None:
-                await throttler.aclose()
-        self._pacers.clear()
+        if self._limits is not None:
+            self._limits.rate_limits = self._connect_limits  # the shards' pacing goes
+            await self._limits.aclose()
         if self._rest is not None:
             self._rest.close()
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
 
+    async def _ask(self, message: Any) -> None:
+        """Ask the manager actor; await the send's completion when it replies with one."""
+        if self._actor is None:
+            raise NotConnectedError("no connection: disconnected")
+        done = await self._actor.ask(message, block=False)
+        if done is not None:
+            await done
+
     async def _open_shard(self, *, append: bool = True) -> Shard:
-        if self._url is None:
+        if self._spec is None:
             raise NotConnectedError("call connect(url) before subscribing")
+        if self._actor is None:
+            self._actor = ManagerActor.start(None, self._queue, self._pipeline, self._settings)
         shard_id = f"shard{next(self._shard_ids)}"
-        pace = (
-            AsyncThrottler([RateLimit(PACE_LIMIT_ID, 1, self._gap)], safety_margin_pct=0)
-            if self._gap
-            else None
-        )
-        if pace is not None:
-            self._pacers.append(pace)
-        settings = ManagerSettings(
-            policy=self._policy,
-            on_escalate=self._on_escalate,
-            parent=self._parent,
-            name=shard_id,
-            intercept=self._intercept,
-            intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
-            connect_throttler=self._connect_throttler,
-            connect_limit_id=_CONNECT_LIMIT_ID,
-        )
-        manager = WebSocketManager(
-            await self._connection_factory(),
-            self._throttler,
-            self._pre_processors,
-            [],
-            self._auth,
-            sink=self._queue,
-            settings=settings,
-            pace=pace,
-        )
-        await manager.connect(self._url, **self._connect_kwargs)
-        shard = Shard(shard_id, manager)
+        shard = Shard(shard_id, await self._connection_factory())
+        pace = None
+        if self._gap is not None:
+            assert self._limits is not None
+            pace = Pace(self._limits, f"pace/{shard_id}")
+            shard.pace_limit = pace.limit_id
+            self._limits.rate_limits = [
+                *self._limits.rate_limits,
+                RateLimit(pace.limit_id, 1, self._gap),
+            ]
+        try:
+            await self._actor.ask(
+                Connect(
+                    spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pace
+                ),
+                block=False,
+            )
+        except BaseException:
+            self._drop_pace(shard)
+            raise
         if append:
             self._shards.append(shard)
             logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
@@ -250,6 +266,20 @@ class ShardedWebSocketManager:
             )
         return shard
 
+    async def _close_shard(self, shard: Shard) -> None:
+        """Close one shard's connection for good (no restart) and drop its pacing."""
+        actor = self._actor
+        if actor is not None:
+            await actor.ask(Disconnect(connection_id=shard.id), block=False)
+        self._drop_pace(shard)
+
+    def _drop_pace(self, shard: Shard) -> None:
+        if shard.pace_limit is not None and self._limits is not None:
+            limit_id, shard.pace_limit = shard.pace_limit, None
+            self._limits.rate_limits = [
+                limit for limit in self._limits.rate_limits if limit.limit_id != limit_id
+            ]
+
     # -- rotation --------------------------------------------------------------------------
 
     async def _rotate_forever(self, max_age: float) -> None:
@@ -259,9 +289,9 @@ class ShardedWebSocketManager:
         while True:
             now = time.monotonic()
             due = [
-                (s.manager.connection.opened_at + max_age, s)
+                (s.connection.opened_at + max_age, s)
                 for s in self._shards
-                if s.manager.connected  # a reconnection restarts the age anyway
+                if s.connection.connected  # a reconnection restarts the age anyway
             ]
             if not due:
                 await asyncio.sleep(max_age)
@@ -282,7 +312,7 @@ class ShardedWebSocketManager:
         sees ``RotationStarted``/``RotationFinished`` around the overlap."""
         async with self._lock:
             old = next((s for s in self._shards if s.id == connection_id), None)
-            if old is None or not old.manager.connected:
+            if old is None or not old.connection.connected:
                 return  # gone, or down (maybe cooling off at the venue's request): not now
             new = await self._open_shard(append=False)
             swapped = False
@@ -299,7 +329,7 @@ class ShardedWebSocketManager:
                         logger.warning("%s: rotation lost %s: %s", new.id, list(rejected), rejected)
                 for request in old.raw:
                     new.raw.append(request)
-                    await new.manager.subscribe(request)
+                    await self._ask(Subscribe(request=request, connection_id=new.id))
                 self._shards[self._shards.index(old)] = new
                 swapped = True
                 # Both deliver for a moment: what the old one had in flight still arrives,
@@ -308,7 +338,7 @@ class ShardedWebSocketManager:
             finally:
                 # Whatever happens (a disconnect() cancelling us included), the connection
                 # that is not in the list is closed: no shard outlives the manager.
-                await (old if swapped else new).manager.disconnect()
+                await self._close_shard(old if swapped else new)
             self._queue.put_nowait(
                 RotationFinished(connection_id=old.id, at=time.time(), replacement=new.id)
             )
@@ -370,7 +400,8 @@ class ShardedWebSocketManager:
             self._pending[request_id] = future
             for topic in chunk:
                 shard.topics[topic] = request
-            await shard.manager.subscribe(request)  # recorded: replayed after reconnects
+            # Recorded: replayed after reconnects.
+            await self._ask(Subscribe(request=request, connection_id=shard.id))
             waits.append((chunk, request, future))
         rejected: dict[str, str] = {}
         for chunk, request, future in waits:
@@ -384,7 +415,8 @@ class ShardedWebSocketManager:
                 for topic in chunk:
                     shard.topics.pop(topic, None)
                     rejected[topic] = reason
-                await shard.manager.unsubscribe(request)  # out of the replay record
+                # Out of the replay record.
+                await self._ask(Unsubscribe(subscription=request, connection_id=shard.id))
         return rejected
 
     async def unsubscribe_topics(self, topics: Iterable[str]) -> None:
@@ -398,19 +430,18 @@ class ShardedWebSocketManager:
                 size = self._codec.max_topics_per_message
                 for i in range(0, len(gone), size):
                     chunk = gone[i : i + size]
-                    await shard.manager.send(
-                        self._codec.unsubscribe(chunk, next(self._request_ids))
-                    )
+                    request = self._codec.unsubscribe(chunk, next(self._request_ids))
+                    await self._ask(Send(request=request, connection_id=shard.id))
                 for topic in gone:
                     request = shard.topics.pop(topic)
                     if not any(r is request for r in shard.topics.values()):
-                        await shard.manager.unsubscribe(request)
+                        await self._ask(Unsubscribe(subscription=request, connection_id=shard.id))
                     stream = self._streams.pop(topic, None)
                     if stream is not None:
                         stream.queue.close()  # its consumer's loop ends
                 if shard.load == 0:
                     self._shards.remove(shard)
-                    await shard.manager.disconnect()
+                    await self._close_shard(shard)
                     logger.info("sharded manager: closed idle %s", shard.id)
 
     async def subscribe(self, request: WebSocketRequest) -> None:
@@ -421,7 +452,7 @@ class ShardedWebSocketManager:
             if shard is None:
                 shard = await self._open_shard()
             shard.raw.append(request)
-            await shard.manager.subscribe(request)
+            await self._ask(Subscribe(request=request, connection_id=shard.id))
 
     async def send(self, request: WebSocketRequest, *, topic: str | None = None) -> None:
         """Send on the shard carrying ``topic`` (default: the first shard)."""
@@ -430,7 +461,7 @@ class ShardedWebSocketManager:
             raise NotConnectedError(
                 f"no connection carries {topic!r}" if topic else "no connection"
             )
-        await shard.manager.send(request)
+        await self._ask(Send(request=request, connection_id=shard.id))
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -534,4 +565,5 @@ class ShardedWebSocketManager:
 
     async def statistics(self) -> ShardedStatistics:
         """A frozen snapshot of every connection and subscription."""
-        return await snapshot(self._shards, self._streams, self._queue)
+        restarts = await self._actor.proxy().restarts() if self._actor is not None else {}
+        return snapshot(self._shards, self._streams, self._queue, restarts)

@@ -310,3 +310,67 @@ async def test_disconnect_mid_rotation_leaves_no_connection_or_actor(
         await asyncio.sleep(0.05)
         assert sim.connections_active == 0
     assert len(ActorRegistry.get_all()) == before
+
+
+async def test_shards_share_one_manager_and_one_supervisor_and_a_throttler(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """A connection costs one actor: every shard runs under one manager actor, one supervisor
+    and one limits throttler (a pacing limit per live shard, dropped with the shard)."""
+    from pykka import ActorRegistry
+
+    def census() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ref in ActorRegistry.get_all():
+            counts[ref.actor_class.__name__] = counts.get(ref.actor_class.__name__, 0) + 1
+        return counts
+
+    before = census()
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1,
+            min_send_interval=0.01,
+            max_connection_attempts=(50, 1.0),
+            restart_policy=FAST,
+        )
+        await ws.connect(sim.url)
+        result = await ws.subscribe_topics(topics(4))
+        assert result.rejected == {} and ws.connections == 4
+        grown = {k: v - before.get(k, 0) for k, v in census().items() if v != before.get(k, 0)}
+        assert grown == {
+            "ManagerActor": 1,
+            "SupervisorActor": 1,
+            "ConnectionActor": 4,
+            "ThrottlerActor": 1,
+        }
+        limits = ws._limits  # the manager's own throttler: attempts and pacing
+        assert limits is not None
+        assert sorted(limit.limit_id for limit in limits.rate_limits) == [
+            "connect",
+            "pace/shard1",
+            "pace/shard2",
+            "pace/shard3",
+            "pace/shard4",
+        ]
+        # One shard closed for good: the others keep streaming, its pacing limit goes.
+        await ws.unsubscribe_topics([topics(4)[1]])
+        assert ws.connections == 3
+        assert "pace/shard2" not in [limit.limit_id for limit in limits.rate_limits]
+        assert census().get("ConnectionActor", 0) - before.get("ConnectionActor", 0) == 3
+        # Every remaining shard heals on its own under the shared supervisor.
+        assert sim.kill_all() == 3
+        streams: set[str] = set()
+        reconnected: set[str] = set()
+        async with asyncio.timeout(5):
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, Reconnected):
+                    reconnected.add(item.connection_id)
+                elif isinstance(item, WebSocketResponse) and len(reconnected) == 3:
+                    streams.add(item.data["stream"])
+                    if len(streams) == 3:
+                        break
+        assert reconnected == {"shard1", "shard3", "shard4"}
+        assert streams == {topics(4)[i] for i in (0, 2, 3)}
+        assert (await ws.statistics()).connections[0].restarts == 1
+        await ws.disconnect()
+    assert census() == before

@@ -1,0 +1,92 @@
+"""The outbound pipeline of a manager actor: pre-processors → auth → throttler → pacing, on a
+private copy of each request. Part of :mod:`networkpype.actors.manager`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pykka import ActorDeadError, ActorRef
+
+from networkpype.protocol.errors import ConfigurationError, ConnectionClosedError
+from networkpype.protocol.messages import SendFrame
+from networkpype.websocket.processor.base import WebSocketPreProcessor
+from networkpype.websocket.request import WebSocketRequest
+
+if TYPE_CHECKING:
+    from networkpype.auth import Auth
+    from networkpype.throttler.throttler import AsyncThrottler
+
+__all__ = ["PACE_LIMIT_ID", "OutboundPipeline", "Pace"]
+
+
+PACE_LIMIT_ID = "pace"
+"""The default limit id of a connection's pacing (see ``Pace``)."""
+
+
+class Pace:
+    """A connection's even spacing: every frame it sends, replays included, first takes a
+    place in ``throttler``'s ``limit_id`` (``RateLimit(limit_id, 1, gap)`` spaces frames
+    ``gap`` seconds apart). Connections of one manager share one throttler, a limit each."""
+
+    __slots__ = ("limit_id", "throttler")
+
+    def __init__(self, throttler: AsyncThrottler, limit_id: str = PACE_LIMIT_ID) -> None:
+        self.throttler = throttler
+        self.limit_id = limit_id
+
+
+class OutboundPipeline:
+    """pre-processors → auth → throttler, on a private copy of each request; shared by every
+    connection of a manager (each brings its own ``Pace``)."""
+
+    def __init__(
+        self,
+        pre_processors: list[WebSocketPreProcessor],
+        auth: Auth | None,
+        throttler: AsyncThrottler | None,
+    ) -> None:
+        self.pre_processors = pre_processors
+        self.auth = auth
+        self.throttler = throttler
+
+    async def prepare(self, request: WebSocketRequest) -> WebSocketRequest:
+        """The request as it will go out: copied, pre-processed, authenticated."""
+        prepared = request.copy()
+        for processor in self.pre_processors:
+            prepared = await processor.pre_process(prepared)
+        if prepared.is_auth_required:
+            if self.auth is None:
+                raise ConfigurationError(
+                    "the request has is_auth_required=True but the factory was built without "
+                    "an Auth; pass auth=... to ConnectionManagersFactory"
+                )
+            prepared = await self.auth.ws_authenticate(prepared)
+        return prepared
+
+    async def send(
+        self, request: WebSocketRequest, connection: ActorRef[Any], pace: Pace | None = None
+    ) -> None:
+        """Prepare ``request``, wait for its pacing and rate limit, send it through
+        ``connection``."""
+        prepared = await self.prepare(request)
+        frame = prepared.to_frame()
+        limit_id = prepared.throttler_limit_id
+        if pace is not None:
+            async with pace.throttler.execute_task(pace.limit_id):
+                await self._send(frame, limit_id, connection)
+        else:
+            await self._send(frame, limit_id, connection)
+
+    async def _send(
+        self, frame: str | bytes, limit_id: str | None, connection: ActorRef[Any]
+    ) -> None:
+        try:
+            if limit_id is not None and self.throttler is not None:
+                async with self.throttler.execute_task(limit_id):
+                    await connection.ask(SendFrame(frame=frame), block=False)
+            else:
+                await connection.ask(SendFrame(frame=frame), block=False)
+        except ActorDeadError as exc:  # the connection actor ended: the connection is gone
+            raise ConnectionClosedError(
+                "the connection ended before the send; it was not sent", code=1006
+            ) from exc
