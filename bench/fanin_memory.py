@@ -13,9 +13,15 @@ Three figures, each against a hand-written aiohttp baseline (a) in the same cond
    that the sharded manager opening its connections one after another does not mix set-up
    with throughput. msg/s counts from the first data message to the last; set-up (first
    connect to every topic acknowledged) is reported separately.
-2. **Memory per idle supervised connection.** ``--idle`` (200) ``WebSocketManager``
-   connections (supervised, default liveness: a ping after 10 s of silence) against as many
-   bare ``session.ws_connect`` connections, to the demo server's ``/ws``, no subscription.
+2. **Memory per idle supervised connection.** ``--idle`` (200) connections with one topic
+   each, to the demo server's ``/ws``: (b) one sharded manager
+   (``max_topics_per_connection=1``, supervised, default liveness: a ping after 10 s of
+   silence; its merged stream drained by one task) against (a) the same job in raw aiohttp,
+   as figure 3's raw client does it: ``session.ws_connect``, a receive loop decoding with
+   msgspec and matching the acknowledgement, the ``SUBSCRIBE`` kept for a replay. For
+   information: (b) against a bare ``session.ws_connect`` (no reader, no topic: a connection
+   nobody reads), and plain ``WebSocketManager`` connections (the seed's one-connection
+   manager: a manager actor and a supervisor of its own each, no topic) against bare ones.
 3. **Memory per subscription.** ``--subscriptions`` (2000) topics through one sharded
    manager with ``max_topics_per_connection=--cap`` (1000), against a raw client that sends
    the same 50-topic ``SUBSCRIBE`` batches, waits for the acknowledgements and keeps
@@ -311,18 +317,31 @@ class _RawConnections:
 
 
 class _LibConnections:
-    """(b) for memory: ``WebSocketManager`` connections, or sharded managers for topics."""
+    """(b) for memory: connections of one sharded manager (one topic each), or, ``plain``,
+    ``WebSocketManager`` connections; sharded managers for topics."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, plain: bool = False) -> None:
         from networkpype.factory import ConnectionManagersFactory
 
         self.url = url
+        self.plain = plain
         self.factory = ConnectionManagersFactory(throttler=_generous_throttler())
         self.drains: list[asyncio.Task[None]] = []
+        self.sharded: Any = None
+        self.ids = itertools.count(10**6)  # topics apart from figure 3's
 
     async def open(self, n: int) -> None:
-        managers = [await self.factory.get_ws_manager() for _ in range(n)]
-        await asyncio.gather(*(m.connect(self.url) for m in managers))
+        if self.plain:
+            managers = [await self.factory.get_ws_manager() for _ in range(n)]
+            await asyncio.gather(*(m.connect(self.url) for m in managers))
+            return
+        if self.sharded is None:
+            self.sharded = await self.factory.get_sharded_ws_manager(max_topics_per_connection=1)
+            await self.sharded.connect(self.url)
+            self.drains.append(asyncio.get_running_loop().create_task(self._drain(self.sharded)))
+        result = await self.sharded.subscribe_topics([_topic(next(self.ids)) for _ in range(n)])
+        if result.rejected:
+            raise RuntimeError(f"rejected: {list(result.rejected.items())[:3]}")
 
     async def subscribe(self, topics: list[str], cap: int) -> int:
         manager = await self.factory.get_sharded_ws_manager(max_topics_per_connection=cap)
@@ -346,20 +365,27 @@ class _LibConnections:
 async def _measure_idle(
     client: _RawConnections | _LibConnections, args: argparse.Namespace, read: Any
 ) -> dict[str, Any]:
-    """Bytes per connection of ``args.count`` idle connections (and, raw, with readers)."""
-    warm = await client.open(WARM)
-    if isinstance(client, _RawConnections):
-        client.read(warm)  # so that the reader's code paths are warm too
+    """Bytes per connection of ``args.count`` idle connections with one topic each (raw: and
+    of as many bare connections, no topic, no reader)."""
+    count = args.count
+    raw = isinstance(client, _RawConnections)
+    if raw:  # warm-up: the reader's, the subscription's and the bare connect's code paths
+        await client.subscribe([_topic(10**6 + i) for i in range(WARM)], 1)
+    await client.open(WARM)
     before = read()
     profile = _common.AllocationProfile(args.profile and tracemalloc.is_tracing())
-    opened = await client.open(args.count)
+    if raw:
+        await client.subscribe([_topic(2 * 10**6 + i) for i in range(count)], 1)
+    else:
+        await client.open(count)
     await asyncio.sleep(SETTLE)
-    out: dict[str, Any] = {"per_connection": (read() - before) / args.count}
-    out["top"] = profile.top(args.count)
-    if isinstance(client, _RawConnections):
-        client.read(opened)
+    out: dict[str, Any] = {"per_connection": (read() - before) / count}
+    out["top"] = profile.top(count)
+    if raw:
+        before = read()
+        await client.open(count)
         await asyncio.sleep(SETTLE)
-        out["per_connection_with_reader"] = (read() - before) / args.count
+        out["per_connection_bare"] = (read() - before) / count
     return out
 
 
@@ -396,7 +422,9 @@ async def run_child(args: argparse.Namespace) -> dict[str, Any]:
             gc.collect()
             tracemalloc.start(16 if args.profile else 1)  # frames kept per allocation
         client = (
-            _RawConnections(args.url) if args.child.endswith("raw") else _LibConnections(args.url)
+            _RawConnections(args.url)
+            if args.child.endswith("raw")
+            else _LibConnections(args.url, plain=args.child.endswith("plain"))
         )
         try:
             read = _common.rss_bytes if mode == "rss" else _common.traced_bytes
@@ -428,23 +456,29 @@ class Memory:
 
     raw: list[dict[str, Any]] = field(default_factory=list)
     lib: list[dict[str, Any]] = field(default_factory=list)
+    plain: list[dict[str, Any]] = field(default_factory=list)  # information only
     error: str | None = None
 
     def median(self, variant: str, mode: str, key: str) -> float | None:
-        runs = self.raw if variant == "raw" else self.lib
+        runs: list[dict[str, Any]] = getattr(self, variant)
         return _common.median([r[mode][key] for r in runs if key in r[mode]])
 
 
-def measure_memory(kind: str, url: str, count: int, args: argparse.Namespace) -> Memory:
+def measure_memory(
+    kind: str, url: str, count: int, args: argparse.Namespace, variants: Sequence[str]
+) -> Memory:
+    """Children ``kind-raw``, then each of ``variants`` (``lib``, ``plain``), per repetition."""
     memory = Memory()
     for rep in range(args.reps):
         profile = args.profile and rep == 0  # deep tracebacks are slow: once is enough
         memory.raw.append(spawn_child(f"{kind}-raw", url, count, args, profile))
-        if memory.error is None:
-            try:
-                memory.lib.append(spawn_child(f"{kind}-lib", url, count, args, profile))
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                memory.error = str(exc)
+        for variant in variants:
+            if memory.error is None:
+                try:
+                    result = spawn_child(f"{kind}-{variant}", url, count, args, profile)
+                    getattr(memory, variant).append(result)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    memory.error = f"{variant}: {exc}"
     return memory
 
 
@@ -486,9 +520,9 @@ def print_table(args: argparse.Namespace, fanin: FanIn, idle: Memory, subs: Memo
             lambda b, ratio: ratio is not None and ratio <= IDLE_TARGET,
         ),
         _row(
-            "  vs raw + a reader task each",
+            "  vs a bare ws_connect (information)",
             idle.median("lib", "traced", "per_connection"),
-            idle.median("raw", "traced", "per_connection_with_reader"),
+            idle.median("raw", "traced", "per_connection_bare"),
             size,
             "",
             None,
@@ -497,6 +531,14 @@ def print_table(args: argparse.Namespace, fanin: FanIn, idle: Memory, subs: Memo
             "  RSS (information)",
             idle.median("lib", "rss", "per_connection"),
             idle.median("raw", "rss", "per_connection"),
+            size,
+            "",
+            None,
+        ),
+        _row(
+            "  WebSocketManager, no topic, vs bare",
+            idle.median("plain", "traced", "per_connection"),
+            idle.median("raw", "traced", "per_connection_bare"),
             size,
             "",
             None,
@@ -539,8 +581,9 @@ def print_table(args: argparse.Namespace, fanin: FanIn, idle: Memory, subs: Memo
         f"to all subscribed) a {_ms(setup_a)}, b {_ms(setup_b)}; client CPU busy a "
         f"{_pct(fanin.busy(fanin.raw))}, b {_pct(fanin.busy(fanin.lib))}; load average "
         f"before: {fanin.load:.2f} on {os.cpu_count()} CPUs.\n"
-        f"2: {args.idle} connections, no subscription; (b) WebSocketManager with default "
-        "liveness, (a) session.ws_connect.\n"
+        f"2: {args.idle} connections, one topic each; (b) one sharded manager, default "
+        "liveness; (a) session.ws_connect, a receive loop each, the topic's SUBSCRIBE kept for "
+        "a replay. Bare: session.ws_connect alone (no reader, no topic).\n"
         f"3: {args.subscriptions} topics over {shards or 'n/a'} connections (cap {args.cap}); "
         "a connection with one topic, "
         f"{size(subs.median('lib', 'traced', 'per_shard'))} (b) / "
@@ -637,9 +680,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fanin = asyncio.run(measure_fanin(args, fanin_url))
         fanin.load = load
         print(f"  done: 1 fan-in ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        idle = measure_memory("idle", ws_url, args.idle, args)
+        idle = measure_memory("idle", ws_url, args.idle, args, ("lib", "plain"))
         print(f"  done: 2 idle ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        subs = measure_memory("subs", ws_url, args.subscriptions, args)
+        subs = measure_memory("subs", ws_url, args.subscriptions, args, ("lib",))
         print(f"  done: 3 subscriptions ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     print()
     print_table(args, fanin, idle, subs)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
-from networkpype.websocket.decoding import DecoderSpec
+from networkpype.websocket.decoding import DecoderSpec, make_decoder
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.sharded import ShardedWebSocketManager
@@ -207,9 +207,12 @@ class ConnectionManagersFactory:
         removes the messages both connections deliver while a rotation overlaps.
         """
 
+        # One decoder for every shard (decoders are stateless): a connection costs less.
+        shared = make_decoder(decoder)
+
         async def connection() -> WebSocketConnection:
             return await self._connections_factory.get_ws_connection(
-                decoder=decoder, max_msg_size=max_msg_size, **session_kwargs
+                decoder=shared, max_msg_size=max_msg_size, **session_kwargs
             )
 
         manager = ShardedWebSocketManager(
@@ -232,7 +235,7 @@ class ConnectionManagersFactory:
             stats_interval=stats_interval,
             on_escalate=on_escalate,
             parent=parent,
-            decoder=decoder,
+            decoder=shared,
         )
         self._sharded.append(manager)
         return manager

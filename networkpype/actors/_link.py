@@ -218,8 +218,9 @@ class Link:
             else:
                 if job.done is not None and not job.done.done():
                     job.done.set_result(None)
-        if self.jobs is not None and not self.jobs:
-            self.jobs = None  # an idle connection keeps no queue
+        # An idle connection keeps no queue and no finished task.
+        self.jobs = None
+        self.outbox = None
 
     def _failed(self, job: _Job, exc: Exception) -> None:
         if job.subscription is not None:

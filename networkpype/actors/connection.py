@@ -1,5 +1,5 @@
 """The connection actor: owns one WebSocket, the reader task that drains it and the
-liveness task that watches it.
+liveness timers that watch it.
 
 Commands (``OpenSocket``, ``SendFrame``, ``SendPing``, ``CloseSocket``) arrive through the
 actor's inbox. Data frames do not: the reader decodes each frame and puts the response
@@ -25,11 +25,11 @@ from typing import Any
 
 from pykka import ActorRef
 
+from networkpype.actors._liveness import Liveness
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor, tell_quietly
 from networkpype.protocol.errors import (
     ConnectionClosedError,
-    LivenessTimeoutError,
     NotConnectedError,
 )
 from networkpype.protocol.events import Connected, Disconnected, Reconnected
@@ -59,7 +59,7 @@ class ConnectionActor(AsyncioActor):
 
     ``connection`` is the :class:`WebSocketConnection` the actor drives (its ``connected`` and
     ``last_recv_time`` may be read from the same loop by the facade). The actor owns its
-    reader and liveness tasks: ``CloseSocket`` and ``on_stop`` cancel and await them.
+    reader task and liveness watch: ``CloseSocket`` and ``on_stop`` cancel and await them.
     ``emit_events`` puts lifecycle events into ``sink`` (consumers skip them unless asked).
     ``intercept(frame)`` sees each text frame first and returns True to take it out of the
     stream (used to match subscription acknowledgements).
@@ -87,7 +87,8 @@ class ConnectionActor(AsyncioActor):
         self._intercept = intercept
         self._intercept_prefixes = intercept_prefixes
         self._tasks: list[asyncio.Task[None]] = []
-        self._reader_blocked = False
+        self._liveness: Liveness | None = None
+        self.reader_blocked = False
         self._opened: tuple[ConnectionSpec, float | None, int] | None = None
         self._failed = False
 
@@ -176,11 +177,8 @@ class ConnectionActor(AsyncioActor):
             loop.create_task(self._read_loop(), name=f"networkpype-reader-{self.connection_id}")
         )
         if spec.ping_interval or spec.no_data_timeout:
-            self._tasks.append(
-                loop.create_task(
-                    self._liveness(spec), name=f"networkpype-liveness-{self.connection_id}"
-                )
-            )
+            # Timers, not a task: an idle healthy connection costs a timer handle here.
+            self._liveness = Liveness(spec, self.connection, self)
         if spec.app_ping_interval:
             self._tasks.append(
                 loop.create_task(
@@ -189,7 +187,11 @@ class ConnectionActor(AsyncioActor):
             )
 
     async def _close(self) -> None:
+        liveness, self._liveness = self._liveness, None
+        ping = liveness.stop() if liveness is not None else None
         tasks, self._tasks = self._tasks, []
+        if ping is not None:
+            tasks.append(ping)
         current = asyncio.current_task()
         for task in tasks:
             if task is not current:
@@ -238,23 +240,22 @@ class ConnectionActor(AsyncioActor):
 
     # -- tasks -----------------------------------------------------------------------------
 
+    async def _put(self, frame: bytes | BinaryFrame) -> None:
+        """The reader's wait for room in a full queue: the link is not judged meanwhile."""
+        self.reader_blocked = True
+        try:
+            await self._sink.put(frame)
+        finally:
+            self.reader_blocked = False
+
     async def _read_loop(self) -> None:
-        sink = self._sink
-
-        async def put(frame: bytes | BinaryFrame) -> None:
-            self._reader_blocked = True
-            try:
-                await sink.put(frame)
-            finally:
-                self._reader_blocked = False
-
         try:
             # The connection stays open after a message timeout: the consumer decides.
             # Replies to our own requests (subscription acknowledgements) are taken out
             # before the queue, so they are matched even while the consumer is not reading.
             await self.connection.pump(
-                sink.offer,
-                put,
+                self._sink.offer,
+                self._put,
                 self._timed_out,
                 self._intercept,
                 self._intercept_prefixes or (),
@@ -270,45 +271,17 @@ class ConnectionActor(AsyncioActor):
         # would otherwise pile up in the queue without bound.
         self._sink.fail(error, coalesce=True)
 
-    async def _liveness(self, spec: ConnectionSpec) -> None:
-        conn = self.connection
-        interval, pong_timeout, no_data = (
-            spec.ping_interval,
-            spec.pong_timeout,
-            spec.no_data_timeout,
+    def liveness_failed(self, exc: Exception) -> None:
+        """Liveness judged the link dead (or its ping failed)."""
+        if self._failed:
+            return
+        self._fail(exc)  # first: the parent starts recovery at once
+        # Closing ends the reader quietly; a task of ours, awaited by _close.
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(
+                self.connection.disconnect(), name=f"networkpype-drop-{self.connection_id}"
+            )
         )
-        opened = time.monotonic()
-        try:
-            while True:
-                now = time.monotonic()
-                last_frame = conn.last_frame_monotonic or opened
-                if no_data is not None and not self._reader_blocked:
-                    silent = now - (conn.last_data_monotonic or opened)
-                    if silent >= no_data:
-                        raise LivenessTimeoutError(
-                            f"{spec.url}: no data for {silent:.1f} s (no_data_timeout={no_data})"
-                        )
-                due = [last_frame + interval] if interval else []
-                if no_data is not None:
-                    due.append((conn.last_data_monotonic or opened) + no_data)
-                wake = min(due)
-                if now < wake or self._reader_blocked:
-                    await asyncio.sleep(max(wake - now, 0.01))
-                    continue
-                if interval is None:
-                    continue
-                sent = time.monotonic()
-                await conn.ping()
-                await asyncio.sleep(pong_timeout)
-                if conn.last_frame_monotonic < sent and not self._reader_blocked:
-                    raise LivenessTimeoutError(
-                        f"{spec.url}: no pong within pong_timeout={pong_timeout} s of a ping "
-                        "(half-open connection)"
-                    )
-        except (LivenessTimeoutError, ConnectionError) as exc:
-            if not self._failed:
-                self._fail(exc)  # first: the parent starts recovery at once
-                await self.connection.disconnect()  # ends the reader quietly
 
     async def _app_pings(self, spec: ConnectionSpec) -> None:
         assert spec.app_ping_interval is not None

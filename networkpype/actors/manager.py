@@ -25,6 +25,7 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -226,35 +227,45 @@ class ManagerActor(AsyncioActor):
             self._first = link
 
     def _child_spec(self, link: Link, spec: ConnectionSpec) -> ChildSpec:
-        connection, sink, supervisor = link.connection, self._sink, self._supervisor
-        child_id, settings = link.id, self._settings
+        # A partial, not a closure: one small object per connection.
+        start = functools.partial(
+            self._start_child, link.connection, link.id, spec, self._supervisor
+        )
+        return ChildSpec(child_id=link.id, start=start, policy=self._settings.policy)
 
-        async def start(generation: int, down_since: float | None, attempt: int) -> ActorRef[Any]:
-            if settings.connect_throttler is not None:
-                async with settings.connect_throttler.execute_task(settings.connect_limit_id):
-                    pass  # attempts across the whole manager stay within the venue's limit
-            child = ConnectionActor.start(
-                connection,
-                sink,
-                supervisor,
-                child_id,
-                generation=generation,
-                intercept=settings.intercept,
-                intercept_prefixes=settings.intercept_prefixes,
+    async def _start_child(
+        self,
+        connection: WebSocketConnection,
+        child_id: str,
+        spec: ConnectionSpec,
+        supervisor: ActorRef[SupervisorActor] | None,
+        generation: int,
+        down_since: float | None,
+        attempt: int,
+    ) -> ActorRef[Any]:
+        """The supervisor's ``start`` for one connection: a connection actor, opened."""
+        settings = self._settings
+        if settings.connect_throttler is not None:
+            async with settings.connect_throttler.execute_task(settings.connect_limit_id):
+                pass  # attempts across the whole manager stay within the venue's limit
+        child = ConnectionActor.start(
+            connection,
+            self._sink,
+            supervisor,
+            child_id,
+            generation=generation,
+            intercept=settings.intercept,
+            intercept_prefixes=settings.intercept_prefixes,
+        )
+        try:
+            await child.ask(
+                OpenSocket(spec=spec, down_since=down_since, attempts=attempt, start_reading=False),
+                block=False,
             )
-            try:
-                await child.ask(
-                    OpenSocket(
-                        spec=spec, down_since=down_since, attempts=attempt, start_reading=False
-                    ),
-                    block=False,
-                )
-            except BaseException:
-                await stop_actor(child)
-                raise
-            return child
-
-        return ChildSpec(child_id=child_id, start=start, policy=settings.policy)
+        except BaseException:
+            await stop_actor(child)
+            raise
+        return child
 
     async def _close(self, connection_id: str) -> None:
         """Close one connection for good: no restart, queued sends fail."""

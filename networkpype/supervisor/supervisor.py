@@ -57,7 +57,7 @@ EscalationHandler = Callable[[str, GaveUpError], None]
 """``on_escalate(child_id, error)``: called on the supervisor's loop when it gives up."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ChildSpec:
     """How to start one child and how to restart it."""
 
@@ -66,7 +66,7 @@ class ChildSpec:
     policy: RestartPolicy = field(default_factory=RestartPolicy)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Child:
     spec: ChildSpec
     state: ChildState

@@ -343,6 +343,15 @@ async def test_shards_share_one_manager_and_one_supervisor_and_a_throttler(
             "ConnectionActor": 4,
             "ThrottlerActor": 1,
         }
+        # An idle shard runs one task of its own, its reader: liveness is on timers, and the
+        # outbox task exists only while sends are queued.
+        await asyncio.sleep(0.05)
+        kinds = sorted(
+            t.get_name().rsplit("-", 1)[0]
+            for t in asyncio.all_tasks()
+            if t.get_name().startswith("networkpype-") and not t.done()
+        )
+        assert kinds == ["networkpype-reader"] * 4
         limits = ws._limits  # the manager's own throttler: attempts and pacing
         assert limits is not None
         assert sorted(limit.limit_id for limit in limits.rate_limits) == [
