@@ -138,15 +138,20 @@ class Link:
             return None
         return self._enqueue([request], subscription=request)
 
-    def forget(self, subscription: WebSocketRequest) -> None:
-        for i, recorded in enumerate(self.subscriptions):
-            if recorded is subscription:
-                del self.subscriptions[i]
-                return
-        for i, recorded in enumerate(self.subscriptions):
-            if recorded == subscription:
-                del self.subscriptions[i]
-                return
+    def forget(
+        self, subscription: WebSocketRequest, replacement: WebSocketRequest | None = None
+    ) -> None:
+        """Take ``subscription`` out of the replay record (``replacement``, if given, takes
+        its place). ``KeyError`` if it is not recorded."""
+        subs = self.subscriptions
+        for same in (lambda r: r is subscription, lambda r: r == subscription):
+            for i, recorded in enumerate(subs):
+                if same(recorded):
+                    if replacement is None:
+                        del subs[i]
+                    else:
+                        subs[i] = replacement
+                    return
         raise KeyError("not a recorded subscription: pass the object given to subscribe()")
 
     async def shutdown(self) -> None:

@@ -155,9 +155,11 @@ class ManagerActor(AsyncioActor):
                 return self._link(cid).send([request])
             case Subscribe(request=request, connection_id=cid):
                 return self._link(cid).subscribe(request)
-            case Unsubscribe(subscription=subscription, send=request, connection_id=cid):
+            case Unsubscribe(
+                subscription=subscription, send=request, connection_id=cid, replacement=new
+            ):
                 link = self._link(cid)
-                link.forget(subscription)
+                link.forget(subscription, replacement=new)
                 return None if request is None else link.send([request])
             case SendPing(connection_id=cid):
                 await self._link(cid).require_child().ask(SendPing(), block=False)

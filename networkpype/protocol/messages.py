@@ -256,11 +256,14 @@ class Subscribe(_Message, frozen=True):
 
 
 class Unsubscribe(_Message, frozen=True):
-    """Forget a recorded subscription; ``send`` (optional) goes out to tell the server."""
+    """Forget a recorded subscription; ``send`` (optional) goes out to tell the server.
+    ``replacement`` (optional) takes its place in the replay order, recorded but not sent
+    (what is left of a batched subscription)."""
 
     subscription: Any
     send: Any = None
     connection_id: str | None = None
+    replacement: Any = None
 
 
 ManagerCommand: TypeAlias = Connect | Disconnect | Send | Subscribe | Unsubscribe

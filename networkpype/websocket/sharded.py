@@ -421,28 +421,53 @@ class ShardedWebSocketManager:
 
     async def unsubscribe_topics(self, topics: Iterable[str]) -> None:
         """Unsubscribe ``topics`` (unknown ones are ignored): one message per shard and
-        batch; they leave the replay record. A shard left with nothing is closed."""
+        batch; they leave the replay record (what is left of a batched subscription is
+        replayed alone). A shard that is down is not told (its replay will not carry the
+        topics). A shard left with nothing is closed."""
+        wanted = list(dict.fromkeys(topics))
         async with self._lock:
             for shard in list(self._shards):
-                gone = [t for t in topics if t in shard.topics]
+                gone = [t for t in wanted if t in shard.topics]
                 if not gone:
                     continue
-                size = self._codec.max_topics_per_message
-                for i in range(0, len(gone), size):
-                    chunk = gone[i : i + size]
-                    request = self._codec.unsubscribe(chunk, next(self._request_ids))
-                    await self._ask(Send(request=request, connection_id=shard.id))
+                await self._tell_unsubscribed(shard, gone)
+                affected: dict[int, WebSocketRequest] = {}
                 for topic in gone:
                     request = shard.topics.pop(topic)
-                    if not any(r is request for r in shard.topics.values()):
-                        await self._ask(Unsubscribe(subscription=request, connection_id=shard.id))
+                    affected[id(request)] = request
                     stream = self._streams.pop(topic, None)
                     if stream is not None:
                         stream.queue.close()  # its consumer's loop ends
+                for request in affected.values():
+                    await self._rerecord(shard, request)
                 if shard.load == 0:
                     self._shards.remove(shard)
                     await self._close_shard(shard)
                     logger.info("sharded manager: closed idle %s", shard.id)
+
+    async def _tell_unsubscribed(self, shard: Shard, gone: list[str]) -> None:
+        size = self._codec.max_topics_per_message
+        for i in range(0, len(gone), size):
+            request = self._codec.unsubscribe(gone[i : i + size], next(self._request_ids))
+            try:
+                await self._ask(Send(request=request, connection_id=shard.id))
+            except ConnectionError as exc:  # down: the replay will not carry them anyway
+                logger.info("%s: unsubscribe not sent (%s); forgotten", shard.id, exc)
+                return
+
+    async def _rerecord(self, shard: Shard, request: WebSocketRequest) -> None:
+        """``request`` lost topics: forget it, or record what is left of it in its place."""
+        rest = [t for t, r in shard.topics.items() if r is request]
+        replacement = None
+        if rest:
+            request_id = next(self._request_ids)
+            self._own_ids.add(request_id)
+            replacement = self._codec.subscribe(rest, request_id)
+            for topic in rest:
+                shard.topics[topic] = replacement
+        await self._ask(
+            Unsubscribe(subscription=request, connection_id=shard.id, replacement=replacement)
+        )
 
     async def subscribe(self, request: WebSocketRequest) -> None:
         """A raw subscription (not topic-coded): recorded on a shard with room, replayed

@@ -383,3 +383,48 @@ async def test_shards_share_one_manager_and_one_supervisor_and_a_throttler(
         assert (await ws.statistics()).connections[0].restarts == 1
         await ws.disconnect()
     assert census() == before
+
+
+async def test_unsubscribed_topic_stays_unsubscribed_after_reconnects(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """One topic out of a batched SUBSCRIBE is unsubscribed: the replay after a reconnect
+    subscribes the rest of the batch only. During a reconnection, unsubscribing works too
+    (nothing to tell the venue; the topic is simply not replayed)."""
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(restart_policy=FAST)
+        await ws.connect(sim.url)
+        wanted = topics(4)
+        assert (await ws.subscribe_topics(wanted)).rejected == {}
+        assert [sorted(t) for t in sim.subscriptions.values() if t] == [sorted(wanted)]
+        await ws.unsubscribe_topics([wanted[1]])
+        await asyncio.sleep(0.05)
+        assert [sorted(t) for t in sim.subscriptions.values() if t] == [
+            sorted(wanted[i] for i in (0, 2, 3))
+        ]
+
+        async def next_reconnect() -> None:
+            async with asyncio.timeout(5):
+                async for item in ws.iter_messages(events=True):
+                    if isinstance(item, Reconnected):
+                        return
+
+        sim.kill_all()
+        await next_reconnect()
+        await asyncio.sleep(0.1)  # the replay is acknowledged
+        live = [sorted(t) for t in sim.subscriptions.values() if t]
+        assert live == [sorted(wanted[i] for i in (0, 2, 3))]
+
+        # Down: unsubscribing is only forgetting (NotConnectedError must not escape).
+        sim.refuse_for(0.3)
+        sim.kill_all()
+        async with asyncio.timeout(2):
+            while ws.connected:
+                await asyncio.sleep(0.005)
+        await ws.unsubscribe_topics([wanted[2]])
+        assert ws.shard_of(wanted[2]) is None
+        await next_reconnect()
+        await asyncio.sleep(0.1)
+        live = [sorted(t) for t in sim.subscriptions.values() if t]
+        assert live == [sorted(wanted[i] for i in (0, 3))]
+        await ws.disconnect()
