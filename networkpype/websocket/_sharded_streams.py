@@ -1,5 +1,5 @@
-"""Transforms of a sharded manager's streams: duplicate removal around rotations, event
-filtering, and draining a queue of decoded responses."""
+"""A sharded manager's streams: the per-topic router, duplicate removal around rotations,
+event filtering, and draining a queue of decoded responses."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue, QueueClosed
 from networkpype.protocol.events import RotationFinished, RotationStarted
+from networkpype.websocket._sharded_state import Stream
+from networkpype.websocket.decoding import MessageDecoder
+from networkpype.websocket.manager import consume
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.response import WebSocketResponse
 
-__all__ = ["dedup_rotations", "drain", "only_messages"]
+__all__ = ["TopicRouter", "dedup_rotations", "drain", "only_messages"]
 
 
 async def only_messages(source: AsyncIterator[Any], events: bool) -> AsyncIterator[Any]:
@@ -69,3 +72,100 @@ async def drain(
                 yield item
             elif events:
                 yield item
+
+
+class TopicRouter:
+    """Per-topic streams of a sharded manager: once the first ``open()``, a task owned by the
+    router takes the merged queue, decodes it and hands each message to its topic's stream,
+    what no stream claims to ``rest`` (``iter_messages()`` reads that from then on), and each
+    shard's gap events to every stream of that shard (rotation events to all).
+
+    ``topic_of(data)`` names a message's topic (the codec's); ``shard_of(topic)`` its shard.
+    A failure of the merged queue (a shard given up) ends every stream with that error.
+    """
+
+    def __init__(
+        self,
+        source: DeliveryQueue[Any],
+        decoder: MessageDecoder,
+        topic_of: Callable[[Any], str | None],
+        shard_of: Callable[[str], str | None],
+    ) -> None:
+        self._source = source
+        self._decoder = decoder
+        self._topic_of = topic_of
+        self._shard_of = shard_of
+        self.streams: dict[str, Stream] = {}
+        self.rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
+        self._task: asyncio.Task[None] | None = None
+
+    def consumer_queue(self) -> DeliveryQueue[Any]:
+        """Where ``iter_messages()`` reads: the merged queue, or ``rest`` once routing."""
+        return self._source if self.rest is None else self.rest
+
+    def open(self, topic: str, max_queue: int, overflow: str) -> Stream:
+        """The stream of ``topic`` (made, with its bounded queue, on first use)."""
+        stream = self.streams.get(topic)
+        if stream is None:
+            queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=_decoded)
+            stream = self.streams[topic] = Stream(queue)
+            if self._task is None:
+                self.rest = DeliveryQueue(
+                    self._source.maxsize, self._source.overflow, droppable=_decoded
+                )
+                self._task = asyncio.get_running_loop().create_task(
+                    self._route(), name="networkpype-sharded-router"
+                )
+        return stream
+
+    def end(self, topic: str) -> None:
+        """The topic is gone: its stream's consumer loop ends."""
+        stream = self.streams.pop(topic, None)
+        if stream is not None:
+            stream.queue.close()
+
+    async def aclose(self) -> None:
+        """Stop routing and end every stream and ``rest``."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for stream in self.streams.values():
+            stream.queue.close()
+        if self.rest is not None:
+            self.rest.close()
+
+    async def _route(self) -> None:
+        assert self.rest is not None
+        rest, topic_of, streams = self.rest, self._topic_of, self.streams
+        try:
+            async for item in consume(lambda: self._source, self._decoder, [], True):
+                if isinstance(item, WebSocketResponse):
+                    stream = streams.get(topic_of(item.data) or "")
+                    if stream is not None:
+                        stream.messages += 1
+                        if not stream.queue.offer(item):
+                            await stream.queue.put(item)
+                        continue
+                    if not rest.offer(item):
+                        await rest.put(item)
+                    continue
+                rest.put_nowait(item)
+                shard = getattr(item, "connection_id", None)
+                rotation = isinstance(item, RotationStarted | RotationFinished)
+                for topic, stream in streams.items():
+                    if rotation or self._shard_of(topic) == shard:
+                        stream.queue.put_nowait(item)
+        except Exception as exc:  # a gave-up shard ends every stream with its error
+            for queue in [rest, *(s.queue for s in streams.values())]:
+                queue.fail(exc)
+                queue.close()
+            return
+        rest.close()
+        for stream in streams.values():
+            stream.queue.close()
+
+
+def _decoded(item: Any) -> bool:
+    """What an overflow policy may drop from a routed queue: a message, not an event."""
+    return isinstance(item, WebSocketResponse)

@@ -47,24 +47,28 @@ from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket._acks import Acks
 from networkpype.websocket._sharded_state import (
     ConnectionStatistics,
     Shard,
     ShardedStatistics,
-    Stream,
     SubscribeResult,
     SubscriptionStatistics,
     log_statistics,
     snapshot,
 )
-from networkpype.websocket._sharded_streams import dedup_rotations, drain, only_messages
+from networkpype.websocket._sharded_streams import (
+    TopicRouter,
+    dedup_rotations,
+    drain,
+    only_messages,
+)
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
 from networkpype.websocket.connection import WebSocketConnection, check_ws_url
-from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
+from networkpype.websocket.decoding import DecoderSpec, make_decoder
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, connection_spec, consume, is_frame
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
-from networkpype.websocket.response import WebSocketResponse
 
 if TYPE_CHECKING:
     from pykka import ActorRef
@@ -140,11 +144,12 @@ class ShardedWebSocketManager:
             else None
         )
         self._ack_timeout = ack_timeout
+        self._acks = Acks(self._codec)
         self._settings = ManagerSettings(
             policy=restart_policy or RestartPolicy(),
             on_escalate=on_escalate,
             parent=parent,
-            intercept=self._intercept,
+            intercept=self._acks.intercept,
             intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
             connect_throttler=self._limits if max_connection_attempts else None,
             connect_limit_id=_CONNECT_LIMIT_ID,
@@ -155,10 +160,6 @@ class ShardedWebSocketManager:
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._shards: list[Shard] = []
         self._shard_ids = itertools.count(1)
-        # Far from the small ids programs number their own requests with (see _intercept).
-        self._request_ids = itertools.count(1 << 30)
-        self._pending: dict[int, asyncio.Future[Reply]] = {}
-        self._own_ids: set[int] = set()  # ids of our subscribe/unsubscribe requests
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
         if max_age is not None and max_age <= 0:
@@ -170,9 +171,9 @@ class ShardedWebSocketManager:
         self._rotator: asyncio.Task[None] | None = None
         self._stats_interval = stats_interval
         self._stats_logger: asyncio.Task[None] | None = None
-        self._streams: dict[str, Stream] = {}
-        self._rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
-        self._router: asyncio.Task[None] | None = None
+        self._router = TopicRouter(
+            self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -203,21 +204,12 @@ class ShardedWebSocketManager:
         actor, self._actor = self._actor, None
         if actor is not None:
             await stop_actor(actor)  # closes every connection, then its supervisor
-        router, self._router = self._router, None
-        if router is not None:
-            router.cancel()
-            await asyncio.gather(router, return_exceptions=True)
+        await self._router.aclose()
         self._queue.close()
-        for stream in self._streams.values():
-            stream.queue.close()
         if self._limits is not None:
             self._limits.rate_limits = self._connect_limits  # the shards' pacing goes
             await self._limits.aclose()
-        if self._rest is not None:
-            self._rest.close()
-        for future in self._pending.values():
-            future.cancel()
-        self._pending.clear()
+        self._acks.close()
 
     async def _ask(self, message: Any) -> None:
         """Ask the manager actor; await the send's completion when it replies with one."""
@@ -267,7 +259,10 @@ class ShardedWebSocketManager:
         return shard
 
     async def _close_shard(self, shard: Shard) -> None:
-        """Close one shard's connection for good (no restart) and drop its pacing."""
+        """Close one shard's connection for good (no restart), drop its pacing and the ids
+        of its requests."""
+        for request in {id(r): r for r in shard.topics.values()}.values():
+            self._acks.forget(request)
         actor = self._actor
         if actor is not None:
             await actor.ask(Disconnect(connection_id=shard.id), block=False)
@@ -346,17 +341,6 @@ class ShardedWebSocketManager:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    def _intercept(self, frame: bytes) -> bool:
-        reply = self._codec.parse_reply(frame)
-        if reply is None or reply.request_id not in self._own_ids:
-            return False  # data, or the answer to the user's own send(): theirs to read
-        future = self._pending.pop(reply.request_id, None)
-        if future is not None and not future.done():
-            future.set_result(reply)
-        elif reply.error is not None:
-            logger.warning("venue rejected request %d on replay: %s", reply.request_id, reply.error)
-        return True
-
     def shard_of(self, topic: str) -> str | None:
         """The id of the connection carrying ``topic``."""
         for shard in self._shards:
@@ -393,11 +377,7 @@ class ShardedWebSocketManager:
         waits: list[tuple[list[str], WebSocketRequest, asyncio.Future[Reply]]] = []
         for i in range(0, len(topics), size):
             chunk = topics[i : i + size]
-            request_id = next(self._request_ids)
-            self._own_ids.add(request_id)
-            request = self._codec.subscribe(chunk, request_id)
-            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-            self._pending[request_id] = future
+            request, future = self._acks.subscribe(chunk)
             for topic in chunk:
                 shard.topics[topic] = request
             # Recorded: replayed after reconnects.
@@ -405,17 +385,14 @@ class ShardedWebSocketManager:
             waits.append((chunk, request, future))
         rejected: dict[str, str] = {}
         for chunk, request, future in waits:
-            try:
-                reply = await asyncio.wait_for(future, self._ack_timeout)
-                reason = reply.error
-            except TimeoutError:
-                reason = f"no acknowledgement within ack_timeout={self._ack_timeout} s"
+            reason = await self._acks.wait(future, self._ack_timeout)
             if reason is not None:
                 logger.warning("%s: subscription of %s rejected: %s", shard.id, chunk, reason)
                 for topic in chunk:
                     shard.topics.pop(topic, None)
                     rejected[topic] = reason
                 # Out of the replay record.
+                self._acks.forget(request)
                 await self._ask(Unsubscribe(subscription=request, connection_id=shard.id))
         return rejected
 
@@ -435,9 +412,7 @@ class ShardedWebSocketManager:
                 for topic in gone:
                     request = shard.topics.pop(topic)
                     affected[id(request)] = request
-                    stream = self._streams.pop(topic, None)
-                    if stream is not None:
-                        stream.queue.close()  # its consumer's loop ends
+                    self._router.end(topic)  # its stream's consumer loop ends
                 for request in affected.values():
                     await self._rerecord(shard, request)
                 if shard.load == 0:
@@ -448,10 +423,11 @@ class ShardedWebSocketManager:
     async def _tell_unsubscribed(self, shard: Shard, gone: list[str]) -> None:
         size = self._codec.max_topics_per_message
         for i in range(0, len(gone), size):
-            request = self._codec.unsubscribe(gone[i : i + size], next(self._request_ids))
+            request, request_id = self._acks.unsubscribe(gone[i : i + size])
             try:
                 await self._ask(Send(request=request, connection_id=shard.id))
             except ConnectionError as exc:  # down: the replay will not carry them anyway
+                self._acks.unsent(request_id)
                 logger.info("%s: unsubscribe not sent (%s); forgotten", shard.id, exc)
                 return
 
@@ -459,10 +435,9 @@ class ShardedWebSocketManager:
         """``request`` lost topics: forget it, or record what is left of it in its place."""
         rest = [t for t, r in shard.topics.items() if r is request]
         replacement = None
+        self._acks.forget(request)
         if rest:
-            request_id = next(self._request_ids)
-            self._own_ids.add(request_id)
-            replacement = self._codec.subscribe(rest, request_id)
+            replacement = self._acks.record(rest)
             for topic in rest:
                 shard.topics[topic] = replacement
         await self._ask(
@@ -498,16 +473,16 @@ class ShardedWebSocketManager:
         if self._dedup_key is None:
             # No duplicates to remove: the consumer loop itself, one generator layer only.
             return consume(
-                lambda: self._queue if self._rest is None else self._rest,
-                self._decoder(),
+                self._router.consumer_queue,
+                self._decoder_spec,
                 self._post_processors,
                 events,
             )
         return only_messages(
             dedup_rotations(
                 consume(
-                    lambda: self._queue if self._rest is None else self._rest,
-                    self._decoder(),
+                    self._router.consumer_queue,
+                    self._decoder_spec,
                     self._post_processors,
                     True,
                 ),
@@ -524,61 +499,9 @@ class ShardedWebSocketManager:
         own ``overflow`` policy (default: the manager's). Messages a running
         ``iter_messages()`` had already taken when the first stream was created are
         delivered there."""
-        stream = self._streams.get(topic)
-        if stream is None:
-            queue: DeliveryQueue[Any] = DeliveryQueue(
-                max_queue or self._max_queue,
-                overflow or self._overflow,
-                droppable=lambda item: isinstance(item, WebSocketResponse),
-            )
-            stream = self._streams[topic] = Stream(queue)
-            self._start_router()
+        stream = self._router.open(topic, max_queue or self._max_queue, overflow or self._overflow)
         drained = drain(stream.queue, self._post_processors, True)
         return drained if self._dedup_key is None else dedup_rotations(drained, self._dedup_key)
-
-    def _decoder(self) -> MessageDecoder:
-        return self._decoder_spec
-
-    def _start_router(self) -> None:
-        if self._router is None:
-            self._rest = DeliveryQueue(
-                self._max_queue,
-                self._overflow,
-                droppable=lambda i: isinstance(i, WebSocketResponse),
-            )
-            self._router = asyncio.get_running_loop().create_task(
-                self._route(), name="networkpype-sharded-router"
-            )
-
-    async def _route(self) -> None:
-        assert self._rest is not None
-        rest, topic_of = self._rest, self._codec.topic_of
-        try:
-            async for item in consume(lambda: self._queue, self._decoder(), [], True):
-                if isinstance(item, WebSocketResponse):
-                    stream = self._streams.get(topic_of(item.data) or "")
-                    if stream is not None:
-                        stream.messages += 1
-                        if not stream.queue.offer(item):
-                            await stream.queue.put(item)
-                        continue
-                    if not rest.offer(item):
-                        await rest.put(item)
-                    continue
-                rest.put_nowait(item)
-                shard = getattr(item, "connection_id", None)
-                rotation = isinstance(item, RotationStarted | RotationFinished)
-                for topic, stream in self._streams.items():
-                    if rotation or self.shard_of(topic) == shard:
-                        stream.queue.put_nowait(item)
-        except Exception as exc:  # a gave-up shard ends every stream with its error
-            for queue in [rest, *(s.queue for s in self._streams.values())]:
-                queue.fail(exc)
-                queue.close()
-            return
-        rest.close()
-        for stream in self._streams.values():
-            stream.queue.close()
 
     # -- statistics ------------------------------------------------------------------------
 
@@ -591,4 +514,4 @@ class ShardedWebSocketManager:
     async def statistics(self) -> ShardedStatistics:
         """A frozen snapshot of every connection and subscription."""
         restarts = await self._actor.proxy().restarts() if self._actor is not None else {}
-        return snapshot(self._shards, self._streams, self._queue, restarts)
+        return snapshot(self._shards, self._router.streams, self._queue, restarts)

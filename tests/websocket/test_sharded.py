@@ -428,3 +428,35 @@ async def test_unsubscribed_topic_stays_unsubscribed_after_reconnects(
         live = [sorted(t) for t in sim.subscriptions.values() if t]
         assert live == [sorted(wanted[i] for i in (0, 3))]
         await ws.disconnect()
+
+
+async def test_churn_keeps_no_growing_ids_and_unsubscribe_replies_stay_out(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """Subscribing and unsubscribing for weeks holds no growing set of request ids, and the
+    venue's replies to our UNSUBSCRIBE messages are not handed to the consumer."""
+    async with ExchangeSimulator(rate=1.0, max_incoming_per_second=1000) as sim:
+        ws = await factory.get_sharded_ws_manager(max_topics_per_connection=10)
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["keepusdt@trade"])
+        acks = ws._acks
+        base = len(acks)
+        for n in range(30):
+            churn = [f"c{n}x{i}usdt@trade" for i in range(3)]
+            assert (await ws.subscribe_topics(churn)).rejected == {}
+            await ws.unsubscribe_topics(churn[:2])  # a batch split: the rest re-recorded
+            await ws.unsubscribe_topics(churn[2:])
+        async with asyncio.timeout(2):
+            while len(acks) > base:  # the last unsubscribe replies are on their way
+                await asyncio.sleep(0.01)
+        assert len(acks) == base
+        assert [t for t in sim.subscriptions.values() if t] == [("keepusdt@trade",)]
+        replies = []
+        async with asyncio.timeout(3):
+            async for item in ws.iter_messages():
+                if "result" in item.data or "id" in item.data:
+                    replies.append(item.data)
+                elif item.data.get("stream") == "keepusdt@trade" and item.data["seq"] >= 2:
+                    break
+        assert replies == []
+        await ws.disconnect()

@@ -1,0 +1,124 @@
+"""The venue's replies to a sharded manager's own requests, matched by request id as frames
+arrive (before the delivery queue, so they are seen even while nobody reads). Part of
+:mod:`networkpype.websocket.sharded`.
+
+The ids the manager's requests carry stay known only as long as a reply may still come: a
+subscribe request while it is in a replay record (each replay draws a reply), an unsubscribe
+request until its reply. A bot that subscribes and unsubscribes for weeks holds no growing
+set of ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+from networkpype.websocket.codec import Reply, TopicCodec
+from networkpype.websocket.request import WebSocketRequest
+
+__all__ = ["Acks"]
+
+logger = logging.getLogger("networkpype.websocket.sharded")
+
+FIRST_ID = 1 << 30
+"""Request ids start here: far from the small ids programs number their own requests with, so
+a reply to the user's own ``send()`` reaches the user."""
+
+
+class Acks:
+    """Builds the manager's subscribe/unsubscribe requests with ``codec`` and takes their
+    replies out of the stream (``intercept``)."""
+
+    def __init__(self, codec: TopicCodec) -> None:
+        self._codec = codec
+        self._ids = itertools.count(FIRST_ID)
+        self._pending: dict[int, asyncio.Future[Reply]] = {}  # awaited by subscribe_topics
+        self._recorded: dict[int, WebSocketRequest] = {}  # subscribe requests to replay
+        self._once: set[int] = set()  # unsubscribe requests: one reply each
+
+    def __len__(self) -> int:
+        """Request ids whose replies are still expected (for tests and statistics)."""
+        return len(self._pending) + len(self._recorded) + len(self._once)
+
+    def intercept(self, frame: bytes) -> bool:
+        """True when ``frame`` is a reply to one of our requests (taken out of the stream)."""
+        reply = self._codec.parse_reply(frame)
+        if reply is None:
+            return False
+        rid = reply.request_id
+        future = self._pending.pop(rid, None)
+        if future is not None:
+            if not future.done():
+                future.set_result(reply)
+            return True
+        if rid in self._recorded:
+            if reply.error is not None:
+                logger.warning("venue rejected request %d on replay: %s", rid, reply.error)
+            return True
+        if rid in self._once:
+            self._once.discard(rid)
+            if reply.error is not None:
+                logger.warning("venue rejected unsubscribe %d: %s", rid, reply.error)
+            return True
+        return False  # data, or the answer to the user's own send(): theirs to read
+
+    def subscribe(self, topics: list[str]) -> tuple[WebSocketRequest, asyncio.Future[Reply]]:
+        """A subscribe request for ``topics``, recorded, and the future of its reply."""
+        rid = next(self._ids)
+        request = self._recorded[rid] = self._codec.subscribe(topics, rid)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        return request, future
+
+    def record(self, topics: list[str]) -> WebSocketRequest:
+        """A subscribe request for ``topics`` that will be replayed (not sent now)."""
+        rid = next(self._ids)
+        request = self._recorded[rid] = self._codec.subscribe(topics, rid)
+        return request
+
+    def unsubscribe(self, topics: list[str]) -> tuple[WebSocketRequest, int]:
+        """An unsubscribe request for ``topics`` and its id; its one reply is ours."""
+        rid = next(self._ids)
+        self._once.add(rid)
+        return self._codec.unsubscribe(topics, rid), rid
+
+    def unsent(self, request_id: int) -> None:
+        """The unsubscribe ``request_id`` did not go out: no reply will come."""
+        self._once.discard(request_id)
+
+    def forget(self, request: WebSocketRequest) -> None:
+        """``request`` left every replay record: its later replies are not expected."""
+        rid = self._id_of(request)
+        if rid is not None:
+            self._recorded.pop(rid, None)
+            future = self._pending.pop(rid, None)
+            if future is not None and not future.done():
+                future.cancel()
+
+    async def wait(self, future: asyncio.Future[Reply], ack_timeout: float) -> str | None:
+        """The venue's reason for rejecting, None when accepted; a missing reply counts as a
+        rejection after ``ack_timeout`` seconds, and so does a disconnect meanwhile."""
+        try:
+            return (await asyncio.wait_for(future, ack_timeout)).error
+        except TimeoutError:
+            return f"no acknowledgement within ack_timeout={ack_timeout} s"
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are cancelled, not just the wait
+            return "disconnected before the acknowledgement"
+
+    def close(self) -> None:
+        """Cancel every wait (the manager disconnects)."""
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        self._recorded.clear()
+        self._once.clear()
+
+    def _id_of(self, request: WebSocketRequest) -> int | None:
+        for rid, recorded in self._recorded.items():
+            if recorded is request:
+                return rid
+        return None
