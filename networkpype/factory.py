@@ -116,8 +116,9 @@ class ConnectionManagersFactory:
         self._ws_post_processors = list(ws_post_processors or [])
         self._time_synchronizer = time_synchronizer
         self._connections_factory = ConnectionsFactory()
-        self._managers: list[WebSocketManager] = []
-        self._sharded: list[ShardedWebSocketManager] = []
+        # Managers with something to close (connected and not yet disconnected): each adds
+        # itself at connect() and leaves at disconnect(), so none is kept after its use.
+        self._live: set[WebSocketManager | ShardedWebSocketManager] = set()
 
     @property
     def throttler(self) -> AsyncThrottler:
@@ -173,7 +174,7 @@ class ConnectionManagersFactory:
             on_escalate=on_escalate,
             parent=parent,
         )
-        self._managers.append(manager)
+        manager._live_registry = self._live
         return manager
 
     async def get_sharded_ws_manager(
@@ -237,7 +238,7 @@ class ConnectionManagersFactory:
             parent=parent,
             decoder=shared,
         )
-        self._sharded.append(manager)
+        manager._live_registry = self._live
         return manager
 
     async def get_rest_manager(self) -> RESTManager:
@@ -257,11 +258,8 @@ class ConnectionManagersFactory:
         self._connections_factory.update_cookies(cookies)
 
     async def close(self) -> None:
-        """Disconnect every manager this factory made, then close the shared session."""
-        managers, self._managers = self._managers, []
-        for manager in managers:
-            await manager.disconnect()
-        sharded, self._sharded = self._sharded, []
-        for sharded_manager in sharded:
-            await sharded_manager.disconnect()
+        """Disconnect every manager this factory made that is connected, then close the shared
+        session. (A manager is held here only while connected.)"""
+        while self._live:
+            await self._live.pop().disconnect()
         await self._connections_factory.close()

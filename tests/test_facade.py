@@ -42,3 +42,36 @@ async def test_stop_stops_the_default_throttlers_actor(echo_server: ScriptedServ
         )
         assert len(ActorRegistry.get_all()) > before
     assert len(ActorRegistry.get_all()) == before
+
+
+async def test_factory_holds_a_manager_only_while_it_is_connected() -> None:
+    """A program that makes, uses and drops managers for weeks leaves none in the factory;
+    close() still disconnects the ones that are connected."""
+    import gc
+    import weakref
+
+    from networkpype.demo.server import DemoServer
+    from networkpype.factory import ConnectionManagersFactory
+    from networkpype.throttler.rate_limit import RateLimit
+    from networkpype.throttler.throttler import AsyncThrottler
+
+    factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("d", 100, 1.0)]))
+    async with DemoServer() as server:
+        dropped = []
+        for _ in range(5):
+            manager = await factory.get_ws_manager()
+            await manager.connect(server.url)
+            await manager.disconnect()
+            sharded = await factory.get_sharded_ws_manager()
+            await sharded.connect(server.url)
+            await sharded.disconnect()
+            dropped += [weakref.ref(manager), weakref.ref(sharded)]
+        del manager, sharded
+        gc.collect()
+        assert [ref for ref in dropped if ref() is not None] == []
+        kept = await factory.get_ws_manager()
+        await kept.connect(server.url)
+        never_connected = await factory.get_ws_manager()
+        await factory.close()
+        assert not kept.connected and kept.actor_ref is None
+        assert never_connected.actor_ref is None

@@ -130,6 +130,9 @@ class WebSocketManager:
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._queue.close()  # until connect(): a receive() before it returns None at once
         self._actor: ActorRef[ManagerActor] | None = None
+        # The factory's set of managers to disconnect at close(): in it only while connected,
+        # so a program that makes and drops managers for weeks leaves none behind.
+        self._live_registry: set[Any] | None = None
 
     # -- seed API ----------------------------------------------------------------------
 
@@ -206,6 +209,8 @@ class WebSocketManager:
         except BaseException:
             await self._shutdown()
             raise
+        if self._live_registry is not None:
+            self._live_registry.add(self)
 
     async def disconnect(self) -> None:
         """Close the WebSocket and stop its actors, from any state (mid-backoff,
@@ -215,6 +220,8 @@ class WebSocketManager:
 
     async def _shutdown(self) -> None:
         actor, self._actor = self._actor, None
+        if self._live_registry is not None:
+            self._live_registry.discard(self)
         self._queue.close()
         if actor is not None:
             await stop_actor(actor)

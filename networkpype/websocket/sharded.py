@@ -162,6 +162,7 @@ class ShardedWebSocketManager:
         self._shard_ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
+        self._live_registry: set[Any] | None = None  # as WebSocketManager's
         if max_age is not None and max_age <= 0:
             raise ConfigurationError(f"max_age must be > 0 s, got {max_age}")
         self._max_age = max_age
@@ -192,9 +193,13 @@ class ShardedWebSocketManager:
         an unknown option."""
         check_ws_url(ws_url)
         self._spec = connection_spec(ws_url, **connect_kwargs)
+        if self._live_registry is not None:
+            self._live_registry.add(self)
 
     async def disconnect(self) -> None:
         """Close every shard and end every stream. Idempotent."""
+        if self._live_registry is not None:
+            self._live_registry.discard(self)
         tasks = [t for t in (self._rotator, self._stats_logger) if t is not None]
         self._rotator = self._stats_logger = None
         for task in tasks:
