@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from typing import Any
 
 from pykka import ActorDeadError, ActorRef
@@ -45,11 +46,9 @@ class _Inbox:
     __slots__ = ("_actor_ref", "_closed", "_lock", "_loop", "_queue", "_thread_id", "_waiter")
 
     def __init__(self) -> None:
-        # A list, not a deque: an inbox holds a message or two, and an empty deque costs
-        # ~600 B (a preallocated block) per actor against a list's 56 B. list.append and
-        # list.pop(0) are atomic under the GIL like deque's, so a put from another thread
-        # needs the lock only against close().
-        self._queue: list[Envelope[Any]] = []
+        # A deque (~600 B empty, a preallocated block) rather than a list (56 B): a list's
+        # pop(0) makes a backlog quadratic (100k queued tells took 2.5 s to drain, not 0.2).
+        self._queue: deque[Envelope[Any]] = deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = -1  # no thread has this id: every put is "foreign" until bind()
@@ -95,7 +94,7 @@ class _Inbox:
 
     def get(self) -> Envelope[Any]:
         """Take the oldest envelope; only the serving task calls this, when not ``empty()``."""
-        return self._queue.pop(0)
+        return self._queue.popleft()
 
     def empty(self) -> bool:
         return not self._queue

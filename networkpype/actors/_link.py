@@ -60,6 +60,7 @@ class Link:
         "id",
         "jobs",
         "on_connect",
+        "opening",
         "outbox",
         "pace",
         "pipeline",
@@ -86,6 +87,7 @@ class Link:
         self.subscriptions: list[WebSocketRequest] = []
         self.jobs: deque[_Job] | None = None  # made when a job is queued, dropped when done
         self.outbox: asyncio.Task[None] | None = None
+        self.opening: asyncio.Task[None] | None = None  # the first open, owned by the link
         self.replays = 0
         self.gave_up: BaseException | None = None
         self.stopping = False
@@ -155,17 +157,20 @@ class Link:
         raise KeyError("not a recorded subscription: pass the object given to subscribe()")
 
     async def shutdown(self) -> None:
-        """Stop the outbox; queued sends fail with ``NotConnectedError``."""
+        """Stop the first open and the outbox; queued sends fail with
+        ``NotConnectedError``."""
         self.stopping = True
-        outbox, self.outbox = self.outbox, None
-        if outbox is not None:
-            outbox.cancel()
+        for running in (self.opening, self.outbox):
+            if running is None or running.done():
+                continue
+            running.cancel()
             try:
-                await outbox
+                await running
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise
+        self.opening = self.outbox = None
         jobs, self.jobs = self.jobs, None
         while jobs:
             job = jobs.popleft()
@@ -233,7 +238,7 @@ class Link:
                 self.forget(job.subscription)
         if job.done is not None and not job.done.done():
             job.done.set_exception(exc)
-        elif job.replay and self.child is not None:
+        elif job.replay and self.child is not None and job.generation == self.generation:
             # The connection must not stay open without its subscriptions: fail it, and let
             # the supervisor decide (a fatal error escalates at once).
             logger.error(

@@ -74,7 +74,9 @@ class Liveness:
         interval, no_data = spec.ping_interval, spec.no_data_timeout
         now = time.monotonic()
         blocked = self._owner.reader_blocked
-        last_data = conn.last_data_monotonic or self._opened
+        # This connection's frames only: a redial reuses the socket holder, whose stamps
+        # still tell of the connection before (a stall then would condemn every redial).
+        last_data = max(conn.last_data_monotonic, self._opened)
         if no_data is not None and not blocked and now - last_data >= no_data:
             self._dead(
                 LivenessTimeoutError(
@@ -82,7 +84,7 @@ class Liveness:
                 )
             )
             return
-        due = [] if interval is None else [(conn.last_frame_monotonic or self._opened) + interval]
+        due = [] if interval is None else [max(conn.last_frame_monotonic, self._opened) + interval]
         if no_data is not None:
             due.append(last_data + no_data)
         if not due:
@@ -99,7 +101,7 @@ class Liveness:
         sent = time.monotonic()
         try:
             await self._conn.ping()
-        except ConnectionError as exc:
+        except Exception as exc:  # a link we cannot ping is replaced
             self._ping = None
             self._dead(exc)
             return

@@ -39,7 +39,7 @@ from networkpype.actors._link import Link, OnConnect
 from networkpype.actors._outbound import PACE_LIMIT_ID, OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor, stop_actor
+from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
 from networkpype.protocol.errors import NotConnectedError
 from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
@@ -164,7 +164,7 @@ class ManagerActor(AsyncioActor):
             case SendPing(connection_id=cid):
                 await self._link(cid).require_child().ask(SendPing(), block=False)
             case Connect(spec=spec, connection_id=cid, connection=connection, pace=pace):
-                await self._connect(spec, cid, connection, pace)
+                return self._connect(spec, cid, connection, pace)
             case ChildRestarted(child_id=cid, ref=ref):
                 restarted = self._links.get(cid)
                 if restarted is not None:
@@ -200,14 +200,17 @@ class ManagerActor(AsyncioActor):
             raise NotConnectedError("the WebSocket is not connected; call connect() first")
         return link
 
-    async def _connect(
+    def _connect(
         self,
         spec: ConnectionSpec,
         connection_id: str | None,
         connection: WebSocketConnection | None,
         pace: Pace | None,
-    ) -> None:
-        assert self._supervisor is not None
+    ) -> asyncio.Future[None]:
+        """Register the connection and open it in a task the link owns: the inbox goes on
+        serving the other connections (their failures, restarts, sends) meanwhile."""
+        if self._supervisor is None:
+            raise NotConnectedError("the manager is stopping")
         link_id = connection_id or self._default_id
         if link_id in self._links:
             raise ValueError(f"connection {link_id!r} is already managed")
@@ -216,17 +219,39 @@ class ManagerActor(AsyncioActor):
             raise ValueError("Connect needs a connection: this manager has no default one")
         link = Link(link_id, socket, self._pipeline, pace or self._pace, self._settings.on_connect)
         self._links[link_id] = link
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[None] = loop.create_future()
+        link.opening = loop.create_task(
+            self._open(link, spec, opened), name=f"networkpype-open-{link_id}"
+        )
+        return opened
+
+    async def _open(self, link: Link, spec: ConnectionSpec, opened: asyncio.Future[None]) -> None:
+        assert self._supervisor is not None
         try:
-            ref = await self._supervisor.ask(
+            started = await self._supervisor.ask(
                 StartChild(spec=self._child_spec(link, spec)), block=False
             )
+            ref = await started
             await ref.ask(StartReading(), block=False)
-        except BaseException:
-            del self._links[link_id]
-            raise
+        except BaseException as exc:
+            if self._links.get(link.id) is link:
+                del self._links[link.id]
+                if self._supervisor is not None:  # whatever the supervisor had started
+                    tell_quietly(self._supervisor, TerminateChild(child_id=link.id))
+            if isinstance(exc, asyncio.CancelledError):
+                opened.cancel()
+                raise
+            if not opened.done():
+                opened.set_exception(exc)
+            return
+        finally:
+            link.opening = None
         link.opened(ref)
         if self._first is None:
             self._first = link
+        if not opened.done():
+            opened.set_result(None)
 
     def _child_spec(self, link: Link, spec: ConnectionSpec) -> ChildSpec:
         # A partial, not a closure: one small object per connection.

@@ -218,7 +218,7 @@ class AsyncioActor(pykka.Actor):
                         finally:
                             inbox._waiter = None
                     continue  # re-check actor_stopped, as pykka's loop would
-                envelope = pending.pop(0)
+                envelope = pending.popleft()
                 message, reply_to = envelope.message, envelope.reply_to
                 try:
                     if isinstance(message, ActorStop):

@@ -154,8 +154,9 @@ ConnectionReport: TypeAlias = SocketOpened | SocketFailed
 
 class StartChild(_Message, frozen=True):
     """Start a child (``spec`` is a ``networkpype.supervisor.ChildSpec``) and supervise it.
-    Replies with the child's ref once started; the first start's error is raised, not
-    retried."""
+    Replies at once with an ``asyncio.Future`` of the child's ref (the start runs in a task
+    of the child's own); the first start's error is the future's, not retried. Cancelling
+    the future abandons the start."""
 
     spec: Any
 
@@ -220,7 +221,9 @@ ThrottlerCommand: TypeAlias = Acquire | Release | SetLimits
 
 
 class Connect(_Message, frozen=True):
-    """Open a managed connection. Replies when open; raises the handshake error.
+    """Open a managed connection. Replies at once with an ``asyncio.Future`` that completes
+    when it is open or fails with the handshake error (the manager's inbox does not wait on
+    a handshake). Cancelling the future does not close it: send ``Disconnect``.
 
     ``connection_id`` names it (None: the manager's own name); ``connection`` is the
     ``WebSocketConnection`` to drive (None: the manager's own); ``pace`` (a

@@ -119,7 +119,7 @@ class SupervisorActor(AsyncioActor):
                 if child is not None and child.generation == generation:
                     child.state = child.spec.policy.on_opened(child.state, self._clock())
             case StartChild(spec=spec):
-                return await self._start_first(spec)
+                return self._start_first(spec)
             case TerminateChild(child_id=cid):
                 await self._terminate(cid)
             case _:
@@ -136,17 +136,50 @@ class SupervisorActor(AsyncioActor):
 
     # -- children --------------------------------------------------------------------------
 
-    async def _start_first(self, spec: ChildSpec) -> ActorRef[Any]:
+    def _start_first(self, spec: ChildSpec) -> asyncio.Future[ActorRef[Any]]:
+        """Start ``spec``'s child in a task the child owns (the inbox never waits on a
+        handshake: other children's reports go on being handled); the returned future gets
+        its ref, or the first start's error (not retried)."""
         if spec.child_id in self._children:
             raise ValueError(f"child {spec.child_id!r} is already supervised")
         child = _Child(spec=spec, state=ChildState(), generation=1)
         self._children[spec.child_id] = child
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[ActorRef[Any]] = loop.create_future()
+        child.task = task = loop.create_task(
+            self._open_first(child, started), name=f"networkpype-start-{spec.child_id}"
+        )
+
+        def abandoned(future: asyncio.Future[ActorRef[Any]]) -> None:
+            if future.cancelled() and not task.done():
+                task.cancel()  # the starter stopped waiting: stop opening
+
+        started.add_done_callback(abandoned)
+        return started
+
+    async def _open_first(self, child: _Child, started: asyncio.Future[ActorRef[Any]]) -> None:
+        child_id = child.spec.child_id
         try:
-            child.ref = await spec.start(child.generation, None, 0)
-        except BaseException:
-            del self._children[spec.child_id]
-            raise
-        return child.ref
+            ref = await child.spec.start(child.generation, None, 0)
+        except BaseException as exc:
+            if self._children.get(child_id) is child:
+                del self._children[child_id]
+            if isinstance(exc, asyncio.CancelledError):
+                started.cancel()
+                raise
+            if not started.done():
+                started.set_exception(exc)
+            return
+        finally:
+            if child.task is asyncio.current_task():
+                child.task = None
+        if self._children.get(child_id) is not child or started.done():
+            if self._children.get(child_id) is child:
+                del self._children[child_id]
+            await stop_actor(ref)  # terminated, or its starter gave up, while opening
+            return
+        child.ref = ref
+        started.set_result(ref)
 
     async def _terminate(self, child_id: str) -> None:
         child = self._children.pop(child_id, None)

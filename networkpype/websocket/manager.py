@@ -205,7 +205,7 @@ class WebSocketManager:
             self._connection, self._queue, self._pipeline, self._settings
         )
         try:
-            await self._actor.ask(Connect(spec=spec), block=False)
+            await (await self._actor.ask(Connect(spec=spec), block=False))  # open, or failed
         except BaseException:
             await self._shutdown()
             raise

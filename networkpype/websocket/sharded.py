@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline, Pace
-from networkpype.actors.runtime import stop_actor
+from networkpype.actors.runtime import stop_actor, tell_quietly
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.protocol.messages import (
@@ -240,14 +240,16 @@ class ShardedWebSocketManager:
                 *self._limits.rate_limits,
                 RateLimit(pace.limit_id, 1, self._gap),
             ]
+        actor = self._actor
+        connect = Connect(
+            spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pace
+        )
         try:
-            await self._actor.ask(
-                Connect(
-                    spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pace
-                ),
-                block=False,
-            )
+            await (await actor.ask(connect, block=False))  # open, or failed
         except BaseException:
+            # Failed, or our caller gave up (cancelled, timed out): the manager actor must not
+            # keep opening, or keep, a connection no shard knows.
+            tell_quietly(actor, Disconnect(connection_id=shard_id))
             self._drop_pace(shard)
             raise
         if append:
@@ -269,9 +271,11 @@ class ShardedWebSocketManager:
         for request in {id(r): r for r in shard.topics.values()}.values():
             self._acks.forget(request)
         actor = self._actor
-        if actor is not None:
-            await actor.ask(Disconnect(connection_id=shard.id), block=False)
-        self._drop_pace(shard)
+        try:
+            if actor is not None:
+                await actor.ask(Disconnect(connection_id=shard.id), block=False)
+        finally:
+            self._drop_pace(shard)
 
     def _drop_pace(self, shard: Shard) -> None:
         if shard.pace_limit is not None and self._limits is not None:

@@ -297,6 +297,47 @@ async def test_no_data_timeout_replaces_a_silent_link(
     await factory.close()
 
 
+async def test_a_redial_is_judged_by_its_own_frames_not_the_last_connections(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    """After one silent spell of no_data_timeout, the next connection starts with a clean
+    slate: the socket holder's stamps of the connection before must not condemn it before
+    its first frame (which this venue sends 50 ms after the handshake)."""
+    feeders: list[asyncio.Task[None]] = []
+
+    async def feed(peer: Peer, stall_after: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        end = None if stall_after is None else loop.time() + stall_after
+        await asyncio.sleep(0.05)
+        while end is None or loop.time() < end:
+            await peer.ws.send_str('{"x": 1}')
+            await asyncio.sleep(0.02)
+
+    async def on_peer(peer: Peer) -> None:
+        first = server.attempts == 1
+        feeders.append(asyncio.create_task(feed(peer, 0.2 if first else None)))
+
+    server.on_peer = on_peer
+    ws = await manager(factory)
+    await ws.connect(server.url, ping_interval=None, no_data_timeout=0.3)
+    disconnects: list[str] = []
+    after = 0
+    async with asyncio.timeout(5):
+        while after < 20:
+            item = await ws.receive(events=True)
+            assert item is not None and not isinstance(item, GaveUp)
+            if isinstance(item, Disconnected):
+                disconnects.append(item.cause)
+            elif disconnects and not isinstance(item, Reconnected):
+                after += 1
+    assert len(disconnects) == 1 and "no data" in disconnects[0]
+    await ws.disconnect()
+    for task in feeders:
+        task.cancel()
+    await asyncio.gather(*feeders, return_exceptions=True)
+    await factory.close()
+
+
 async def test_application_pings_go_out_on_schedule(
     server: ScriptedServer, factory: ConnectionManagersFactory
 ) -> None:

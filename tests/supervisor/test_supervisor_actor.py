@@ -47,7 +47,7 @@ async def start_supervised(
     for cid, kind in types.items():
         policy = RestartPolicy(restart_type=kind, backoff=FAST)
         spec = ChildSpec(child_id=cid, start=starter(cid), policy=policy)
-        await supervisor.ask(StartChild(spec=spec), block=False)
+        await (await supervisor.ask(StartChild(spec=spec), block=False))  # the ref, once started
     return supervisor, starts, reports
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
@@ -26,6 +27,20 @@ async def factory() -> AsyncIterator[ConnectionManagersFactory]:
     factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("default", 100, 1)]))
     yield factory
     await factory.close()
+
+
+class SlowHandshakes(ExchangeSimulator):
+    """The simulator, answering its n-th handshake (0-based) after ``delays[n]`` seconds."""
+
+    def __init__(self, *args: Any, delays: dict[int, float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delays = delays
+        self.handshakes = 0
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        n, self.handshakes = self.handshakes, self.handshakes + 1
+        await asyncio.sleep(self.delays.get(n, 0.0))
+        return await super()._handle_ws(request)
 
 
 def topics(n: int) -> list[str]:
@@ -460,3 +475,66 @@ async def test_churn_keeps_no_growing_ids_and_unsubscribe_replies_stay_out(
                     break
         assert replies == []
         await ws.disconnect()
+
+
+async def test_a_slow_new_shard_holds_up_no_other_shards_recovery(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """One manager actor and one supervisor serve every shard: neither waits on a handshake
+    in its inbox, so a shard still opening does not delay another one's restart and replay."""
+    # Handshake 0: shard1; 1: shard2 (slow); 2: shard1's redial.
+    async with SlowHandshakes(rate=50.0, delays={1: 2.0}) as sim:
+        ws = await factory.get_sharded_ws_manager(max_topics_per_connection=1, restart_policy=FAST)
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(["aaausdt@trade"])).rejected == {}
+        opening = asyncio.create_task(ws.subscribe_topics(["bbbusdt@trade"]))
+        async with asyncio.timeout(2):
+            while sim.handshakes < 2:  # shard2's handshake is hanging
+                await asyncio.sleep(0.005)
+        assert sim.kill_all() == 1  # shard1 drops
+        order: list[str] = []
+        async with asyncio.timeout(5):
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, Reconnected):
+                    order.append(f"{item.connection_id} reconnected")
+                elif isinstance(item, WebSocketResponse) and order:
+                    order.append(f"{item.data['stream']} data")
+                    break
+        assert order == ["shard1 reconnected", "aaausdt@trade data"]
+        assert not opening.done()  # shard2 was still opening all along
+        assert (await opening).rejected == {}
+        await ws.disconnect()
+
+
+async def test_a_caller_giving_up_on_a_new_shard_leaves_no_connection(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """subscribe_topics() cancelled (here: timed out) while its new shard opens: the opening
+    connection is dropped, not kept (and redialled) by the manager actor behind the
+    sharded manager's back; and disconnect() does not wait for a hanging handshake."""
+    from pykka import ActorRegistry
+
+    before = len(ActorRegistry.get_all())
+    async with SlowHandshakes(rate=20.0, delays={1: 0.5, 2: 3.0}) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1, restart_policy=FAST, min_send_interval=0.01
+        )
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade"])
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.subscribe_topics(["bbbusdt@trade"]), 0.1)
+        await asyncio.sleep(0.6)  # the slow handshake has been answered by now
+        assert ws.connections == 1 and sim.connections_active == 1
+        assert await ws._actor.proxy().restarts() == {"shard1": 0}  # type: ignore[union-attr]
+        assert ws._limits is not None
+        assert sorted(x.limit_id for x in ws._limits.rate_limits) == ["pace/shard1"]
+        # A handshake that hangs for 3 s does not hold up disconnect().
+        hanging = asyncio.create_task(ws.subscribe_topics(["cccusdt@trade"]))
+        async with asyncio.timeout(2):
+            while sim.handshakes < 3:
+                await asyncio.sleep(0.005)
+        async with asyncio.timeout(2):
+            await ws.disconnect()
+        with pytest.raises((asyncio.CancelledError, ConnectionError)):
+            await hanging
+    assert len(ActorRegistry.get_all()) == before
