@@ -178,6 +178,10 @@ class ManagerActor(AsyncioActor):
                     )
                     self._sink.fail(error)
                     self._sink.close()
+                    # The stream they shared has ended: the other connections close too,
+                    # rather than fill a queue nobody reads (until disconnect()).
+                    others = [other for other in self._links if other != cid]
+                    await asyncio.gather(*(self._close(other) for other in others))
             case Disconnect(connection_id=cid):
                 await (self._shutdown() if cid is None else self._close(cid))
             case _:

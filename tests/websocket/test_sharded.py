@@ -538,3 +538,31 @@ async def test_a_caller_giving_up_on_a_new_shard_leaves_no_connection(
         with pytest.raises((asyncio.CancelledError, ConnectionError)):
             await hanging
     assert len(ActorRegistry.get_all()) == before
+
+
+async def test_a_shard_given_up_ends_the_stream_and_closes_the_other_shards(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """The merged stream ends with GaveUpError when one shard's supervisor gives up; the
+    other shards close with it instead of streaming into a queue nobody reads."""
+    from networkpype.protocol.errors import GaveUpError
+
+    policy = RestartPolicy(max_restarts=0)  # the first failure escalates
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1, restart_policy=policy
+        )
+        await ws.connect(sim.url, ping_interval=0.05, pong_timeout=0.1)
+        assert (await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])).rejected == {}
+        first = next(cid for cid, ts in sim.subscriptions.items() if ts == ("aaausdt@trade",))
+        sim.stall(first)  # half-open: liveness gives up on shard1, shard2 is healthy
+        with pytest.raises(GaveUpError, match="shard1"):
+            async with asyncio.timeout(5):
+                async for _ in ws.iter_messages():
+                    pass
+        async with asyncio.timeout(2):
+            while sim.connections_active:
+                await asyncio.sleep(0.01)
+        states = {c.connection_id: c.state for c in (await ws.statistics()).connections}
+        assert states == {"shard1": "down", "shard2": "down"}
+        await ws.disconnect()
