@@ -190,9 +190,15 @@ class ShardedWebSocketManager:
     async def connect(self, ws_url: str, **connect_kwargs: Any) -> None:
         """Remember the endpoint and the ``WebSocketManager.connect`` options; connections
         open as topics arrive. Raises ``InvalidURLError`` for a bad URL, ``TypeError`` for
-        an unknown option."""
+        an unknown option. After ``disconnect()`` (a shard given up, say) it starts over: a
+        new merged stream, no topics."""
         check_ws_url(ws_url)
         self._spec = connection_spec(ws_url, **connect_kwargs)
+        if self._queue.closed:  # disconnected before: the old stream has ended
+            self._queue = DeliveryQueue(self._max_queue, self._overflow, droppable=is_frame)
+            self._router = TopicRouter(
+                self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of
+            )
         if self._live_registry is not None:
             self._live_registry.add(self)
 

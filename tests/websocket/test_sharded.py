@@ -540,7 +540,7 @@ async def test_a_caller_giving_up_on_a_new_shard_leaves_no_connection(
     assert len(ActorRegistry.get_all()) == before
 
 
-async def test_a_shard_given_up_ends_the_stream_and_closes_the_other_shards(
+async def test_a_shard_given_up_ends_the_stream_closes_the_others_and_can_start_over(
     factory: ConnectionManagersFactory,
 ) -> None:
     """The merged stream ends with GaveUpError when one shard's supervisor gives up; the
@@ -565,4 +565,15 @@ async def test_a_shard_given_up_ends_the_stream_and_closes_the_other_shards(
                 await asyncio.sleep(0.01)
         states = {c.connection_id: c.state for c in (await ws.statistics()).connections}
         assert states == {"shard1": "down", "shard2": "down"}
+        # Starting over: disconnect(), connect() again, subscribe; a new merged stream.
+        await ws.disconnect()
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(["cccusdt@trade"])).rejected == {}
+        streams = []
+        async with asyncio.timeout(3):
+            async for message in ws.iter_messages():
+                streams.append(message.data["stream"])
+                break
+        assert streams == ["cccusdt@trade"]
+        assert ws.connections == 1 and ws.shard_of("aaausdt@trade") is None
         await ws.disconnect()
