@@ -20,6 +20,10 @@ __all__ = ["Liveness", "Watched"]
 MIN_RECHECK = 0.01
 """Seconds: the shortest timer the watch sets (a deadline just passed is rechecked soon)."""
 
+BLOCKED_RECHECK = 0.25
+"""While the reader waits for a slow consumer, the watch looks again after this fraction of
+its shortest period (``ping_interval`` or ``no_data_timeout``)."""
+
 
 class Watched(Protocol):
     """The owner of a watch (the connection actor)."""
@@ -90,7 +94,13 @@ class Liveness:
         if not due:
             return  # nothing to watch
         wake = min(due)
-        if now < wake or blocked or interval is None:
+        if blocked:
+            # Frames are unread, not absent: judge again later. Not at once: a slow consumer
+            # must not set every shard's watch polling (100 shards at 100 Hz each).
+            period = min(x for x in (interval, no_data) if x is not None)
+            self._later(max(wake - now, period * BLOCKED_RECHECK))
+            return
+        if now < wake or interval is None:
             self._later(wake - now)
             return
         self._ping = asyncio.get_running_loop().create_task(
