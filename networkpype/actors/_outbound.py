@@ -16,11 +16,7 @@ if TYPE_CHECKING:
     from networkpype.auth import Auth
     from networkpype.throttler.throttler import AsyncThrottler
 
-__all__ = ["PACE_LIMIT_ID", "OutboundPipeline", "Pace"]
-
-
-PACE_LIMIT_ID = "pace"
-"""The default limit id of a connection's pacing (see ``Pace``)."""
+__all__ = ["OutboundPipeline", "Pace"]
 
 
 class Pace:
@@ -30,7 +26,7 @@ class Pace:
 
     __slots__ = ("limit_id", "throttler")
 
-    def __init__(self, throttler: AsyncThrottler, limit_id: str = PACE_LIMIT_ID) -> None:
+    def __init__(self, throttler: AsyncThrottler, limit_id: str) -> None:
         self.throttler = throttler
         self.limit_id = limit_id
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pykka import ActorRef
 
 from networkpype.actors._link import Link, OnConnect
-from networkpype.actors._outbound import PACE_LIMIT_ID, OutboundPipeline, Pace
+from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
     from networkpype.throttler.throttler import AsyncThrottler
 
 __all__ = [
-    "PACE_LIMIT_ID",
     "ManagerActor",
     "ManagerSettings",
     "OnConnect",
@@ -115,11 +114,9 @@ class ManagerActor(AsyncioActor):
         sink: DeliveryQueue[Any],
         pipeline: OutboundPipeline,
         settings: ManagerSettings | None = None,
-        pace: Pace | None = None,
     ) -> None:
         super().__init__()
         self._connection = connection
-        self._pace = pace
         self._sink = sink
         self._pipeline = pipeline
         self._settings = settings or ManagerSettings()
@@ -221,7 +218,7 @@ class ManagerActor(AsyncioActor):
         socket = connection or self._connection
         if socket is None:
             raise ValueError("Connect needs a connection: this manager has no default one")
-        link = Link(link_id, socket, self._pipeline, pace or self._pace, self._settings.on_connect)
+        link = Link(link_id, socket, self._pipeline, pace, self._settings.on_connect)
         self._links[link_id] = link
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
