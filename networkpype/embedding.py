@@ -35,10 +35,13 @@ the lifecycle events of ``networkpype.protocol.events`` when ``events=True``) an
 thread-safe queue of ``max_pending`` items. When that queue is full the task stops taking, so
 the manager's own queue fills and its ``overflow`` policy applies (``"block"``, the default:
 the socket is no longer read and nothing is lost). ``get()`` returns None once the stream has
-ended (``stop()``) and been drained, ``get_nowait()`` raises ``queue.Empty`` when nothing is
-waiting; when the supervisor gave up, every reader gets the
-``GaveUpError`` (a ``ConnectionError``) after the messages received before it, as a
-``WebSocketManager`` consumer would.
+ended and been drained, ``get_nowait()`` raises ``queue.Empty`` when nothing is waiting.
+An error is raised as a ``WebSocketManager`` consumer would see it, once, in its place, to
+the one reader that reaches it; the next read goes on after it: what a post-processor raised
+(that one message is skipped), ``ConsumerOverflowError`` (``overflow="error"``), and, when
+the supervisor gave up, ``GaveUpError`` (a ``ConnectionError``) after the messages received
+before it; the stream then ends. A reader that logs an error and reads on thus sees each
+error once, and stops at the end (None).
 
 Supervision as a subsystem: ``parent=`` (an ``ActorRef``, any pykka actor: a
 ``ThreadingActor`` of the host's) is told ``ChildGaveUp`` when a connection is given up on;

@@ -4,6 +4,7 @@ against real loopback servers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import threading
 import time
@@ -27,7 +28,9 @@ from networkpype.protocol.messages import ChildGaveUp
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.request import WebSocketJSONRequest
+from networkpype.websocket.response import WebSocketResponse
 from tests.scripted_server import ScriptedServer
 from tests.test_examples import run_example
 
@@ -129,6 +132,19 @@ def host() -> Iterator[tuple[pykka.ActorRef[Host], queue.Queue[Any]]]:
     ref = Host.start(told)
     yield ref, told
     ref.stop(timeout=QUICK)
+
+
+class FailOn(WebSocketPostProcessor):
+    """A user's post-processor with a bug: raises on the message whose data has ``fields``."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+
+    async def post_process(self, response: WebSocketResponse) -> WebSocketResponse:
+        data = response.data
+        if isinstance(data, dict) and all(data.get(k) == v for k, v in self.fields.items()):
+            raise ValueError(f"cannot process {self.fields}")
+        return response
 
 
 def read_trades(pype: SyncNetworkPype, count: int) -> list[int]:
@@ -233,6 +249,85 @@ def test_overflow_error_is_raised_once_and_reading_goes_on(demo: DemoServerThrea
         assert after[1:] == [after[0] + 1, after[0] + 2]
 
 
+def test_a_post_processor_error_is_raised_once_then_the_next_messages(
+    scripted: ScriptedThread,
+) -> None:
+    leftovers = Leftovers()
+    with SyncNetworkPype(ws_post_processors=[FailOn(n=3)]) as pype:
+        pype.connect(scripted.server.url)
+        peer = scripted.run(lambda: scripted.server.wait_peer(0))
+        got: list[Any] = []
+        for n in range(1, 7):  # one at a time: each message is a batch of its own
+            scripted.run(lambda n=n: peer.ws.send_str(json.dumps({"n": n})))
+            try:
+                got.append(pype.get(timeout=QUICK).data["n"])
+            except ValueError as error:
+                got.append(str(error))
+        assert got == [1, 2, "cannot process {'n': 3}", 4, 5, 6]
+        with pytest.raises(queue.Empty):
+            pype.get_nowait()  # told once: nothing sticks
+        assert pype.connected
+    assert pype.get(timeout=0) is None
+    leftovers.assert_none()
+
+
+def test_a_burst_loses_only_the_message_whose_post_processor_raised(
+    scripted: ScriptedThread,
+) -> None:
+    count = 50
+    # max_pending=1: the consumer task holds 2 messages, the rest waits in the manager's
+    # queue and is taken in one batch once the host reads.
+    with SyncNetworkPype(ws_post_processors=[FailOn(n=7)], max_pending=1) as pype:
+        pype.connect(scripted.server.url)
+        peer = scripted.run(lambda: scripted.server.wait_peer(0))
+
+        async def burst() -> None:
+            for n in range(1, count + 1):
+                await peer.ws.send_str(json.dumps({"n": n}))
+
+        scripted.run(burst)
+        deadline = time.monotonic() + QUICK
+        while pype.statistics().messages_in < count:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        got: list[int] = []
+        errors: list[tuple[int, str]] = []
+        while len(got) + len(errors) < count:
+            try:
+                got.append(pype.get(timeout=QUICK).data["n"])
+            except ValueError as error:
+                errors.append((len(got), str(error)))
+        assert errors == [(6, "cannot process {'n': 7}")]
+        assert got == [n for n in range(1, count + 1) if n != 7]
+        with pytest.raises(queue.Empty):
+            pype.get_nowait()
+
+
+def test_errors_wait_for_room_like_messages_and_stop_stays_prompt(
+    scripted: ScriptedThread,
+) -> None:
+    leftovers = Leftovers()
+    pype = SyncNetworkPype(ws_post_processors=[FailOn()], max_pending=2)  # fails on every one
+    pype.connect(scripted.server.url)
+    peer = scripted.run(lambda: scripted.server.wait_peer(0))
+    deadline = time.monotonic() + QUICK
+    for n in range(1, 11):  # one at a time: each is taken (and raises) on its own
+        scripted.run(lambda n=n: peer.ws.send_str(json.dumps({"n": n})))
+        while pype.statistics().messages_in < n:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    time.sleep(0.05)
+    assert pype.statistics().pending == 2  # nobody reads: the consumer task waits for room
+    started = time.monotonic()
+    pype.stop(timeout=2.0)  # cancels it mid-wait
+    assert time.monotonic() - started < 0.5
+    for _ in range(2):  # what was queued, then the end
+        with pytest.raises(ValueError, match="cannot process"):
+            pype.get(timeout=0)
+    assert pype.get(timeout=0) is None
+    leftovers.assert_none()
+
+
 def test_get_times_out_and_get_nowait_polls(demo: DemoServerThread) -> None:
     with SyncNetworkPype() as pype:
         pype.connect(demo.url)
@@ -286,7 +381,7 @@ def test_a_command_times_out_and_stop_stays_prompt(demo: DemoServerThread) -> No
     assert time.monotonic() - started < 0.5
 
 
-def test_gave_up_reaches_every_reader_and_the_host_actor(
+def test_gave_up_is_raised_once_then_the_stream_ends_and_the_host_actor_is_told(
     scripted: ScriptedThread, host: tuple[pykka.ActorRef[Host], queue.Queue[Any]]
 ) -> None:
     leftovers = Leftovers()
@@ -295,11 +390,14 @@ def test_gave_up_reaches_every_reader_and_the_host_actor(
     outcomes: queue.Queue[Any] = queue.Queue()
 
     def read() -> None:
-        try:
-            while (item := pype.get(timeout=QUICK)) is not None:
+        while True:
+            try:
+                if (item := pype.get(timeout=QUICK)) is None:
+                    outcomes.put("ended")
+                    return
                 outcomes.put(item)
-        except Exception as error:
-            outcomes.put(error)
+            except Exception as error:
+                outcomes.put(error)
 
     readers = [threading.Thread(target=read) for _ in range(3)]
     for thread in readers:
@@ -317,9 +415,10 @@ def test_gave_up_reaches_every_reader_and_the_host_actor(
     assert isinstance(items[0], Connected) and items[1].data == {"n": 1}
     assert any(isinstance(i, GaveUp) for i in items)
     errors = [i for i in items if isinstance(i, Exception)]
-    assert len(errors) == 3 and all(isinstance(e, GaveUpError) for e in errors)
-    with pytest.raises(GaveUpError, match="403"):
-        pype.get(timeout=0)  # and anyone who reads later
+    assert len(errors) == 1 and isinstance(errors[0], GaveUpError) and "403" in str(errors[0])
+    assert items.index(errors[0]) > items.index(next(i for i in items if isinstance(i, GaveUp)))
+    assert items.count("ended") == 3  # the one told, then every reader: the end
+    assert pype.get(timeout=0) is None  # and anyone who reads later
     pype.stop()
     leftovers.assert_none()
 
@@ -490,6 +589,41 @@ def test_sharded_streams_per_topic_and_the_rest_through_get(
     leftovers.assert_none()
 
 
+def read_around_an_error(reader: Any, after: int) -> tuple[list[int], list[str], list[int]]:
+    """Trade numbers before the first error, the errors, and ``after`` trade numbers past it."""
+    before: list[int] = []
+    errors: list[str] = []
+    past: list[int] = []
+    while len(past) < after:
+        try:
+            item = reader.get(timeout=QUICK)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        if isinstance(item, WebSocketResponse) and "seq" in item.data:
+            (past if errors else before).append(item.data["seq"])
+    return before, errors, past
+
+
+def test_sharded_a_post_processor_error_reaches_each_reader_once(
+    demo: DemoServerThread, leftovers: Leftovers
+) -> None:
+    failing = FailOn(stream="btcusdt@trade", seq=3)
+    with SyncShardedNetworkPype(ws_post_processors=[failing], max_topics_per_connection=1) as pype:
+        pype.connect(demo.url)
+        eth = pype.stream("ethusdt@trade")
+        pype.subscribe_topics(["btcusdt@trade", "ethusdt@trade"])
+        told = "cannot process {'stream': 'btcusdt@trade', 'seq': 3}"
+        before, errors, past = read_around_an_error(pype, 5)  # btcusdt@trade: no stream
+        assert (before, errors, past) == ([1, 2], [told], [4, 5, 6, 7, 8])
+        # Its topic is unknown (it raised before it had one): every stream is told, once.
+        before, errors, past = read_around_an_error(eth, 5)
+        assert errors == [told]
+        seqs = before + past
+        assert seqs == list(range(1, len(seqs) + 1))  # ethusdt@trade lost nothing
+    leftovers.assert_none()
+
+
 def test_sharded_give_up_reaches_readers_and_the_host_actor(
     host: tuple[pykka.ActorRef[Host], queue.Queue[Any]],
 ) -> None:
@@ -507,11 +641,14 @@ def test_sharded_give_up_reaches_readers_and_the_host_actor(
             with pytest.raises(GaveUpError):
                 while btc.get(timeout=QUICK) is not None:
                     pass
+            assert btc.get(timeout=QUICK) is None  # told once, then the end
             with pytest.raises(GaveUpError):
                 pype.get(timeout=QUICK)
+            assert pype.get(timeout=QUICK) is None
             late = pype.stream("ethusdt@trade")  # opened after the end: ends the same way
             with pytest.raises(GaveUpError):
                 late.get(timeout=QUICK)
+            assert late.get(timeout=QUICK) is None
         finally:
             pype.stop()
     leftovers.assert_none()

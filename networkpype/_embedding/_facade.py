@@ -11,7 +11,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar
 
@@ -19,7 +19,7 @@ from networkpype._embedding._handoff import _HandOff
 from networkpype._embedding._stream import SyncStream, _refuse_on_a_loop
 from networkpype.actors.runtime import LoopThread, get_loop_thread, stop_actor
 from networkpype.facade import NetworkPype
-from networkpype.protocol.errors import ConfigurationError, ConsumerOverflowError, NotConnectedError
+from networkpype.protocol.errors import ConfigurationError, NotConnectedError
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.decoding import DecoderSpec
 
@@ -53,6 +53,12 @@ class _Phase(enum.Enum):
     NEW = "new"
     RUNNING = "running"
     STOPPED = "stopped"
+
+
+async def _aclose(messages: AsyncIterator[Any]) -> None:
+    aclose = getattr(messages, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _stop_throttler_actor(throttler: AsyncThrottler) -> None:
@@ -103,7 +109,8 @@ class _SyncFacade(Generic[ManagerT]):
         self._main = _HandOff(max_pending)
         self._reader = SyncStream(self._main)
         self._pumps: set[asyncio.Task[None]] = set()  # touched on the loop only
-        # How reading ended (loop only): None while it goes on, else the error or _ENDED.
+        # How reading ended (loop only): None while it goes on, else the error told last
+        # (GaveUpError) or _ENDED.
         self._outcome: BaseException | object | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -289,31 +296,49 @@ class _SyncFacade(Generic[ManagerT]):
         return future.result()
 
     async def _pump_into(
-        self, source: Callable[[], Any], deliver: Callable[[Any], Awaitable[None]]
+        self,
+        source: Callable[[], AsyncIterator[Any]],
+        deliver: Callable[[Any], Awaitable[None]],
     ) -> None:
-        """Take every item of ``source()`` (an async iterator factory) and ``deliver`` it;
-        end every hand-off with the source's end or error."""
-        try:
-            while True:
+        """Take every item of ``source()`` (the manager's ``iter_messages``) and ``deliver``
+        it until an iteration ends, then end every hand-off.
+
+        An exception out of an iteration (a post-processor's, ``ConsumerOverflowError``,
+        ``GaveUpError``, or ``deliver``'s own) goes to every hand-off once, in its place, and
+        a new iteration goes on after it: the manager's iterator has consumed the message
+        that raised, and ends after ``GaveUpError``. ``CancelledError`` (``stop()``) is not
+        caught.
+        """
+        told: BaseException | None = None  # the error told since the last item, if any
+        while True:
+            try:
+                messages = source()
                 try:
-                    async for item in source():
+                    async for item in messages:
+                        told = None
                         await deliver(item)
-                except ConsumerOverflowError as error:  # overflow="error": told once, go on
-                    self._main.put_error(error)
-                    continue
-                break
-        except Exception as error:  # GaveUpError and the like: every reader gets it
-            self._outcome = error
-            for handoff in self._handoffs():
-                handoff.fail(error)
-        else:
-            self._outcome = _ENDED
-            for handoff in self._handoffs():
-                handoff.close()
+                finally:
+                    # Now, not when collected: the next iteration starts where this one ended.
+                    await _aclose(messages)
+            except Exception as error:
+                if error is told:  # not consumed: it would come back forever
+                    logger.warning(
+                        "%s: the stream raised %r again; it ends", type(self).__name__, error
+                    )
+                    break
+                told = error
+                for handoff in self._handoffs():
+                    await handoff.put_error(error)
+                continue
+            break
+        self._outcome = _ENDED if told is None else told
+        for handoff in self._handoffs():
+            handoff.close()
 
     def _end_like_the_others(self, handoff: _HandOff) -> None:
-        """A hand-off opened after reading ended ends the same way (loop only)."""
+        """A hand-off opened after reading ended ends the same way (loop only): the error
+        told last (``GaveUpError``), once, then None."""
         if isinstance(self._outcome, BaseException):
-            handoff.fail(self._outcome)
+            handoff.close(self._outcome)
         elif self._outcome is not None:
             handoff.close()

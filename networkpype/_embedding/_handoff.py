@@ -10,7 +10,6 @@ import contextlib
 import threading
 import time
 from collections import deque
-from types import TracebackType
 from typing import Any
 
 from networkpype.protocol.errors import ConfigurationError
@@ -35,6 +34,8 @@ class _HandOff:
 
     Not a ``queue.Queue``: the producer must wait for room without blocking its loop (a
     reader that makes room wakes it through the loop), and closing must wake every reader.
+    An error is an item too: raised once, in its place, to the one reader that reaches it;
+    nothing sticks, so the next read goes on with what follows.
     """
 
     def __init__(self, maxsize: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -46,8 +47,6 @@ class _HandOff:
         self._ready = threading.Condition(threading.Lock())
         self._room: asyncio.Future[None] | None = None  # the producer waiting for room
         self._closed = False
-        self._error: BaseException | None = None
-        self._traceback: TracebackType | None = None
         self.delivered = 0
 
     def __len__(self) -> int:
@@ -75,22 +74,17 @@ class _HandOff:
             finally:
                 self._room = None
 
-    def put_error(self, error: BaseException) -> None:
-        """Queue ``error`` to be raised, once, to the reader that reaches it."""
-        with self._ready:
-            self._items.append(_Raise(error))
-            self._ready.notify()
+    async def put_error(self, error: BaseException) -> None:
+        """Queue ``error`` in order, as ``put()`` does an item: raised once, to the reader
+        that reaches it. Dropped once closed."""
+        await self.put(_Raise(error))
 
-    def fail(self, error: BaseException) -> None:
-        """End the stream with ``error``: raised to every reader once drained."""
+    def close(self, error: BaseException | None = None) -> None:
+        """End the stream: readers get what is queued (then ``error``, raised once, when
+        given and the stream was open), then None. Idempotent."""
         with self._ready:
-            if not self._closed:
-                self._error, self._traceback = error, error.__traceback__
-            self._close_locked()
-
-    def close(self) -> None:
-        """End the stream: readers get what is queued, then None. Idempotent."""
-        with self._ready:
+            if error is not None and not self._closed:
+                self._items.append(_Raise(error))  # past the bound: the last item, once
             self._close_locked()
 
     def _close_locked(self) -> None:
@@ -113,7 +107,7 @@ class _HandOff:
         with self._ready:
             while not self._items:
                 if self._closed:
-                    return self._end()
+                    return None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"no message within {timeout} s")
@@ -126,8 +120,3 @@ class _HandOff:
         if type(item) is _Raise:
             raise item.error
         return item
-
-    def _end(self) -> None:
-        error = self._error
-        if error is not None:
-            raise error.with_traceback(self._traceback)

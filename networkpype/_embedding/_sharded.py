@@ -63,7 +63,10 @@ class SyncShardedNetworkPype(_SyncFacade[ShardedWebSocketManager]):
     the post-processed data. One consumer task feeds them all, so a full queue that nobody
     reads holds up the others: read every stream you open, and ``get()`` too when
     unclaimed messages can arrive (acknowledgements are matched before any queue).
-    Reading starts at the first subscription.
+    Reading starts at the first subscription. An error of the merged stream (what a
+    post-processor raised, ``ConsumerOverflowError``, ``GaveUpError``) is raised once by
+    ``get()`` and once by every open stream, in its place: the message it concerns had no
+    topic yet, so any stream may have a hole there. After ``GaveUpError`` every stream ends.
     """
 
     def __init__(

@@ -31,8 +31,10 @@ def _refuse_on_a_loop(what: str) -> None:
 class SyncStream:
     """Blocking reads of one message stream, from any number of threads.
 
-    Each message goes to exactly one reader. ``None`` marks the end of the stream (after
-    ``stop()``, or an unsubscribed topic's stream): every later read returns None at once.
+    Each message goes to exactly one reader, and so does each error of the stream: it is
+    raised once, in its place, and the next read goes on with what follows. ``None`` marks
+    the end of the stream (after ``stop()``, after ``GaveUpError``, or an unsubscribed
+    topic's stream): every later read returns None at once.
     """
 
     def __init__(self, handoff: _HandOff) -> None:
@@ -43,9 +45,13 @@ class SyncStream:
         once the stream has ended and been drained.
 
         Waits up to ``timeout`` seconds (``None``: until a message arrives or the stream
-        ends; ``0``: poll, allowed on any thread). Raises ``TimeoutError`` when it passes,
-        ``GaveUpError`` once the supervisor gave up and everything before was read,
-        ``BlockingCallError`` when a blocking wait is asked on a thread running an event loop.
+        ends; ``0``: poll, allowed on any thread). Raises, once and in its place, an error of
+        the stream: what a post-processor raised on a message (that message is skipped; the
+        next read gives the one after it), ``ConsumerOverflowError`` (``overflow="error"``;
+        reading goes on past the gap), ``GaveUpError`` once the supervisor gave up and
+        everything before was read (the stream then ends: None). Raises ``TimeoutError`` when
+        ``timeout`` passes, ``BlockingCallError`` when a blocking wait is asked on a thread
+        running an event loop.
         """
         if timeout is None or timeout > 0:
             _refuse_on_a_loop("get")
@@ -62,7 +68,8 @@ class SyncStream:
 
     def messages(self, timeout: float | None = None) -> Iterator[Any]:
         """Iterate until the stream ends; ``timeout`` (seconds) bounds the wait for each
-        message (``TimeoutError``). Raises what ``get()`` raises."""
+        message (``TimeoutError``). Raises what ``get()`` raises; call it again to go on
+        after an error."""
         while True:
             item = self.get(timeout)
             if item is None:
