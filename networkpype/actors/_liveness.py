@@ -13,6 +13,7 @@ from typing import Protocol
 
 from networkpype.protocol.errors import LivenessTimeoutError
 from networkpype.protocol.messages import ConnectionSpec
+from networkpype.protocol.redaction import redact_url
 from networkpype.websocket.connection import WebSocketConnection
 
 __all__ = ["Liveness", "Watched"]
@@ -84,7 +85,8 @@ class Liveness:
         if no_data is not None and not blocked and now - last_data >= no_data:
             self._dead(
                 LivenessTimeoutError(
-                    f"{spec.url}: no data for {now - last_data:.1f} s (no_data_timeout={no_data})"
+                    f"{redact_url(spec.url)}: no data for {now - last_data:.1f} s "
+                    f"(no_data_timeout={no_data})"
                 )
             )
             return
@@ -104,7 +106,7 @@ class Liveness:
             self._later(wake - now)
             return
         self._ping = asyncio.get_running_loop().create_task(
-            self._ping_and_wait(), name=f"networkpype-ping-{spec.url}"
+            self._ping_and_wait(), name=f"networkpype-ping-{redact_url(spec.url)}"
         )
 
     async def _ping_and_wait(self) -> None:
@@ -120,7 +122,8 @@ class Liveness:
         if self._conn.last_frame_monotonic < sent and not self._owner.reader_blocked:
             self._dead(
                 LivenessTimeoutError(
-                    f"{self._spec.url}: no pong within pong_timeout={self._spec.pong_timeout} s "
+                    f"{redact_url(self._spec.url)}: no pong within "
+                    f"pong_timeout={self._spec.pong_timeout} s "
                     "of a ping (half-open connection)"
                 )
             )

@@ -44,6 +44,7 @@ from networkpype.protocol.messages import (
     SocketOpened,
     StartReading,
 )
+from networkpype.protocol.redaction import redact_url
 from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
 
 __all__ = ["ConnectionActor"]
@@ -93,7 +94,8 @@ class ConnectionActor(AsyncioActor):
         self._failed = False
 
     def __str__(self) -> str:
-        return f"ConnectionActor {self.connection_id} ({self.connection.url or 'unopened'})"
+        shown = redact_url(self.connection.url) if self.connection.url else "unopened"
+        return f"ConnectionActor {self.connection_id} ({shown})"
 
     async def on_receive(self, message: Any) -> Any:
         match message:
@@ -161,13 +163,13 @@ class ConnectionActor(AsyncioActor):
             # Before the reader starts: the event precedes every frame of this connection.
             if down_since is None:
                 event: Any = Connected(
-                    connection_id=self.connection_id, at=time.time(), url=spec.url
+                    connection_id=self.connection_id, at=time.time(), url=redact_url(spec.url)
                 )
             else:
                 event = Reconnected(
                     connection_id=self.connection_id,
                     at=time.time(),
-                    url=spec.url,
+                    url=redact_url(spec.url),
                     downtime=time.monotonic() - down_since,
                     attempts=attempts,
                 )

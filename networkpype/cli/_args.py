@@ -83,6 +83,7 @@ def positive_int(text: str) -> int:
 def ws_url(text: str) -> str:
     """A type: a ``ws://`` or ``wss://`` URL with a host (what the library accepts)."""
     from networkpype.protocol.errors import InvalidURLError
+    from networkpype.protocol.redaction import redact_url
     from networkpype.websocket.connection import check_ws_url
 
     try:
@@ -90,7 +91,9 @@ def ws_url(text: str) -> str:
     except InvalidURLError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if parsed.scheme not in ("ws", "wss"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a WebSocket URL: use ws:// or wss://")
+        raise argparse.ArgumentTypeError(
+            f"{redact_url(text)!r} is not a WebSocket URL: use ws:// or wss://"
+        )
     return text
 
 
@@ -110,5 +113,6 @@ def header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     name = name.strip()
     if not colon or not name or any(c.isspace() for c in name):
-        raise argparse.ArgumentTypeError(f"not a header Name:value: {text!r}")
+        # Not echoed: what was meant as a header may be a credential.
+        raise argparse.ArgumentTypeError("not a header Name:value (its text is not shown)")
     return name, value.strip()

@@ -13,6 +13,7 @@ from networkpype.protocol.errors import (
     ConnectionClosedError,
     ConnectionFailedError,
 )
+from networkpype.protocol.redaction import redact_url
 from networkpype.rest.errors import RESTTimeoutError
 from networkpype.rest.request import RESTRequest
 from networkpype.rest.response import RESTResponse
@@ -43,6 +44,7 @@ class RESTConnection:
         Raises ``ConfigurationError`` when ``request.url`` is ``None`` or invalid,
         ``ConnectionFailedError`` when the server cannot be reached, ``ConnectionClosedError``
         when the connection breaks mid-exchange, ``RESTTimeoutError`` on an aiohttp timeout.
+        Messages and log lines show the URL redacted (``redact_url``), never the headers.
         """
         if request.url is None:
             raise ConfigurationError(
@@ -50,6 +52,7 @@ class RESTConnection:
                 "pre-processor must resolve into url)"
             )
         method = str(request.method)
+        shown = redact_url(request.url)
         try:
             response = await self._client_session.request(
                 method,
@@ -64,15 +67,18 @@ class RESTConnection:
             except BaseException:
                 response.close()  # drop the half-read socket instead of leaking it
                 raise
-        except aiohttp.InvalidURL as exc:
-            raise ConfigurationError(f"invalid URL {request.url!r}") from exc
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+            # Raised below, outside this block, so aiohttp's error (the URL) is no __context__.
+            why = exc.description if isinstance(exc, aiohttp.InvalidURL) else "not HTTP(S)"
         except TimeoutError as exc:  # aiohttp's own timeouts (ServerTimeoutError is one)
-            raise RESTTimeoutError(f"{method} {request.url} timed out") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectionFailedError(f"{method} {request.url}: cannot connect: {exc}") from exc
+            raise RESTTimeoutError(f"{method} {shown} timed out") from exc
+        except aiohttp.ClientConnectorError as exc:  # names the host and port, not the URL
+            raise ConnectionFailedError(f"{method} {shown}: cannot connect: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise ConnectionClosedError(
-                f"{method} {request.url}: connection broke: {exc}", code=None
+                f"{method} {shown}: connection broke: {exc}", code=None
             ) from exc
-        logger.debug("%s %s -> %d", method, response.url, response.status)
-        return RESTResponse(response)
+        else:
+            logger.debug("%s %s -> %d", method, redact_url(str(response.url)), response.status)
+            return RESTResponse(response)
+        raise ConfigurationError(f"invalid URL {shown!r}") from aiohttp.InvalidURL(shown, why)

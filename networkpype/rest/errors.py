@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from networkpype.protocol.errors import RemoteError, RetryableError
+from networkpype.protocol.redaction import redact_url
 
 __all__ = ["RESTDecodeError", "RESTStatusError", "RESTTimeoutError"]
 
@@ -35,8 +36,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 class RESTStatusError(RemoteError, OSError):
     """The server answered ``status`` (not 2xx); ``body`` is the answer's text.
 
-    ``url`` and ``method`` say which request; ``headers`` are the answer's headers;
-    ``retry_after`` is the ``Retry-After`` header in seconds when it is a number.
+    ``url`` and ``method`` say which request (``url`` redacted: query values and user-info
+    masked, as in the message); ``headers`` are the answer's headers; ``retry_after`` is the
+    ``Retry-After`` header in seconds when it is a number.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class RESTStatusError(RemoteError, OSError):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         snippet = body if len(body) <= _BODY_IN_MESSAGE else body[:_BODY_IN_MESSAGE] + "..."
+        url = redact_url(url)  # a signed request's query holds its signature
         super().__init__(f"{method} {url} answered HTTP {status}: {snippet}")
         self.status = status
         self.body = body

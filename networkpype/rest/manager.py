@@ -1,7 +1,8 @@
 """``RESTManager``: the REST pipeline (throttle, pre-process, authenticate, send,
 post-process), mirroring ``WebSocketManager``.
 
-Logging: DEBUG for each request sent and each non-2xx answer.
+Logging: DEBUG for each request sent and each non-2xx answer. Log lines and error messages
+show URLs redacted (``redact_url``: query values and user-info masked), never headers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from networkpype.protocol.errors import ConfigurationError
+from networkpype.protocol.redaction import redact_url
 from networkpype.rest.errors import RESTDecodeError, RESTStatusError, RESTTimeoutError
 from networkpype.rest.method import RESTMethod
 from networkpype.rest.request import RESTRequest
@@ -127,8 +129,8 @@ class RESTManager:
     async def _send(self, request: RESTRequest, timeout_s: float | None) -> RESTResponse:
         if request.is_auth_required and self._auth is None:
             raise ConfigurationError(
-                f"{request.method} {request.url or request.endpoint_url} requires auth, "
-                "but the RESTManager has no Auth"
+                f"{request.method} {redact_url(request.url or request.endpoint_url or '')} "
+                "requires auth, but the RESTManager has no Auth"
             )
         request = request.copy()
         for pre_processor in self._pre_processors:
@@ -142,7 +144,7 @@ class RESTManager:
             if isinstance(exc, RESTTimeoutError):
                 raise
             raise RESTTimeoutError(
-                f"{request.method} {request.url}: no answer within {timeout_s} s"
+                f"{request.method} {redact_url(request.url or '')}: no answer within {timeout_s} s"
             ) from exc
         for post_processor in self._post_processors:
             response = await post_processor.post_process(response)
@@ -153,7 +155,7 @@ class RESTManager:
         text = await response.text()
         status = response.status
         if not 200 <= status < 300:
-            logger.debug("%s %s answered %d", response.method, response.url, status)
+            logger.debug("%s %s answered %d", response.method, redact_url(response.url), status)
             if not return_err:
                 raise RESTStatusError(
                     status=status,
@@ -172,8 +174,8 @@ class RESTManager:
             return json.loads(text)
         except ValueError as exc:
             raise RESTDecodeError(
-                f"{response.method} {response.url} answered {status} with a body that is not "
-                f"JSON: {text[:200]!r}",
+                f"{response.method} {redact_url(response.url)} answered {status} with a body "
+                f"that is not JSON: {text[:200]!r}",
                 status=status,
                 body=text,
             ) from exc

@@ -5,8 +5,9 @@ Control frames are handled as the seed says: a ping is answered with a pong and 
 pong is discarded, a close frame sets ``connected`` to False and makes ``receive()`` raise
 :class:`~networkpype.protocol.errors.ConnectionClosedError` (a ``ConnectionError``).
 
-Logging: INFO on connect and close, DEBUG per control frame. Not thread-safe: use it from the
-event loop that connected it.
+Logging: INFO on connect and close, DEBUG per control frame. Log lines and error messages
+show the URL redacted (``redact_url``); the request headers appear in none. Not thread-safe:
+use it from the event loop that connected it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from networkpype.protocol.errors import (
     MessageTooBigError,
     NotConnectedError,
 )
+from networkpype.protocol.redaction import redact_url
+from networkpype.websocket._redaction import public_cause
 from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
@@ -73,12 +76,29 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
 
 
 def translate_connect_error(url: str, exc: BaseException) -> Exception:
-    """Map an aiohttp/OS failure of the opening handshake onto the error tree."""
+    """Map an aiohttp/OS failure of the opening handshake onto the error tree.
+
+    The error shows ``url`` redacted (``redact_url``: a token in the query string or the
+    user-info never reaches a message) and comes with ``__cause__`` set: ``exc`` itself, or,
+    for aiohttp's exceptions that hold the request (its URL and headers: ``Authorization``,
+    API keys), a stand-in of the same type, status and message without them (see
+    :mod:`networkpype.websocket._redaction`). Raise it outside the ``except`` block that
+    caught ``exc``, or ``exc`` becomes its ``__context__``. Re-raises ``exc`` when it is none
+    of these failures.
+    """
+    cause = public_cause(exc)
+    error = _translated(redact_url(url), exc, cause)
+    error.__cause__ = cause
+    return error
+
+
+def _translated(shown: str, exc: BaseException, cause: BaseException) -> Exception:
+    """The error for ``exc``; ``shown`` is the redacted URL, ``cause`` the public cause."""
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         headers = dict(exc.headers or {})
         if exc.status in _FATAL_HANDSHAKE:
             return HandshakeRejectedError(
-                f"{url}: server refused the WebSocket upgrade with HTTP {exc.status} "
+                f"{shown}: server refused the WebSocket upgrade with HTTP {exc.status} "
                 f"({exc.message}); check the URL and credentials",
                 status=exc.status,
             )
@@ -86,45 +106,49 @@ def translate_connect_error(url: str, exc: BaseException) -> Exception:
             # 101 with a broken upgrade (bad Sec-WebSocket-Accept, wrong headers): a
             # misbehaving server or proxy; retried like a server error.
             return HandshakeError(
-                f"{url}: invalid WebSocket upgrade response ({exc.message})", status=101
+                f"{shown}: invalid WebSocket upgrade response ({exc.message})", status=101
             )
         return HandshakeError(
-            f"{url}: server answered the WebSocket upgrade with HTTP {exc.status} ({exc.message})",
+            f"{shown}: server answered the WebSocket upgrade with HTTP {exc.status} "
+            f"({exc.message})",
             status=exc.status,
             headers=headers,
             retry_after=_retry_after(headers),
         )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
         return CertificateError(
-            f"{url}: TLS certificate verification failed ({exc}); fix the server's "
+            f"{shown}: TLS certificate verification failed ({cause}); fix the server's "
             "certificate or, for a server you trust, pass verify_ssl=False"
         )
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return InvalidURLError(f"{url!r} is not a valid WebSocket URL ({exc})")
+        return InvalidURLError(f"{shown!r} is not a valid WebSocket URL ({cause})")
     if isinstance(exc, asyncio.TimeoutError):
-        return ConnectionFailedError(f"{url}: opening handshake timed out")
+        return ConnectionFailedError(f"{shown}: opening handshake timed out")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return ConnectionFailedError(
-            f"{url}: the server closed the connection during the opening handshake"
+            f"{shown}: the server closed the connection during the opening handshake"
         )
     if isinstance(exc, aiohttp.ClientResponseError):
         return ConnectionFailedError(
-            f"{url}: the server's answer to the upgrade request is not valid HTTP "
+            f"{shown}: the server's answer to the upgrade request is not valid HTTP "
             f"({exc.message or type(exc).__name__}); is this a WebSocket endpoint?"
         )
     if isinstance(exc, aiohttp.ClientError | OSError):
-        return ConnectionFailedError(f"{url}: could not connect ({exc})")
+        return ConnectionFailedError(f"{shown}: could not connect ({cause})")
     raise exc
 
 
 def check_ws_url(url: str) -> URL:
-    """Parse ``url`` and require a ws/wss scheme and a host; raises ``InvalidURLError``."""
+    """Parse ``url`` and require a ws/wss scheme and a host; raises ``InvalidURLError``
+    (whose message shows ``url`` redacted)."""
     try:
         parsed = URL(url)
-    except (TypeError, ValueError) as exc:
-        raise InvalidURLError(f"{url!r} is not a valid WebSocket URL ({exc})") from exc
+    except (TypeError, ValueError) as exc:  # yarl's messages do not quote the URL
+        raise InvalidURLError(f"{redact_url(url)!r} is not a valid WebSocket URL ({exc})") from exc
     if parsed.scheme not in ("ws", "wss", "http", "https") or not parsed.host:
-        raise InvalidURLError(f"{url!r} is not a WebSocket URL: expected ws://host/... or wss://")
+        raise InvalidURLError(
+            f"{redact_url(url)!r} is not a WebSocket URL: expected ws://host/... or wss://"
+        )
     return parsed
 
 
@@ -176,6 +200,7 @@ class WebSocketConnection:
         "_close_timeout",
         "_connected",
         "_decoder",
+        "_display_url",
         "_handshake_timeout",
         "_last_control_at",
         "_last_data_at",
@@ -219,7 +244,8 @@ class WebSocketConnection:
         # frame then costs the reader one stamp (the last frame of any kind is the later).
         self._last_data_at = 0.0
         self._last_control_at = 0.0
-        self._url = ""
+        self._url = ""  # for dialing only; messages show _display_url
+        self._display_url = ""
 
     @property
     def connected(self) -> bool:
@@ -247,6 +273,7 @@ class WebSocketConnection:
 
     @property
     def url(self) -> str:
+        """The URL connected to, as given (with its credentials): for dialing, not display."""
         return self._url
 
     async def connect(
@@ -268,8 +295,11 @@ class WebSocketConnection:
         ``CertificateError``, ``InvalidURLError``, ``ConnectionFailedError``) on failure.
         """
         if self._connected:
-            raise AlreadyConnectedError(f"already connected to {self._url}; disconnect() first")
+            raise AlreadyConnectedError(
+                f"already connected to {self._display_url}; disconnect() first"
+            )
         check_ws_url(ws_url)
+        failure: Exception | None = None
         try:
             async with asyncio.timeout(self._handshake_timeout):
                 ws = await self._session.ws_connect(
@@ -283,13 +313,18 @@ class WebSocketConnection:
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._close_timeout),
                 )
         except Exception as exc:
-            raise translate_connect_error(ws_url, exc) from exc
+            failure = translate_connect_error(ws_url, exc)
+        if failure is not None:
+            # Raised here, not in the except block, so that aiohttp's exception (the URL with
+            # its token, the request headers) is not its __context__.
+            raise failure
         self._ws = ws
         self._url = ws_url
+        self._display_url = redact_url(ws_url)
         self.opened_at = time.monotonic()
         self._message_timeout = message_timeout
         self._connected = True
-        logger.info("connected to %s", ws_url)
+        logger.info("connected to %s", self._display_url)
 
     async def disconnect(self, *, close_timeout: float | None = None) -> None:
         """Close the WebSocket with code 1000. Idempotent; never raises for a dead socket.
@@ -304,10 +339,12 @@ class WebSocketConnection:
                 async with asyncio.timeout(close_timeout):
                     await ws.close()
             except TimeoutError:
-                logger.debug("%s: no close reply within %s s; dropped", self._url, close_timeout)
+                logger.debug(
+                    "%s: no close reply within %s s; dropped", self._display_url, close_timeout
+                )
             except (aiohttp.ClientError, OSError) as exc:  # already broken: nothing to close
-                logger.debug("%s: close failed: %s", self._url, exc)
-            logger.info("disconnected from %s", self._url)
+                logger.debug("%s: close failed: %s", self._display_url, exc)
+            logger.info("disconnected from %s", self._display_url)
 
     def _ensure_connected(self) -> aiohttp.ClientWebSocketResponse[bool]:
         if not self._connected or self._ws is None:
@@ -331,7 +368,7 @@ class WebSocketConnection:
         except (aiohttp.ClientError, OSError) as exc:
             self._connected = False
             raise ConnectionClosedError(
-                f"{self._url}: send failed, connection lost ({exc})", code=1006
+                f"{self._display_url}: send failed, connection lost ({exc})", code=1006
             ) from exc
 
     async def ping(self) -> None:
@@ -342,7 +379,7 @@ class WebSocketConnection:
         except (aiohttp.ClientError, OSError) as exc:
             self._connected = False
             raise ConnectionClosedError(
-                f"{self._url}: ping failed, connection lost ({exc})", code=1006
+                f"{self._display_url}: ping failed, connection lost ({exc})", code=1006
             ) from exc
 
     async def receive(self) -> WebSocketResponse | None:
@@ -448,7 +485,7 @@ class WebSocketConnection:
 
     def _timeout_error(self) -> MessageTimeoutError:
         return MessageTimeoutError(
-            f"{self._url}: no message within message_timeout={self._message_timeout} s"
+            f"{self._display_url}: no message within message_timeout={self._message_timeout} s"
         )
 
     async def _control_frame(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> bool:
@@ -456,11 +493,11 @@ class WebSocketConnection:
         raises the error tree's error when the connection ended otherwise."""
         kind = msg.type
         if kind is _PING:
-            logger.debug("%s: ping received, answering", self._url)
+            logger.debug("%s: ping received, answering", self._display_url)
             await ws.pong(msg.data)
             return True
         if kind is _PONG:
-            logger.debug("%s: pong received", self._url)
+            logger.debug("%s: pong received", self._display_url)
             return True
         if self._ws is None:  # disconnect() raced with this read
             return False
@@ -474,7 +511,7 @@ class WebSocketConnection:
                 found = _SIZE_RE.search(str(exc))
                 size = int(found.group(1)) if found else None
                 err: Exception = MessageTooBigError(
-                    f"{self._url}: received a message of {size if size else 'over'} bytes, "
+                    f"{self._display_url}: received a message of {size if size else 'over'} bytes, "
                     f"above max_msg_size={self._max_msg_size}; raise max_msg_size if the venue "
                     "really sends such messages",
                     size=size,
@@ -482,10 +519,10 @@ class WebSocketConnection:
                 )
             else:
                 err = ConnectionClosedError(
-                    f"{self._url}: connection failed ({exc!r})", code=ws.close_code or 1006
+                    f"{self._display_url}: connection failed ({exc!r})", code=ws.close_code or 1006
                 )
             err.__cause__ = exc if isinstance(exc, BaseException) else None
-            logger.info("%s: %s", self._url, err)
+            logger.info("%s: %s", self._display_url, err)
             return err
         code = msg.data if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
         reason = msg.extra if msg.type is aiohttp.WSMsgType.CLOSE else ""
@@ -493,9 +530,10 @@ class WebSocketConnection:
             code = 1006  # no close frame: the link broke
         elif code == 0:
             code = 1005  # a close frame without a status code (RFC 6455, 7.1.5)
-        logger.info("%s: closed by the server (code %s %s)", self._url, code, reason or "")
+        logger.info("%s: closed by the server (code %s %s)", self._display_url, code, reason or "")
         return ConnectionClosedError(
-            f"{self._url}: connection closed (code {code}{', ' + reason if reason else ''})",
+            f"{self._display_url}: connection closed "
+            f"(code {code}{', ' + reason if reason else ''})",
             code=code,
             reason=reason or "",
         )

@@ -1,0 +1,50 @@
+"""How a URL is shown to a person: log lines, events, exception messages, CLI output.
+
+Venues put credentials in the URL (a ``listenKey`` or ``token`` in the query string, a user
+and password before the host). The URL given to ``connect()`` is kept for dialing only;
+everything a person may read shows :func:`redact_url` of it. Request headers (``Authorization``,
+API keys) are never shown at all.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["MASK", "UNPARSEABLE_URL", "redact_url"]
+
+MASK = "***"
+"""What replaces a query value or the user-info of a URL."""
+
+UNPARSEABLE_URL = "<unparseable URL>"
+"""Shown instead of a URL that cannot be parsed (it may hold a secret in any place)."""
+
+_QUERY_ITEM = re.compile(r"[^&;]+")
+
+
+def _mask_query_item(item: re.Match[str]) -> str:
+    key, equals, _ = item.group().partition("=")
+    # A bare item (``?abc123``) has no key to keep: it may be the token itself.
+    return f"{key}={MASK}" if equals else MASK
+
+
+def redact_url(url: str) -> str:
+    """``url`` with every query value, the user-info and the fragment taken out.
+
+    ``wss://user:pw@host/ws?listenKey=abc&x=1#f`` is shown as
+    ``wss://***@host/ws?listenKey=***&x=***``: scheme, host, port, path and query keys stay,
+    so the message still says where. Never raises: input that does not parse (or is not a
+    string) gives :data:`UNPARSEABLE_URL`.
+    """
+    try:
+        scheme, netloc, path, query, _fragment = urlsplit(url)
+        if "@" in netloc:
+            netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+        elif not netloc:
+            # No "//": "user:pw@host/x" parses as scheme "user", path "pw@host/x".
+            first, slash, rest = path.partition("/")
+            if "@" in first:
+                path = f"{MASK}@{first.rpartition('@')[2]}{slash}{rest}"
+        return urlunsplit((scheme, netloc, path, _QUERY_ITEM.sub(_mask_query_item, query), ""))
+    except Exception:  # a display helper must never turn one error into another
+        return UNPARSEABLE_URL
