@@ -196,6 +196,7 @@ class ConnectionManagersFactory:
         stats_interval: float | None = None,
         on_escalate: EscalationHandler | None = None,
         parent: ActorRef[Any] | None = None,
+        on_shard_gave_up: str = "continue",
         **session_kwargs: Any,
     ) -> ShardedWebSocketManager:
         """Opt-in: a manager that spreads topic subscriptions over as many connections as
@@ -206,6 +207,8 @@ class ConnectionManagersFactory:
         connection leaves room for pongs under the venue's 5, pings and pongs included;
         connections are rotated before the venue ends them at 24 h). ``dedup_key(data)``
         removes the messages both connections deliver while a rotation overlaps.
+        ``on_shard_gave_up``: ``"continue"`` (the others go on) or ``"stop"`` (everything ends
+        with the ``GaveUpError``) when a shard's supervisor gives up.
         """
 
         # One decoder for every shard (decoders are stateless): a connection costs less.
@@ -237,6 +240,7 @@ class ConnectionManagersFactory:
             on_escalate=on_escalate,
             parent=parent,
             decoder=shared,
+            on_shard_gave_up=on_shard_gave_up,
         )
         manager._live_registry = self._live
         return manager

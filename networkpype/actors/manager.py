@@ -15,8 +15,10 @@ one outbox task per connection, so the inbox stays free while a send waits for i
 
 When the supervisor reports ``ChildRestarted``, the connection's ``on_connect`` requests (a
 login, say) and then every recorded subscription are queued in their original order, ahead of
-any later send. When it reports ``ChildGaveUp``, the consumer's stream ends with
-``GaveUpError``. Inbound frames bypass this actor entirely (see ``ConnectionActor``).
+any later send. When it reports ``ChildGaveUp``, a ``GaveUp`` event is queued and the
+consumer's stream ends with ``GaveUpError``, the other connections closing with it; under
+``on_connection_gave_up="continue"`` the stream goes on while another connection is alive.
+Inbound frames bypass this actor entirely (see ``ConnectionActor``).
 
 Commands name their connection with ``connection_id``; None means the manager's only (first)
 connection.
@@ -40,7 +42,7 @@ from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
-from networkpype.protocol.errors import NotConnectedError
+from networkpype.protocol.errors import ConfigurationError, GaveUpError, NotConnectedError
 from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
     ChildGaveUp,
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from networkpype.throttler.throttler import AsyncThrottler
 
 __all__ = [
+    "GAVE_UP_POLICIES",
     "ManagerActor",
     "ManagerSettings",
     "OnConnect",
@@ -76,6 +79,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
+GAVE_UP_POLICIES = ("continue", "stop")
+"""What one connection's give-up does to a manager's other connections and its stream."""
+
 
 @dataclass
 class ManagerSettings:
@@ -85,6 +91,14 @@ class ManagerSettings:
     ``ws<n>``); ``intercept`` sees every text frame first (see ``ConnectionActor``); every
     connection attempt, reconnections included, takes a place in ``connect_throttler``'s
     ``connect_limit_id`` first.
+
+    ``on_connection_gave_up`` says what a connection given up on does to the others:
+    ``"stop"`` ends the shared stream with the ``GaveUpError`` and closes them all;
+    ``"continue"`` leaves them running and the stream open, after its ``GaveUp`` event, as
+    long as another connection is alive (the last one gone ends it as ``"stop"`` does), and
+    calls ``on_connection_lost(id, error)``. ``topics_of(id)`` names the topics a connection
+    carries, for its ``GaveUp`` event. Both callbacks run on the actor's loop and must not
+    block.
     """
 
     policy: RestartPolicy = field(default_factory=RestartPolicy)
@@ -96,6 +110,16 @@ class ManagerSettings:
     intercept_prefixes: tuple[bytes, ...] | None = None
     connect_throttler: AsyncThrottler | None = None
     connect_limit_id: str = "connect"
+    on_connection_gave_up: str = "stop"
+    topics_of: Callable[[str], tuple[str, ...]] | None = None
+    on_connection_lost: Callable[[str, GaveUpError], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.on_connection_gave_up not in GAVE_UP_POLICIES:
+            raise ConfigurationError(
+                f"on_connection_gave_up={self.on_connection_gave_up!r}: use one of "
+                f"{', '.join(GAVE_UP_POLICIES)}"
+            )
 
 
 class ManagerActor(AsyncioActor):
@@ -169,16 +193,7 @@ class ManagerActor(AsyncioActor):
             case ChildGaveUp(child_id=cid, error=error):
                 lost = self._links.get(cid)
                 if lost is not None:
-                    lost.given_up(error)
-                    self._sink.put_nowait(
-                        GaveUp(connection_id=cid, at=time.time(), cause=str(error))
-                    )
-                    self._sink.fail(error)
-                    self._sink.close()
-                    # The stream they shared has ended: the other connections close too,
-                    # rather than fill a queue nobody reads (until disconnect()).
-                    others = [other for other in self._links if other != cid]
-                    await asyncio.gather(*(self._close(other) for other in others))
+                    await self._gave_up(lost, error)
             case Disconnect(connection_id=cid):
                 await (self._shutdown() if cid is None else self._close(cid))
             case _:
@@ -294,6 +309,27 @@ class ManagerActor(AsyncioActor):
             await stop_actor(child)
             raise
         return child
+
+    async def _gave_up(self, lost: Link, error: GaveUpError) -> None:
+        """The supervisor gave up on ``lost``: its ``GaveUp`` event, then the stream goes on
+        (``"continue"`` with another connection alive) or ends with ``error``. The link stays,
+        given up: a subscribe on it raises ``GaveUpError``."""
+        lost.given_up(error)
+        settings = self._settings
+        topics = settings.topics_of(lost.id) if settings.topics_of is not None else ()
+        self._sink.put_nowait(
+            GaveUp(connection_id=lost.id, at=time.time(), cause=str(error), topics=topics)
+        )
+        alive = [cid for cid, link in self._links.items() if link.gave_up is None]
+        if settings.on_connection_gave_up == "continue" and alive:
+            if settings.on_connection_lost is not None:
+                settings.on_connection_lost(lost.id, error)
+            return
+        self._sink.fail(error)
+        self._sink.close()
+        # The stream they shared has ended: the other connections close too, rather than
+        # fill a queue nobody reads (until disconnect()).
+        await asyncio.gather(*(self._close(cid) for cid in alive))
 
     async def _close(self, connection_id: str) -> None:
         """Close one connection for good: no restart, queued sends fail."""

@@ -5,7 +5,8 @@ sees, on the same stream as the data: ``Connected`` when a connection opens for 
 time, ``Disconnected`` (with the cause) when it breaks, ``Reconnected`` (with the downtime)
 when the supervisor has it open again — its subscriptions are being replayed right after —
 and ``GaveUp`` when the supervisor stopped retrying; the stream then ends with
-``GaveUpError``. Everything received before a ``Disconnected`` was delivered before it, so an
+``GaveUpError`` (a sharded manager's merged stream goes on with its other connections, by
+default). Everything received before a ``Disconnected`` was delivered before it, so an
 order-book consumer knows exactly where to resync.
 
 Times: ``at`` is Unix time (seconds) for display; ``downtime`` is measured with the monotonic
@@ -60,9 +61,12 @@ class Reconnected(_Event, frozen=True):
 
 
 class GaveUp(_Event, frozen=True):
-    """The supervisor stopped restarting the connection; ``cause`` says why."""
+    """The supervisor stopped restarting the connection; ``cause`` says why. ``topics`` are
+    the topics it carried (a sharded manager's; empty otherwise): their data will not come
+    back unless they are subscribed again."""
 
     cause: str
+    topics: tuple[str, ...] = ()
 
 
 class MessagesDropped(_Event, frozen=True):

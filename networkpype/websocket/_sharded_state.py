@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
+from networkpype.protocol.errors import GaveUpError
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import WebSocketRequest
 
@@ -36,8 +37,9 @@ class SubscribeResult(msgspec.Struct, frozen=True):
 
 
 class ConnectionStatistics(msgspec.Struct, frozen=True):
-    """One shard: ``state`` is ``open`` or ``down``; times in seconds; ``last_recv_time`` is
-    Unix time (0.0 before any data)."""
+    """One shard: ``state`` is ``open``, ``down`` (being restarted) or ``gave_up`` (its
+    supervisor gave up: its ``topics`` are lost; listed until ``disconnect()``); times in
+    seconds; ``last_recv_time`` is Unix time (0.0 before any data)."""
 
     connection_id: str
     state: str
@@ -76,6 +78,7 @@ class Shard:
     topics: dict[str, WebSocketRequest] = field(default_factory=dict)  # topic -> its request
     raw: list[WebSocketRequest] = field(default_factory=list)
     pace_limit: str | None = None  # its pacing limit's id in the manager's limits throttler
+    gave_up: GaveUpError | None = None  # set when the manager goes on without it
 
     @property
     def load(self) -> int:
@@ -94,7 +97,8 @@ def snapshot(
     queue: DeliveryQueue[Any],
     restarts: dict[str, int],
 ) -> ShardedStatistics:
-    """A frozen snapshot of every connection and subscription; ``restarts`` per shard id."""
+    """A frozen snapshot of every connection and subscription; ``restarts`` per shard id.
+    A shard given up on is listed, its topics are not subscriptions any more."""
     connections: list[ConnectionStatistics] = []
     subscriptions: list[SubscriptionStatistics] = []
     for shard in shards:
@@ -102,7 +106,7 @@ def snapshot(
         connections.append(
             ConnectionStatistics(
                 connection_id=shard.id,
-                state="open" if conn.connected else "down",
+                state=_state(shard),
                 uptime=time.monotonic() - conn.opened_at if conn.connected else 0.0,
                 topics=shard.load,
                 restarts=restarts.get(shard.id, 0),
@@ -114,20 +118,27 @@ def snapshot(
                 last_recv_time=conn.last_recv_time,
             )
         )
-        subscriptions.extend(
-            SubscriptionStatistics(
-                topic=topic,
-                connection_id=shard.id,
-                messages=streams[topic].messages if topic in streams else 0,
+        if shard.gave_up is None:
+            subscriptions.extend(
+                SubscriptionStatistics(
+                    topic=topic,
+                    connection_id=shard.id,
+                    messages=streams[topic].messages if topic in streams else 0,
+                )
+                for topic in shard.topics
             )
-            for topic in shard.topics
-        )
     return ShardedStatistics(
         connections=tuple(connections),
         subscriptions=tuple(subscriptions),
         queue_depth=len(queue),
         dropped=queue.dropped,
     )
+
+
+def _state(shard: Shard) -> str:
+    if shard.gave_up is not None:
+        return "gave_up"
+    return "open" if shard.connection.connected else "down"
 
 
 def log_statistics(stats: ShardedStatistics) -> None:

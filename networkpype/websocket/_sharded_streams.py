@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue, QueueClosed
-from networkpype.protocol.events import RotationFinished, RotationStarted
+from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted
 from networkpype.websocket._sharded_state import Stream
 from networkpype.websocket.decoding import MessageDecoder
 from networkpype.websocket.manager import consume
@@ -81,7 +81,9 @@ class TopicRouter:
     shard's gap events to every stream of that shard (rotation events to all).
 
     ``topic_of(data)`` names a message's topic (the codec's); ``shard_of(topic)`` its shard.
-    A failure of the merged queue (a shard given up) ends every stream with that error.
+    A ``GaveUp`` event goes to the streams of the topics it names too; when ``gave_up(shard)``
+    gives the error of a shard the manager goes on without, those streams then end with it.
+    A failure of the merged queue (the stream stopped) ends every stream with that error.
     """
 
     def __init__(
@@ -90,11 +92,13 @@ class TopicRouter:
         decoder: MessageDecoder,
         topic_of: Callable[[Any], str | None],
         shard_of: Callable[[str], str | None],
+        gave_up: Callable[[str], BaseException | None],
     ) -> None:
         self._source = source
         self._decoder = decoder
         self._topic_of = topic_of
         self._shard_of = shard_of
+        self._gave_up = gave_up
         self.streams: dict[str, Stream] = {}
         self.rest: DeliveryQueue[Any] | None = None  # what no stream claims, once routing
         self._task: asyncio.Task[None] | None = None
@@ -153,9 +157,12 @@ class TopicRouter:
                 rest.put_nowait(item)
                 shard = getattr(item, "connection_id", None)
                 rotation = isinstance(item, RotationStarted | RotationFinished)
+                lost = frozenset(item.topics) if isinstance(item, GaveUp) else frozenset()
                 for topic, stream in streams.items():
-                    if rotation or self._shard_of(topic) == shard:
+                    if rotation or topic in lost or self._shard_of(topic) == shard:
                         stream.queue.put_nowait(item)
+                if lost and shard is not None:
+                    self._lose(lost, shard)
         except Exception as exc:  # a gave-up shard ends every stream with its error
             for queue in [rest, *(s.queue for s in streams.values())]:
                 queue.fail(exc)
@@ -164,6 +171,18 @@ class TopicRouter:
         rest.close()
         for stream in streams.values():
             stream.queue.close()
+
+    def _lose(self, topics: frozenset[str], shard: str) -> None:
+        """The manager goes on without ``shard``: its topics' streams end with its error (the
+        merged queue's own failure ends them otherwise)."""
+        error = self._gave_up(shard)
+        if error is None:
+            return
+        for topic in topics:
+            stream = self.streams.pop(topic, None)
+            if stream is not None:
+                stream.queue.fail(error)
+                stream.queue.close()
 
 
 def _decoded(item: Any) -> bool:

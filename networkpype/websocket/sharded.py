@@ -19,6 +19,14 @@ manager owns (a pacing limit per shard).
 manager decodes the merged stream and hands each message to its topic's queue (or to
 ``iter_messages()`` when no stream claims it), and the shard's gap events to every stream
 of that shard. Each queue has its own overflow policy.
+
+A shard whose supervisor gives up does not take the others down (``on_shard_gave_up=
+"continue"``, the default): the merged stream carries a ``GaveUp`` event naming the shard and
+its topics, in order with the data, and goes on; each lost topic's ``stream()`` gets the event
+and ends with the ``GaveUpError``; the shard is forgotten (new topics go to live shards, or a
+new one) and ``statistics()`` lists it as ``gave_up``. When no shard is left alive, the merged
+stream ends with the ``GaveUpError``. ``on_shard_gave_up="stop"`` ends everything at the first
+give-up: the merged stream and every ``stream()`` end with the error, the other shards close.
 """
 
 from __future__ import annotations
@@ -31,9 +39,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterab
 from typing import TYPE_CHECKING, Any
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline, Pace
+from networkpype.actors.manager import (
+    GAVE_UP_POLICIES,
+    ManagerActor,
+    ManagerSettings,
+    OutboundPipeline,
+    Pace,
+)
 from networkpype.actors.runtime import stop_actor, tell_quietly
-from networkpype.protocol.errors import ConfigurationError, NotConnectedError
+from networkpype.protocol.errors import ConfigurationError, GaveUpError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.protocol.messages import (
     Connect,
@@ -92,7 +106,8 @@ class ShardedWebSocketManager:
 
     ``connection_factory`` makes a fresh ``WebSocketConnection`` per shard (the factory's
     shared session). Seconds for every duration; ``max_connection_attempts`` is
-    ``(attempts, window_seconds)``.
+    ``(attempts, window_seconds)``. ``on_shard_gave_up`` is ``"continue"`` or ``"stop"``
+    (see the module docstring).
     """
 
     def __init__(
@@ -119,7 +134,12 @@ class ShardedWebSocketManager:
         stats_interval: float | None = None,
         parent: ActorRef[Any] | None = None,
         decoder: DecoderSpec = None,
+        on_shard_gave_up: str = "continue",
     ) -> None:
+        if on_shard_gave_up not in GAVE_UP_POLICIES:
+            raise ConfigurationError(
+                f"on_shard_gave_up={on_shard_gave_up!r}: use one of {', '.join(GAVE_UP_POLICIES)}"
+            )
         if max_topics_per_connection < 1:
             raise ConfigurationError(
                 f"max_topics_per_connection must be >= 1, got {max_topics_per_connection}"
@@ -153,12 +173,16 @@ class ShardedWebSocketManager:
             intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
             connect_throttler=self._limits if max_connection_attempts else None,
             connect_limit_id=_CONNECT_LIMIT_ID,
+            on_connection_gave_up=on_shard_gave_up,
+            topics_of=self._topics_of,
+            on_connection_lost=self._lost_shard,
         )
         self._actor: ActorRef[ManagerActor] | None = None  # started with the first shard
         self._decoder_spec = make_decoder(decoder)
         self._max_queue, self._overflow = max_queue, overflow
         self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
         self._shards: list[Shard] = []
+        self._lost: list[Shard] = []  # given up on, the others going on; until disconnect()
         self._shard_ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
@@ -173,7 +197,7 @@ class ShardedWebSocketManager:
         self._stats_interval = stats_interval
         self._stats_logger: asyncio.Task[None] | None = None
         self._router = TopicRouter(
-            self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of
+            self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of, self._gave_up_on
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -197,7 +221,11 @@ class ShardedWebSocketManager:
         if self._queue.closed:  # disconnected before: the old stream has ended
             self._queue = DeliveryQueue(self._max_queue, self._overflow, droppable=is_frame)
             self._router = TopicRouter(
-                self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of
+                self._queue,
+                self._decoder_spec,
+                self._codec.topic_of,
+                self.shard_of,
+                self._gave_up_on,
             )
         if self._live_registry is not None:
             self._live_registry.add(self)
@@ -211,7 +239,7 @@ class ShardedWebSocketManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._shards = []
+        self._shards, self._lost = [], []
         actor, self._actor = self._actor, None
         if actor is not None:
             await stop_actor(actor)  # closes every connection, then its supervisor
@@ -283,6 +311,35 @@ class ShardedWebSocketManager:
         finally:
             self._drop_pace(shard)
 
+    def _topics_of(self, shard_id: str) -> tuple[str, ...]:
+        """The topics shard ``shard_id`` carries (for its ``GaveUp`` event)."""
+        shard = next((s for s in self._shards if s.id == shard_id), None)
+        return tuple(shard.topics) if shard is not None else ()
+
+    def _lost_shard(self, shard_id: str, error: GaveUpError) -> None:
+        """The manager actor gave up on ``shard_id`` and the others go on (its ``GaveUp``
+        event is queued): forget it, so new topics go to live shards; keep it for
+        ``statistics()``. Runs in the actor's handler: nothing here may wait."""
+        shard = next((s for s in self._shards if s.id == shard_id), None)
+        if shard is None:
+            return  # a rotation's replacement, not yet swapped in: the rotation fails
+        self._shards.remove(shard)
+        shard.gave_up = error
+        self._lost.append(shard)
+        for request in {id(r): r for r in shard.topics.values()}.values():
+            self._acks.forget(request)
+        self._drop_pace(shard)
+        logger.info(
+            "sharded manager: %s given up, %d topics lost; %d connections go on",
+            shard_id,
+            len(shard.topics),
+            len(self._shards),
+        )
+
+    def _gave_up_on(self, shard_id: str) -> GaveUpError | None:
+        """The error a lost shard was given up with, None for any other."""
+        return next((s.gave_up for s in self._lost if s.id == shard_id), None)
+
     def _drop_pace(self, shard: Shard) -> None:
         if shard.pace_limit is not None and self._limits is not None:
             limit_id, shard.pace_limit = shard.pace_limit, None
@@ -340,6 +397,8 @@ class ShardedWebSocketManager:
                 for request in old.raw:
                     new.raw.append(request)
                     await self._ask(Subscribe(request=request, connection_id=new.id))
+                if old not in self._shards:  # given up on meanwhile: its topics are lost
+                    raise GaveUpError(f"{old.id} was given up on during its rotation")
                 self._shards[self._shards.index(old)] = new
                 swapped = True
                 # Both deliver for a moment: what the old one had in flight still arrives,
@@ -529,4 +588,4 @@ class ShardedWebSocketManager:
     async def statistics(self) -> ShardedStatistics:
         """A frozen snapshot of every connection and subscription."""
         restarts = await self._actor.proxy().restarts() if self._actor is not None else {}
-        return snapshot(self._shards, self._router.streams, self._queue, restarts)
+        return snapshot([*self._shards, *self._lost], self._router.streams, self._queue, restarts)

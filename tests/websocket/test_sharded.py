@@ -12,12 +12,14 @@ from aiohttp import web
 
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
-from networkpype.protocol.events import Disconnected, MessagesDropped, Reconnected
+from networkpype.protocol.errors import ConfigurationError, GaveUpError
+from networkpype.protocol.events import Disconnected, GaveUp, MessagesDropped, Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.response import WebSocketResponse
+from networkpype.websocket.sharded import ShardedWebSocketManager
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.0))
 
@@ -543,14 +545,13 @@ async def test_a_caller_giving_up_on_a_new_shard_leaves_no_connection(
 async def test_a_shard_given_up_ends_the_stream_closes_the_others_and_can_start_over(
     factory: ConnectionManagersFactory,
 ) -> None:
-    """The merged stream ends with GaveUpError when one shard's supervisor gives up; the
-    other shards close with it instead of streaming into a queue nobody reads."""
-    from networkpype.protocol.errors import GaveUpError
-
+    """on_shard_gave_up="stop" (the old behaviour): the merged stream ends with GaveUpError
+    when one shard's supervisor gives up; the other shards close with it instead of streaming
+    into a queue nobody reads."""
     policy = RestartPolicy(max_restarts=0)  # the first failure escalates
     async with ExchangeSimulator(rate=50.0) as sim:
         ws = await factory.get_sharded_ws_manager(
-            max_topics_per_connection=1, restart_policy=policy
+            max_topics_per_connection=1, restart_policy=policy, on_shard_gave_up="stop"
         )
         await ws.connect(sim.url, ping_interval=0.05, pong_timeout=0.1)
         assert (await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])).rejected == {}
@@ -577,3 +578,130 @@ async def test_a_shard_given_up_ends_the_stream_closes_the_others_and_can_start_
         assert streams == ["cccusdt@trade"]
         assert ws.connections == 1 and ws.shard_of("aaausdt@trade") is None
         await ws.disconnect()
+
+
+GIVE_UP_AT_ONCE = RestartPolicy(max_restarts=0)  # tuned: a shard's first failure escalates
+
+
+async def two_shards(
+    factory: ConnectionManagersFactory, sim: ExchangeSimulator
+) -> ShardedWebSocketManager:
+    """A sharded manager with default settings but GIVE_UP_AT_ONCE and fast liveness:
+    aaausdt@trade on shard1, bbbusdt@trade on shard2; a stalled shard is given up on within
+    ~0.15 s."""
+    ws = await factory.get_sharded_ws_manager(
+        max_topics_per_connection=1, restart_policy=GIVE_UP_AT_ONCE
+    )
+    await ws.connect(sim.url, ping_interval=0.05, pong_timeout=0.1)
+    assert (await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])).rejected == {}
+    return ws
+
+
+def stall_topic(sim: ExchangeSimulator, topic: str) -> None:
+    sim.stall(next(cid for cid, ts in sim.subscriptions.items() if ts == (topic,)))
+
+
+async def test_a_shard_given_up_leaves_the_others_streaming_by_default(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """Default on_shard_gave_up="continue": the merged stream carries a GaveUp event naming
+    the lost shard and its topics, then goes on with the other shard's data; the lost shard
+    is forgotten (listed as gave_up), and a topic subscribed again goes to a new shard."""
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await two_shards(factory, sim)
+        stall_topic(sim, "aaausdt@trade")
+        gave_up: GaveUp | None = None
+        after: list[str] = []
+        async with asyncio.timeout(5):
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, GaveUp):
+                    gave_up = item
+                elif gave_up is not None and isinstance(item, WebSocketResponse):
+                    after.append(item.data["stream"])
+                    if len(after) == 10:
+                        break
+        assert gave_up is not None and gave_up.connection_id == "shard1"
+        assert gave_up.topics == ("aaausdt@trade",) and "shard1" in gave_up.cause
+        assert after == ["bbbusdt@trade"] * 10
+        assert ws.connections == 1 and ws.shard_of("aaausdt@trade") is None
+        stats = await ws.statistics()
+        assert {c.connection_id: c.state for c in stats.connections} == {
+            "shard2": "open",
+            "shard1": "gave_up",
+        }
+        assert [s.topic for s in stats.subscriptions] == ["bbbusdt@trade"]
+        # Subscribed again, the lost topic goes to a live shard with room, or a new one.
+        assert (await ws.subscribe_topics(["aaausdt@trade"])).rejected == {}
+        assert ws.shard_of("aaausdt@trade") == "shard3"
+        async with asyncio.timeout(3):
+            async for message in ws.iter_messages():
+                if message.data["stream"] == "aaausdt@trade":
+                    break
+        await ws.disconnect()
+
+
+async def test_a_lost_topics_stream_ends_with_gave_up_error_the_others_go_on(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """Default on_shard_gave_up="continue": the per-topic stream of a lost topic gets the
+    GaveUp event, then ends with the GaveUpError; another shard's stream goes on."""
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await two_shards(factory, sim)
+        lost, kept = ws.stream("aaausdt@trade"), ws.stream("bbbusdt@trade")
+        kept_messages = 0
+
+        async def read_kept() -> None:
+            nonlocal kept_messages
+            async for item in kept:
+                assert not isinstance(item, GaveUp)
+                if isinstance(item, WebSocketResponse):
+                    kept_messages += 1
+
+        reader = asyncio.create_task(read_kept())
+        stall_topic(sim, "aaausdt@trade")
+        items: list[Any] = []
+        with pytest.raises(GaveUpError, match="shard1"):
+            async with asyncio.timeout(5):
+                async for item in lost:
+                    items.append(item)
+        assert isinstance(items[-1], GaveUp) and items[-1].topics == ("aaausdt@trade",)
+        ended_at = kept_messages
+        async with asyncio.timeout(3):
+            while kept_messages < ended_at + 10:
+                await asyncio.sleep(0.01)
+        assert not reader.done()
+        await ws.disconnect()
+        await asyncio.wait_for(reader, 2)  # disconnect() ends it
+
+
+async def test_the_last_shard_given_up_ends_the_stream_by_default(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """With no shard left alive, the merged stream ends with GaveUpError after the GaveUp
+    event, as a WebSocketManager's does."""
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await factory.get_sharded_ws_manager(restart_policy=GIVE_UP_AT_ONCE)
+        await ws.connect(sim.url, ping_interval=0.05, pong_timeout=0.1)
+        assert (await ws.subscribe_topics(["aaausdt@trade"])).rejected == {}
+        stall_topic(sim, "aaausdt@trade")
+        events: list[Any] = []
+        with pytest.raises(GaveUpError, match="shard1"):
+            async with asyncio.timeout(5):
+                async for item in ws.iter_messages(events=True):
+                    if not isinstance(item, WebSocketResponse):
+                        events.append(item)
+        assert isinstance(events[-1], GaveUp) and events[-1].topics == ("aaausdt@trade",)
+        await ws.disconnect()
+
+
+async def test_on_shard_gave_up_names_the_allowed_values(
+    factory: ConnectionManagersFactory,
+) -> None:
+    from networkpype.actors.manager import ManagerSettings
+
+    with pytest.raises(
+        ConfigurationError, match="on_shard_gave_up='ignore': use one of continue, stop"
+    ):
+        await factory.get_sharded_ws_manager(on_shard_gave_up="ignore")
+    with pytest.raises(ConfigurationError, match="continue, stop"):
+        ManagerSettings(on_connection_gave_up="restart")
