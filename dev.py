@@ -4,6 +4,7 @@
     python3 dev.py demo    # the main job: the library against its own loopback server
     python3 dev.py test    # ruff, mypy --strict, pytest, pykka's own suite on our runtime
     python3 dev.py bench   # the benchmark programs under bench/
+    python3 dev.py soak    # reset storm (100 resets) and accept-then-close server (60 s)
 
 The first run creates ``.venv/`` at the repository root and installs the package with its
 development extras; later runs reuse it and reinstall only when ``pyproject.toml`` changed.
@@ -67,7 +68,14 @@ def cmd_bench(extra: list[str]) -> int:
     return _run(PY, "-m", "networkpype", "bench", *extra)
 
 
-COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench}
+def cmd_soak(extra: list[str]) -> int:
+    """Both forms of bench/recovery.py with default settings; arguments go to the storm."""
+    storm = _run(PY, "bench/recovery.py", "--resets", "100", *extra)
+    accept_close = _run(PY, "bench/recovery.py", "--mode", "accept-close", "--seconds", "60")
+    return storm or accept_close
+
+
+COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench, "soak": cmd_soak}
 
 
 def main() -> None:
