@@ -8,6 +8,11 @@ in one go. Single event loop, not thread-safe (sync hosts go through the loop th
 When full, ``put()`` waits (the reader stops reading the socket, TCP pushes back, nothing is
 lost). An exception ``fail()``-ed into the queue is raised to the consumer in its place
 among the items, after everything put before it.
+
+An item leaves the queue only when a consumer takes it (``take_nowait``/``get``): there is no
+batch take, so a consumer that stops (``break``, an error, a cancelled task) leaves every
+item it was not given where the next consumer finds it. One consumer at a time: a second task
+that waits while another is waiting gets ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from networkpype.protocol.errors import ConfigurationError, ConsumerOverflowError
 
-__all__ = ["OVERFLOW_POLICIES", "DeliveryQueue", "QueueClosed"]
+__all__ = ["DROPPED", "OVERFLOW_POLICIES", "DeliveryQueue", "Dropped", "QueueClosed", "Raise"]
 
 T = TypeVar("T")
 
@@ -28,38 +33,56 @@ class QueueClosed(Exception):
     """Raised by ``get()`` once the queue is closed and drained."""
 
 
-class _Raise:
+class Raise:
+    """A queued error: raised to the consumer in place of an item."""
+
     __slots__ = ("error",)
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
+class Dropped:
+    """Queued once when an ``overflow`` policy first drops items since the consumer last
+    heard of it: the consumer reports ``DeliveryQueue.unreported_drops()`` where it finds it,
+    in order with the items (a later drop adds to the same count, not another marker)."""
+
+    __slots__ = ()
+
+
+DROPPED = Dropped()
+
+
 OVERFLOW_POLICIES = ("block", "drop_oldest", "error")
 
 
 class DeliveryQueue(Generic[T]):
-    """Bounded FIFO between producer tasks and consumer tasks on one loop (normally one
-    consumer; a second may wait while taking over from the first).
+    """Bounded FIFO between producer tasks and one consumer task on one loop.
 
     ``maxsize`` is the number of items held before the ``overflow`` policy applies:
     ``"block"`` (``offer`` refuses, the producer awaits ``put``: nothing is lost),
     ``"drop_oldest"`` (the oldest item for which ``droppable`` is true makes room; counted in
     ``dropped``) or ``"error"`` (the consumer gets ``ConsumerOverflowError`` in place, and
-    items that find the queue full are dropped and counted until it has room again).
+    items that find the queue full are dropped and counted until it has room again). Either
+    way a ``DROPPED`` marker tells the consumer, in order, that items were dropped.
+
+    The consumer's side: ``items`` (the deque itself, for a consumer loop that takes the head
+    with ``take_nowait``), ``wait()`` for more, ``get()``/``get_nowait()`` for one at a time.
     """
 
     __slots__ = (
         "_closed",
         "_droppable",
-        "_errors",
         "_getter",
-        "_items",
+        "_marked",
         "_maxsize",
         "_overflow",
         "_overflowed",
         "_putters",
+        "_reported",
         "dropped",
+        "items",
+        "taking",
     )
 
     def __init__(
@@ -78,15 +101,20 @@ class DeliveryQueue(Generic[T]):
         self._droppable = droppable or (lambda _item: True)
         self._overflowed = False
         self.dropped = 0
-        self._items: deque[T | _Raise] = deque()
+        self._reported = 0  # drops the consumer has been told of
+        self._marked = False  # a DROPPED marker is queued and not yet taken
+        # The items, oldest first. Never replaced: a consumer loop may hold on to it.
+        self.items: deque[Any] = deque()
         self._maxsize = maxsize
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] | None = None  # made when first needed
         self._closed = False
-        self._errors = 0  # queued _Raise markers: batches stop before the first
+        # True while a consumer holds an item it took but has not handed out yet (awaiting
+        # post-processors): another consumer taking meanwhile would reorder the stream.
+        self.taking = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __bool__(self) -> bool:
         # A queue is an object, not a collection: `queue or default` must never replace an
@@ -102,7 +130,7 @@ class DeliveryQueue(Generic[T]):
         return self._closed
 
     def full(self) -> bool:
-        return len(self._items) >= self._maxsize
+        return len(self.items) >= self._maxsize
 
     def _wake_getter(self) -> None:
         getter = self._getter
@@ -118,7 +146,7 @@ class DeliveryQueue(Generic[T]):
     def offer(self, item: T) -> bool:
         """Append ``item`` if there is room and return True; when full, apply the overflow
         policy: False (nothing added) under ``"block"``, True otherwise."""
-        items = self._items
+        items = self.items
         if len(items) >= self._maxsize:
             if self._overflow == "block":
                 return False
@@ -131,13 +159,14 @@ class DeliveryQueue(Generic[T]):
         return True
 
     def _overflow_item(self, item: T) -> bool:
-        items = self._items
+        items = self.items
         if self._overflow == "drop_oldest":
             for index, queued in enumerate(items):
-                if type(queued) is not _Raise and self._droppable(queued):
+                if type(queued) is not Raise and queued is not DROPPED and self._droppable(queued):
                     del items[index]
                     self.dropped += 1
                     items.append(item)
+                    self._mark_dropped()
                     return True
             items.append(item)  # nothing droppable (all control items): keep everything
             return True
@@ -151,16 +180,28 @@ class DeliveryQueue(Generic[T]):
                     "overflow='block'"
                 )
             )
+        self._mark_dropped()
         return True
+
+    def _mark_dropped(self) -> None:
+        if not self._marked:
+            self._marked = True
+            self.items.append(DROPPED)
+
+    def unreported_drops(self) -> int:
+        """For the consumer that took the ``DROPPED`` marker: the items dropped since the last
+        marker it took (and now reported)."""
+        count, self._reported, self._marked = self.dropped - self._reported, self.dropped, False
+        return count
 
     def put_nowait(self, item: T) -> None:
         """Append ``item`` even past ``maxsize`` (for control items that must not wait)."""
-        self._items.append(item)
+        self.items.append(item)
         self._wake_getter()
 
     async def put(self, item: T) -> None:
         """Append ``item``, waiting while the queue is full."""
-        while len(self._items) >= self._maxsize and not self._closed:
+        while len(self.items) >= self._maxsize and not self._closed:
             waiter = asyncio.get_running_loop().create_future()
             if self._putters is None:
                 self._putters = deque()
@@ -170,7 +211,7 @@ class DeliveryQueue(Generic[T]):
             finally:
                 if self._putters is not None and waiter in self._putters:
                     self._putters.remove(waiter)
-        self._items.append(item)
+        self.items.append(item)
         self._wake_getter()
 
     def fail(self, error: BaseException, *, coalesce: bool = False) -> None:
@@ -178,16 +219,15 @@ class DeliveryQueue(Generic[T]):
 
         ``coalesce``: skip it when the last queued item is already an error of its type.
         """
-        items = self._items
+        items = self.items
         if (
             coalesce
             and items
-            and type(items[-1]) is _Raise
+            and type(items[-1]) is Raise
             and type(items[-1].error) is type(error)
         ):
             return
-        self._items.append(_Raise(error))
-        self._errors += 1
+        items.append(Raise(error))
         self._wake_getter()
 
     def close(self) -> None:
@@ -200,74 +240,72 @@ class DeliveryQueue(Generic[T]):
             if not putter.done():
                 putter.set_result(None)
 
+    def take_nowait(self) -> Any:
+        """Remove and return the head of ``items`` as it is (a ``Raise`` or ``DROPPED``
+        marker included), releasing a producer waiting for room. ``IndexError`` when empty."""
+        item = self.items.popleft()
+        if self._putters:
+            self._release_putter()
+        return item
+
+    def _release_putter(self) -> None:
+        putters = self._putters
+        while putters and len(self.items) < self._maxsize:
+            putter = putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                return
+
     def get_nowait(self) -> T:
-        """Take the next item; raises ``asyncio.QueueEmpty`` if there is none yet."""
-        items = self._items
-        if not items:
-            if self._closed:
-                raise QueueClosed
-            raise asyncio.QueueEmpty
-        item = items.popleft()
-        if self._putters and len(items) < self._maxsize:
-            putter = self._putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
-        if type(item) is _Raise:
-            self._errors -= 1
-            raise item.error
-        return item  # type: ignore[return-value]
+        """Take the next item; raises ``asyncio.QueueEmpty`` if there is none yet, the queued
+        error in its place, ``QueueClosed`` once closed and drained. Skips ``DROPPED``."""
+        while True:
+            if not self.items:
+                if self._closed:
+                    raise QueueClosed
+                raise asyncio.QueueEmpty
+            item = self.take_nowait()
+            if type(item) is Raise:
+                raise item.error
+            if item is DROPPED:
+                self.unreported_drops()
+                continue
+            return item  # type: ignore[no-any-return]
 
-    def get_batch_nowait(self) -> deque[T]:
-        """Take every item queued before the next error, in order, in one step.
+    async def wait(self) -> None:
+        """Return when items are queued, or after the next wake-up (items put, the queue
+        closed, ``hand_over``): the caller looks again.
 
-        Raises ``asyncio.QueueEmpty`` when there is none, the queued error when it is first,
-        ``QueueClosed`` when closed and drained.
+        Raises ``QueueClosed`` when closed and drained, and ``RuntimeError`` when another
+        consumer is waiting already: two consumers would split the stream between them.
         """
-        items = self._items
-        if not items:
-            if self._closed:
-                raise QueueClosed
-            raise asyncio.QueueEmpty
-        if type(items[0]) is _Raise:
-            self.get_nowait()  # raises it
-        if self._errors:
-            batch: deque[T | _Raise] = deque()
-            while items and type(items[0]) is not _Raise:
-                batch.append(items.popleft())
-        else:
-            batch, self._items = items, deque()
-        while self._putters:
-            putter = self._putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
-        return batch  # type: ignore[return-value]
-
-    async def _wait(self) -> None:
-        """Wait until items arrive or the queue closes. Several consumers may wait at once
-        (a router taking over from a direct reader); they share one wake-up future."""
+        if self.items:
+            return
+        if self._closed:
+            raise QueueClosed
         getter = self._getter
-        if getter is None or getter.done():
-            getter = self._getter = asyncio.get_running_loop().create_future()
+        if getter is not None and not getter.done():
+            raise RuntimeError(
+                "another task is already waiting for this stream's messages: read a "
+                "manager (or stream) from one task at a time"
+            )
+        getter = self._getter = asyncio.get_running_loop().create_future()
         try:
             await getter
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            # Another waiter was cancelled, and with it the shared future: look again.
+        finally:
+            if self._getter is getter:
+                self._getter = None
 
-    async def get_batch(self) -> deque[T]:
-        """``get_batch_nowait``, waiting for the first item."""
-        while not self._items:
-            if self._closed:
-                raise QueueClosed
-            await self._wait()
-        return self.get_batch_nowait()
+    def hand_over(self) -> None:
+        """Wake a consumer waiting here, so it looks again at where it should read (a
+        sharded manager's router takes this queue over)."""
+        self._wake_getter()
 
     async def get(self) -> T:
         """Take the next item, waiting for one; raises queued errors and ``QueueClosed``."""
-        while not self._items:
-            if self._closed:
-                raise QueueClosed
-            await self._wait()
-        return self.get_nowait()
+        while True:
+            await self.wait()
+            try:
+                return self.get_nowait()
+            except asyncio.QueueEmpty:
+                continue  # only a DROPPED marker was there

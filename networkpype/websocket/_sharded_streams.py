@@ -9,10 +9,10 @@ from typing import Any
 
 import msgspec
 
-from networkpype.actors.delivery import DeliveryQueue, QueueClosed
+from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted
 from networkpype.websocket._sharded_state import Stream
-from networkpype.websocket.decoding import MessageDecoder
+from networkpype.websocket.decoding import MessageDecoder, make_decoder
 from networkpype.websocket.manager import consume
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.response import WebSocketResponse
@@ -53,25 +53,12 @@ async def dedup_rotations(
         yield item
 
 
-async def drain(
+def drain(
     queue: DeliveryQueue[Any], processors: list[WebSocketPostProcessor], events: bool
 ) -> AsyncIterator[Any]:
-    """The items of a queue of decoded responses and events, post-processed, until closed."""
-    while True:
-        try:
-            try:
-                batch = queue.get_batch_nowait()
-            except asyncio.QueueEmpty:
-                batch = await queue.get_batch()
-        except QueueClosed:
-            return
-        for item in batch:
-            if isinstance(item, WebSocketResponse):
-                for processor in processors:
-                    item = await processor.post_process(item)
-                yield item
-            elif events:
-                yield item
+    """The items of a queue of decoded responses and events, post-processed, until closed
+    (the one consumer loop, ``consume``: nothing leaves the queue that is not handed on)."""
+    return consume(lambda: queue, _NO_DECODER, processors, events)
 
 
 class TopicRouter:
@@ -117,6 +104,9 @@ class TopicRouter:
                 self.rest = DeliveryQueue(
                     self._source.maxsize, self._source.overflow, droppable=_decoded
                 )
+                # A consumer waiting on the merged queue moves to ``rest``: the router is
+                # that queue's one consumer from now on.
+                self._source.hand_over()
                 self._task = asyncio.get_running_loop().create_task(
                     self._route(), name="networkpype-sharded-router"
                 )
@@ -183,6 +173,9 @@ class TopicRouter:
             if stream is not None:
                 stream.queue.fail(error)
                 stream.queue.close()
+
+
+_NO_DECODER = make_decoder("raw")  # a routed queue holds decoded responses only
 
 
 def _decoded(item: Any) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorRef
 
-from networkpype.actors.delivery import DeliveryQueue, QueueClosed
+from networkpype.actors.delivery import DROPPED, DeliveryQueue, QueueClosed, Raise
 from networkpype.actors.manager import ManagerActor, ManagerSettings, OnConnect, OutboundPipeline
 from networkpype.actors.runtime import stop_actor
 from networkpype.protocol.errors import (
@@ -271,32 +271,28 @@ class WebSocketManager:
         With ``events=True`` lifecycle events (``networkpype.protocol.events``) are returned
         too, in order with the messages. Raises ``GaveUpError`` (a ``ConnectionError``) once
         the supervisor gave up, ``ConnectionClosedError`` for a connection made without
-        supervision that closed, and ``MessageTimeoutError`` (a ``TimeoutError``) when
-        ``message_timeout`` elapsed without a message.
+        supervision that closed, ``MessageTimeoutError`` (a ``TimeoutError``) when
+        ``message_timeout`` elapsed without a message, and what a post-processor raised (that
+        message is consumed; the next call returns the one after it). ``RuntimeError`` when
+        another task is already waiting for a message of this manager.
         """
-        queue = self._queue
-        while True:
-            try:
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    item = await queue.get()
-            except QueueClosed:
-                return None
-            if type(item) is bytes or type(item) is BinaryFrame:
-                response = self._connection.decode(item)
-            elif events:
-                return item
-            else:
-                continue
-            for processor in self._post_processors:
-                response = await processor.post_process(response)
-            return response
+        # The one consumer loop, asked for one message: nothing is taken that is not returned.
+        messages = consume(
+            lambda: self._queue, self._connection.decoder, self._post_processors, events
+        )
+        try:
+            return await anext(messages, None)
+        finally:
+            await messages.aclose()
 
     def iter_messages(self, *, events: bool = False) -> AsyncIterator[Any]:
         """Yield each message, post-processed, until ``disconnect()``; raises as
         ``receive()``. With ``events=True`` lifecycle events are yielded in order too,
-        and ``MessagesDropped`` when an ``overflow="drop_oldest"`` queue dropped some."""
+        and ``MessagesDropped`` when an ``overflow`` policy dropped some.
+
+        A message leaves the manager's queue only when it is yielded: after a ``break``, an
+        error or a cancelled consumer task, a new ``iter_messages()`` (or ``receive()``)
+        goes on with the next message, exactly where the last one stopped."""
         # The consumer loop itself is returned, not wrapped: one generator per message less.
         return consume(lambda: self._queue, self._connection.decoder, self._post_processors, events)
 
@@ -311,10 +307,18 @@ async def consume(
     decoder: MessageDecoder,
     processors: list[WebSocketPostProcessor],
     events: bool,
-) -> AsyncIterator[Any]:
-    """The consumer's side of the hot path: take whatever the readers have queued in one
-    step, then decode, post-process and hand it out without touching the queue per message.
-    ``queue_of`` is called per batch (a manager replaces its queue at reconnect()."""
+) -> AsyncGenerator[Any, None]:
+    """The consumer's side of the hot path: take the queue's items one by one, decode,
+    post-process and yield each. ``queue_of`` is called before each take (a manager replaces
+    its queue at ``connect()``, a sharded manager's router takes it over).
+
+    An item is removed only as it is handed on: a consumer that stops (``break``, a raised
+    error, a cancelled task) leaves the rest queued for the next one. A frame whose decoding
+    or post-processing raises is consumed and the error raised in its place; a cancellation
+    while post-processors run puts the frame back, to be processed again by the next consumer.
+    Queued errors are raised in order; ``DROPPED`` markers become ``MessagesDropped`` events
+    (and a WARNING). Items already decoded (``WebSocketResponse``) pass through undecoded.
+    """
     decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
     # A decoder may offer its raw msgspec call and the errors after which decode_text()
     # decides: the common case then costs no Python call.
@@ -323,39 +327,54 @@ async def consume(
     # a Python call per message (measured: ~6 % of a message's cost in a 100-connection
     # fan-in).
     new = object.__new__
-    reported = 0
     while True:
         queue = queue_of()
-        try:
+        items = queue.items
+        if not items:
             try:
-                batch = queue.get_batch_nowait()
-            except asyncio.QueueEmpty:
-                batch = await queue.get_batch()
-        except QueueClosed:
-            return
-        for item in batch:
-            if type(item) is bytes:
-                response = new(WebSocketResponse)
-                try:
-                    response.data = fast_decode(item)
-                except fast_errors:
-                    response.data = decode_text(item)
-            elif type(item) is BinaryFrame:
-                response = WebSocketResponse(decode_binary(item.data))
-            elif isinstance(item, WebSocketResponse):
-                response = item  # decoded already (by a sharded manager's router)
-            else:
-                if events:
-                    yield item  # a lifecycle event
-                continue
-            if processors:
-                for processor in processors:
-                    response = await processor.post_process(response)
-            yield response
-        if queue.dropped != reported:
-            count, reported = queue.dropped - reported, queue.dropped
+                await queue.wait()
+            except QueueClosed:
+                return
+            continue
+        if queue.taking:
+            raise RuntimeError(
+                "another task is reading this stream (it is running a post-processor): read "
+                "a manager (or stream) from one task at a time"
+            )
+        item = queue.take_nowait()
+        kind = type(item)
+        if kind is bytes:
+            response = new(WebSocketResponse)
+            try:
+                response.data = fast_decode(item)
+            except fast_errors:
+                response.data = decode_text(item)
+        elif kind is BinaryFrame:
+            response = WebSocketResponse(decode_binary(item.data))
+        elif kind is Raise:
+            raise item.error
+        elif item is DROPPED:
+            count = queue.unreported_drops()
             logger.warning(
                 "consumer too slow: %d messages dropped (overflow=%s)", count, queue.overflow
             )
             if events:
                 yield MessagesDropped(connection_id="*", at=time.time(), count=count)
+            continue
+        elif isinstance(item, WebSocketResponse):
+            response = item  # decoded already (by a sharded manager's router)
+        else:
+            if events:
+                yield item  # a lifecycle event
+            continue
+        if processors:
+            queue.taking = True
+            try:
+                for processor in processors:
+                    response = await processor.post_process(response)
+            except asyncio.CancelledError:
+                items.appendleft(item)  # not handed out: the next consumer gets it
+                raise
+            finally:
+                queue.taking = False
+        yield response
