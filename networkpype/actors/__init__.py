@@ -10,6 +10,7 @@ from networkpype.actors.runtime import (
     shutdown,
     stop_actor,
     stop_all_actors,
+    stop_owned_actor,
     tell_quietly,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "shutdown",
     "stop_actor",
     "stop_all_actors",
+    "stop_owned_actor",
     "tell_quietly",
 ]

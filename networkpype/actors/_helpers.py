@@ -14,7 +14,7 @@ from pykka import ActorDeadError, ActorRef, ActorRegistry
 from networkpype.actors._future import _await_future
 from networkpype.actors._pykka_internals import ActorStop
 
-__all__ = ["stop_actor", "stop_all_actors", "tell_quietly"]
+__all__ = ["stop_actor", "stop_all_actors", "stop_owned_actor", "tell_quietly"]
 
 
 def tell_quietly(ref: ActorRef[Any], message: Any) -> bool:
@@ -47,6 +47,28 @@ async def stop_actor(ref: ActorRef[Any], timeout: float | None = None) -> bool: 
     except ActorDeadError:
         return False
     return True
+
+
+async def stop_owned_actor(ref: ActorRef[Any]) -> bool:
+    """:func:`stop_actor` for a cleanup path: the actor has stopped when this returns, even if
+    the calling task is cancelled meanwhile (that cancellation is raised once it has).
+
+    For an actor only the calling task knows (one it started and is abandoning): returning
+    before it stopped would leave its resources (a socket) to close after whoever awaited the
+    caller went on. Stopping an actor whose ``on_stop`` is prompt keeps this prompt.
+    """
+    stopping = asyncio.ensure_future(stop_actor(ref))
+    interrupted: asyncio.CancelledError | None = None
+    while not stopping.done():
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError as error:
+            interrupted = error  # re-raised below, once the actor has stopped
+    if interrupted is not None:
+        if not stopping.cancelled():
+            stopping.exception()  # retrieved: the cancellation is what the caller sees
+        raise interrupted
+    return stopping.result()
 
 
 async def stop_all_actors() -> list[bool]:

@@ -28,7 +28,8 @@ An actor only runs while its loop runs: a thread that drives a loop piecemeal
 
 This module holds :class:`AsyncioActor` and re-exports the rest of the runtime from private
 modules: ``_future`` (:class:`AsyncioFuture`), ``_inbox`` (the actor's inbox), ``_loop_thread``
-(:class:`LoopThread` and the library's loop) and ``_helpers`` (:func:`stop_actor` and friends).
+(:class:`LoopThread` and the library's loop) and ``_helpers`` (:func:`stop_actor`,
+:func:`stop_owned_actor` for cleanup paths, and friends).
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ import pykka
 from pykka import ActorDeadError, ActorRegistry
 
 from networkpype.actors._future import AsyncioFuture, _await_future, _running_loop
-from networkpype.actors._helpers import stop_actor, stop_all_actors, tell_quietly
+from networkpype.actors._helpers import (
+    stop_actor,
+    stop_all_actors,
+    stop_owned_actor,
+    tell_quietly,
+)
 from networkpype.actors._inbox import _Inbox, _reply_dead
 from networkpype.actors._loop_thread import (
     LoopThread,
@@ -69,6 +75,7 @@ __all__ = [
     "shutdown",
     "stop_actor",
     "stop_all_actors",
+    "stop_owned_actor",
     "tell_quietly",
 ]
 

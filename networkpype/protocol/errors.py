@@ -8,6 +8,7 @@ ConnectionError`` and ``except TimeoutError`` in user code keep working::
     ├── UsageError                      local: the program asked for something impossible
     │   ├── AlreadyConnectedError       (RuntimeError)  connect() while connected
     │   ├── NotConnectedError           (ConnectionError) send()/receive() while not connected
+    │   ├── ConnectAbortedError         (ConnectionError) disconnect() while connect() waited
     │   ├── BlockingCallError           (RuntimeError)  blocking get() on the event-loop thread
     │   ├── ConsumerOverflowError       (BufferError)   overflow="error" and the consumer lagged
     │   └── ConfigurationError          (ValueError)    a bad setting or argument
@@ -39,6 +40,7 @@ __all__ = [
     "BlockingCallError",
     "CertificateError",
     "ConfigurationError",
+    "ConnectAbortedError",
     "ConnectionClosedError",
     "ConnectionFailedError",
     "ConsumerOverflowError",
@@ -73,6 +75,12 @@ class AlreadyConnectedError(UsageError, RuntimeError):
 
 class NotConnectedError(UsageError, ConnectionError):
     """The operation needs an open connection; call ``connect()`` first."""
+
+
+class ConnectAbortedError(UsageError, ConnectionError):
+    """``disconnect()`` (or the manager's shutdown) ended a ``connect()`` that was still
+    opening: the socket it was opening is closed. Only the program's own stop causes it; a
+    cancellation of the task that called ``connect()`` raises ``CancelledError`` instead."""
 
 
 class BlockingCallError(UsageError, RuntimeError):

@@ -28,6 +28,7 @@ from networkpype.actors.runtime import (
     get_runtime_loop,
     stop_actor,
     stop_all_actors,
+    stop_owned_actor,
 )
 from networkpype.protocol.errors import BlockingCallError
 
@@ -400,6 +401,30 @@ async def test_stop_actor_times_out_when_on_stop_hangs() -> None:
     release.set()
     await asyncio.wait_for(finished.wait(), WAIT)  # the stop went on after the timeout
     assert await stop_actor(ref) is False
+
+
+async def test_stop_owned_actor_finishes_the_stop_before_a_cancellation_goes_on() -> None:
+    release = asyncio.Event()
+    finished = asyncio.Event()
+
+    class SlowStop(AsyncioActor):
+        async def on_stop(self) -> None:
+            await release.wait()
+            finished.set()
+
+    ref = SlowStop.start()
+    stopping = asyncio.create_task(stop_owned_actor(ref))
+    await asyncio.sleep(0.01)
+    stopping.cancel()  # twice: a cleanup path may be cancelled again
+    await asyncio.sleep(0.01)
+    stopping.cancel()
+    await asyncio.sleep(0.01)
+    assert not stopping.done() and ref.is_alive() is False  # unregistered, on_stop running
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(stopping, WAIT)
+    assert finished.is_set()  # the cancellation surfaced only once on_stop had run
+    assert await stop_owned_actor(ref) is False  # already stopped: returns at once
 
 
 async def test_cancelling_the_actor_task_stops_it_and_is_not_swallowed() -> None:
