@@ -21,7 +21,7 @@ from pykka import ActorRef
 from networkpype.actors._helpers import tell_quietly
 from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.protocol.errors import ConnectionClosedError, GaveUpError, NotConnectedError
-from networkpype.protocol.messages import AbortSocket, StartReading
+from networkpype.protocol.messages import AbortSocket, ReplayDone, StartReading
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import WebSocketRequest
 
@@ -100,6 +100,8 @@ class Link:
         self.generation = 1
         if self.on_connect is not None:
             self._queue(_Job([], replay=True, generation=1), first=True)
+        else:
+            tell_quietly(ref, ReplayDone())  # subscriptions go out live from now on
 
     def restarted(self, ref: ActorRef[Any]) -> None:
         """A new incarnation is open: replay, then let it read. Only now does the consumer see
@@ -228,6 +230,8 @@ class Link:
             else:
                 if job.done is not None and not job.done.done():
                     job.done.set_result(None)
+                if job.replay and self.child is not None and job.generation == self.generation:
+                    tell_quietly(self.child, ReplayDone())
         # An idle connection keeps no queue and no finished task.
         self.jobs = None
         self.outbox = None

@@ -38,6 +38,7 @@ from networkpype.protocol.messages import (
     CloseSocket,
     ConnectionSpec,
     OpenSocket,
+    ReplayDone,
     SendFrame,
     SendPing,
     SocketFailed,
@@ -92,6 +93,9 @@ class ConnectionActor(AsyncioActor):
         self.reader_blocked = False
         self._opened: tuple[ConnectionSpec, float | None, int] | None = None
         self._failed = False
+        # When the subscriptions were replayed (or went out live): data after it proves the
+        # connection healthy, and its failure then restarts at once (see SocketFailed).
+        self._replayed_at: float | None = None
 
     def __str__(self) -> str:
         shown = redact_url(self.connection.url) if self.connection.url else "unopened"
@@ -109,6 +113,8 @@ class ConnectionActor(AsyncioActor):
                 await self._open(spec, down_since, attempts, start)
             case StartReading():
                 self._start_reading()
+            case ReplayDone():
+                self._replayed_at = time.monotonic()
             case AbortSocket(error=error):
                 self._fail(error)  # first: the parent starts recovery at once
                 await self._close()
@@ -234,11 +240,19 @@ class ConnectionActor(AsyncioActor):
             tell_quietly(
                 self._parent,
                 SocketFailed(
-                    connection_id=self.connection_id, error=exc, generation=self.generation
+                    connection_id=self.connection_id,
+                    error=exc,
+                    generation=self.generation,
+                    served=self._served(),
                 ),
             )
         else:
             self._sink.fail(exc)
+
+    def _served(self) -> bool:
+        """Data arrived after the subscriptions were replayed: the venue serves us."""
+        replayed = self._replayed_at
+        return replayed is not None and self.connection.last_data_monotonic > replayed
 
     # -- tasks -----------------------------------------------------------------------------
 

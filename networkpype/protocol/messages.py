@@ -30,6 +30,7 @@ __all__ = [
     "ManagerCommand",
     "OpenSocket",
     "Release",
+    "ReplayDone",
     "Send",
     "SendFrame",
     "SendPing",
@@ -121,8 +122,13 @@ class CloseSocket(_Message, frozen=True):
     """Stop reading and close the WebSocket with 1000. Idempotent."""
 
 
+class ReplayDone(_Message, frozen=True):
+    """To a connection actor: its subscriptions are replayed (or, on a first connection,
+    went out live). Data that arrives after this proves the connection healthy."""
+
+
 ConnectionCommand: TypeAlias = (
-    OpenSocket | StartReading | SendFrame | SendPing | CloseSocket | AbortSocket
+    OpenSocket | StartReading | SendFrame | SendPing | CloseSocket | AbortSocket | ReplayDone
 )
 
 
@@ -139,11 +145,14 @@ class SocketOpened(_Message, frozen=True):
 
 class SocketFailed(_Message, frozen=True):
     """The connection ``connection_id`` broke; ``error`` is the error-tree exception.
-    A report whose ``generation`` is not the current incarnation's is stale."""
+    A report whose ``generation`` is not the current incarnation's is stale. ``served``: the
+    connection had proved healthy (data arrived after its subscriptions were replayed), so
+    the restart policy starts afresh (see ``RestartPolicy.on_failure``)."""
 
     connection_id: str
     error: Any
     generation: int = 0
+    served: bool = False
 
 
 ConnectionReport: TypeAlias = SocketOpened | SocketFailed

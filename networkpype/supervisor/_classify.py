@@ -63,7 +63,11 @@ _CLOSE_NAMES: Final = {
     1013: "try again later",
     1014: "bad gateway",
 }
-_FATAL_CLOSE_CODES: Final = frozenset({1002, 1003, 1007, 1010})
+# Protocol and data errors from the peer (1002 protocol error, 1003 unsupported data, 1007
+# invalid payload, 1010, reserved codes, RSV bits, reserved opcodes: aiohttp reports those as
+# 1002/1007) are glitches one healthy venue can produce once: retried with backoff, counted in
+# the restart intensity, so only a venue that repeats them is given up on.
+_GLITCH_CLOSE_CODES: Final = frozenset({1002, 1003, 1007, 1010})
 _COOL_OFF_CLOSE_CODES: Final = frozenset({1008})
 _COOL_OFF_STATUSES: Final = frozenset({418, 429})
 
@@ -108,8 +112,8 @@ def _classify_close(code: int | None) -> Verdict:
     if code is None:
         return Verdict(Kind.RETRY, None, "connection broke without a close code")
     what = f"close code {code}" + (f" ({_CLOSE_NAMES[code]})" if code in _CLOSE_NAMES else "")
-    if code in _FATAL_CLOSE_CODES:
-        return Verdict(Kind.FATAL, None, f"{what}: would repeat on every connection")
+    if code in _GLITCH_CLOSE_CODES:
+        return Verdict(Kind.RETRY, None, f"{what}: protocol or data error; retrying")
     if code in _COOL_OFF_CLOSE_CODES:
         return Verdict(Kind.COOL_OFF, None, f"{what}: cooling off")
     return Verdict(Kind.RETRY, None, f"{what}: reconnecting")

@@ -19,7 +19,8 @@ Classification (:func:`classify`; DESIGN.md "Supervision"):
 - **RETRY**: network errors: ``ConnectionFailedError``, any ``OSError`` (aiohttp's client
   errors are ``OSError``\\s or unknown exceptions, both retried); ``ConnectionClosedError``
   without a code or with 1000 (a server-side normal close is still a gap in a stream), 1001,
-  1005, 1006, 1011-1014, 4000-4999 or any other code not listed below; ``HandshakeError``
+  1005, 1006, 1011-1014, 4000-4999, the protocol/data errors 1002, 1003, 1007, 1010 (glitches
+  a healthy venue may produce once: they escalate only by repeating) or any other code; ``HandshakeError``
   with 408, 5xx or a non-4xx status (a broken 101); ``TimeoutError`` and its subclasses
   (``MessageTimeoutError``, liveness / half-open timeouts); ``MessageTooBigError`` (one
   oversized message must not end a bot's subscriptions; a server that sends one on every
@@ -29,8 +30,7 @@ Classification (:func:`classify`; DESIGN.md "Supervision"):
   or the server's ``Retry-After`` when it sent one, and never less than the backoff.
 - **FATAL**: ``FatalError`` (``HandshakeRejectedError`` 401/403/404, ``CertificateError``,
   ``InvalidURLError``) except ``MessageTooBigError``; ``HandshakeError`` with any other 4xx;
-  ``UsageError`` (``ConfigurationError`` included); close codes 1002, 1003, 1007, 1010
-  (protocol/data errors that would repeat); a TLS certificate failure anywhere on the
+  ``UsageError`` (``ConfigurationError`` included); a TLS certificate failure anywhere on the
   ``__cause__`` chain (``ssl.SSLCertVerificationError``, aiohttp's ``certificate_error``);
   a ``BaseException`` that is not an ``Exception`` (cancellation, ``KeyboardInterrupt``):
   never a failure to restart from.
@@ -59,7 +59,10 @@ Defaults
 Restart 1 after a reset waits 0 s; restart *k* >= 2 waits uniformly in
 ``[(1 - jitter) * d_k, d_k]`` with ``d_k = min(cap, initial * 2 ** (k - 2))``. A cool-off or
 ``Retry-After`` delay is never shortened by the backoff: the larger of the two is used. Opening
-never resets the counter; ``healthy_after`` seconds of being open without a failure do.
+never resets the counter; a connection that proved healthy does: one that ``served`` data after
+its replay (``on_failure(..., served=True)``), or stayed open ``healthy_after`` seconds without
+a failure. Its failure restarts at once and is not counted in the restart intensity, which
+stops crash loops, not flaky venues.
 
 Escalation arithmetic, with the defaults
 ----------------------------------------
@@ -79,8 +82,9 @@ which is why T / N = 60 s = 2 x cap: an outage escalates even when every attempt
 cap's worth. Cool-off restarts are at least ``cool_off`` + the attempt's duration apart, so 16
 of them never fit in 900 s: a venue that keeps answering 429 without ``Retry-After`` is retried
 about once a minute and never escalates (it asked us to wait, not to give up). A connection
-that flaps after more than ``healthy_after`` of health restarts at once each time and escalates
-at the 16th flap if the flaps come faster than one a minute. Fatal errors escalate at once.
+that fails after it proved healthy restarts at once each time and never escalates (a week of
+drops every 30 s: 20,160 immediate restarts). An accept-then-close server gets at most 10
+attempts in its first minute. Fatal errors escalate at once.
 
 The pieces live in private modules, re-exported here: ``_classify`` (:func:`classify`,
 :class:`Verdict`, :class:`Kind`), ``_backoff`` (:class:`BackoffPolicy`), ``_decisions``
@@ -245,10 +249,17 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
         return _move(state, Event.HEALTHY_CHECK, state.phase, attempt=self._attempt(state, now))
 
     def on_failure(
-        self, state: ChildState, error: BaseException, now: float
+        self, state: ChildState, error: BaseException, now: float, *, served: bool = False
     ) -> tuple[Decision, ChildState]:
         """The child failed with ``error`` (any failure is an abnormal exit, a server-sent
-        close 1000 included). Fatal errors escalate at once; a temporary child is dropped."""
+        close 1000 included). Fatal errors escalate at once; a temporary child is dropped.
+
+        ``served``: the failed connection had proved healthy (it opened, its subscriptions
+        were replayed and data arrived after that). The venue serves us: the backoff
+        restarts from scratch (the restart is immediate, unless a cool-off or
+        ``Retry-After`` asks for a wait) and the restart does not count towards the restart
+        intensity, which exists to stop crash loops, not flaky venues.
+        """
         _check(state, Event.FAILURE, now)
         verdict = self.classifier(error)
         if self.restart_type is RestartType.TEMPORARY:
@@ -257,7 +268,7 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
         if verdict.kind is Kind.FATAL:
             escalate = Escalate(f"fatal: {verdict.reason}", error)
             return escalate, _move(state, Event.FAILURE, _ESC)
-        return self._restart(state, Event.FAILURE, verdict, error, now)
+        return self._restart(state, Event.FAILURE, verdict, error, now, served=served)
 
     def on_normal_exit(self, state: ChildState, now: float) -> tuple[Decision, ChildState]:
         """The child ended normally: a clean close we initiated, or a stop the user asked of
@@ -286,10 +297,12 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     def _attempt(self, state: ChildState, now: float) -> int:
         """``state.attempt``, or 0 once the child has been healthy for ``healthy_after``."""
+        return 0 if self._healthy(state, now) else state.attempt
+
+    def _healthy(self, state: ChildState, now: float) -> bool:
+        """Open for ``healthy_after`` seconds without a failure."""
         since = state.healthy_since
-        if state.phase is _R and since is not None and now - since >= self.backoff.healthy_after:
-            return 0
-        return state.attempt
+        return state.phase is _R and since is not None and now - since >= self.backoff.healthy_after
 
     def _restart(
         self,
@@ -298,19 +311,25 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
         verdict: Verdict,
         error: BaseException | None,
         now: float,
+        *,
+        served: bool = False,
     ) -> tuple[Decision, ChildState]:
         window = tuple(t for t in state.restarts if t >= now - self.within)
+        # A child that proved healthy (served data, or stayed up for healthy_after) failed:
+        # a fresh start, not one more turn of a crash loop.
+        proven = served or self._healthy(state, now)
         limit = self.max_restarts
-        if limit is not None and len(window) + 1 > limit:
+        if not proven and limit is not None and len(window) + 1 > limit:
             reason = (
                 f"{len(window) + 1} restarts within {self.within:g} s would exceed "
                 f"max_restarts={limit}; last failure: {verdict.reason}"
             )
             return Escalate(reason, error), _move(state, event, _ESC, restarts=window)
-        attempt = self._attempt(state, now) + 1
+        attempt = 1 if proven else state.attempt + 1
         floor = verdict.delay_floor
         if floor is None and verdict.kind is Kind.COOL_OFF:
             floor = self.cool_off
         delay = max(self.backoff.delay(attempt), floor or 0.0)
-        new = _move(state, event, _S, attempt=attempt, restarts=(*window, now))
+        counted = window if proven else (*window, now)
+        new = _move(state, event, _S, attempt=attempt, restarts=counted)
         return Restart(delay, verdict, attempt), new

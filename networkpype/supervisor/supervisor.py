@@ -110,10 +110,12 @@ class SupervisorActor(AsyncioActor):
 
     async def on_receive(self, message: Any) -> Any:
         match message:
-            case SocketFailed(connection_id=cid, error=error, generation=generation):
+            case SocketFailed(
+                connection_id=cid, error=error, generation=generation, served=served
+            ):
                 child = self._children.get(cid)
                 if child is not None and child.generation == generation:
-                    self._failed(child, error)
+                    self._failed(child, error, served=served)
             case SocketOpened(connection_id=cid, generation=generation):
                 child = self._children.get(cid)
                 if child is not None and child.generation == generation:
@@ -202,12 +204,14 @@ class SupervisorActor(AsyncioActor):
         if ref is not None:
             await stop_actor(ref)
 
-    def _failed(self, child: _Child, error: BaseException) -> None:
+    def _failed(self, child: _Child, error: BaseException, *, served: bool = False) -> None:
         now = self._clock()
         child.last_error = error
         if child.down_since is None:
             child.down_since = now
-        decision, child.state = child.spec.policy.on_failure(child.state, error, now)
+        decision, child.state = child.spec.policy.on_failure(
+            child.state, error, now, served=served
+        )
         match decision:
             case Restart(delay=delay, verdict=verdict, attempt=attempt):
                 logger.info(

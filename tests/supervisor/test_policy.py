@@ -92,7 +92,7 @@ CASES: list[tuple[str, BaseException, Kind]] = [
     ("close 1009 (unlisted)", closed(1009), RETRY),
     ("close 3000 (unlisted)", closed(3000), RETRY),
     ("close 1008", closed(1008), COOL_OFF),
-    *[(f"close {c}", closed(c), FATAL) for c in (1002, 1003, 1007, 1010)],
+    *[(f"close {c}", closed(c), RETRY) for c in (1002, 1003, 1007, 1010)],  # glitches
     # handshake statuses
     *[(f"HTTP {s}", handshake(s), RETRY) for s in (500, 502, 503, 504, 599, 408, 101)],
     ("HTTP 429", handshake(429), COOL_OFF),
@@ -374,6 +374,73 @@ def test_defaults_escalate_even_when_every_attempt_hangs(attempt_time: float) ->
         now += decision.delay + attempt_time  # e.g. a connect timeout on every attempt
     assert failures == 16
     assert now == 271.5 + 15 * attempt_time  # the module docstring's arithmetic
+
+
+# -- a connection that served data (issue 9, items 4 and 5) ---------------------------------------
+
+
+def test_a_served_connection_restarts_at_once_and_is_not_counted() -> None:
+    state = ChildState()
+    for now in (0.0, 1.0, 2.0):  # three failed dials: attempt 3, three restarts counted
+        _, state = fail(POLICY, state, now)
+    state = POLICY.on_opened(state, 3.0)
+    decision, state = POLICY.on_failure(state, DROP, 3.2, served=True)  # data 200 ms, then RST
+    assert isinstance(decision, Restart)
+    assert (decision.attempt, decision.delay) == (1, 0.0)
+    assert state.restarts == (0.0, 1.0, 2.0)  # this restart is not one of a crash loop
+    decision, state = fail(POLICY, state, 3.3)  # the redial itself fails: backoff from 2
+    assert (decision.attempt, decision.delay) == (2, 0.5)
+
+
+def test_served_connections_never_escalate_and_failed_dials_still_do() -> None:
+    policy = RestartPolicy(max_restarts=2, within=60.0, backoff=EXACT)
+    state, now = ChildState(), 0.0
+    for _ in range(10):  # served, dropped, restarted at once: forever
+        state = policy.on_opened(state, now)
+        decision, state = policy.on_failure(state, DROP, now + 0.05, served=True)
+        assert isinstance(decision, Restart) and decision.delay == 0.0
+        now += 0.1
+    for expected in (Restart, Restart, Escalate):  # then dials that never open: a crash loop
+        decision, state = policy.on_failure(state, DROP, now)
+        assert isinstance(decision, expected)
+        now += 0.1
+
+
+def test_a_served_connection_still_honours_a_cool_off() -> None:
+    state = POLICY.on_opened(ChildState(), 0.0)
+    decision, _ = POLICY.on_failure(state, closed(1008), 1.0, served=True)
+    assert isinstance(decision, Restart) and decision.delay >= 60.0
+
+
+@pytest.mark.parametrize("served", [True, False], ids=["served-data", "open-30s"])
+def test_defaults_a_week_of_drops_every_30_s_never_gives_up(served: bool) -> None:
+    policy = RestartPolicy()
+    state, now, restarts = ChildState(), 0.0, 0
+    week = 7 * 24 * 3600.0
+    while now < week:
+        state = policy.on_opened(state, now)
+        now += 30.0  # healthy for 30 s (and, when served, delivering data), then dropped
+        decision, state = policy.on_failure(state, DROP, now, served=served)
+        assert isinstance(decision, Restart), f"gave up after {now / 3600:.1f} h: {decision}"
+        assert decision.delay == 0.0
+        restarts += 1
+    assert restarts == 20_160
+    assert state.restarts == ()  # nothing counted towards giving up
+
+
+def test_defaults_accept_then_close_gets_at_most_10_attempts_in_the_first_minute() -> None:
+    policy = RestartPolicy()
+    for _ in range(200):  # jitter is random: the bound must hold for every draw
+        state, now, attempts = ChildState(), 0.0, 1  # the first dial at t=0
+        while True:
+            state = policy.on_opened(state, now)  # accepted...
+            decision, state = policy.on_failure(state, closed(1000), now)  # ...closed at once
+            assert isinstance(decision, Restart)
+            now += decision.delay
+            if now >= 60.0:
+                break
+            attempts += 1
+        assert attempts <= 10
 
 
 def test_defaults_keep_cooling_off_without_escalating() -> None:
