@@ -503,6 +503,27 @@ async def test_manager_protocol_violation_in_close_frame_is_retried(
     await rig.neighbour.check()
 
 
+@pytest.mark.parametrize(
+    "raw_frame",
+    [b"\x83\x00", b"\xc1\x02hi", b"\xa1\x02hi"],
+    ids=["reserved-opcode", "rsv1-without-deflate", "rsv2"],
+)
+async def test_manager_reserved_opcode_or_rsv_bit_is_retried(
+    server: ScriptedServer, rig: Rig, raw_frame: bytes
+) -> None:
+    # One malformed frame from an otherwise healthy venue: a glitch, reconnected and replayed.
+    ws = await rig.manager()
+    subscription, first = await connect_and_subscribe(ws, server)
+    assert first.request is not None and first.request.transport is not None
+    first.request.transport.write(raw_frame)  # below aiohttp's writer: bytes as they are
+    items = await items_until(ws, Reconnected)
+    assert kinds(items) == ["Connected", "Disconnected", "Reconnected"]
+    assert items[1].code == 1002
+    second = await server.wait_peer(1)
+    assert [json.loads(f) for f in await second.wait_frames(1)] == [subscription.payload]
+    await rig.neighbour.check()
+
+
 async def test_manager_close_frame_without_a_code_reconnects_and_replays(
     server: ScriptedServer, rig: Rig
 ) -> None:
