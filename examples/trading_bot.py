@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from networkpype.demo import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.events import Disconnected, Reconnected
-from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.response import WebSocketResponse
@@ -43,8 +42,7 @@ async def main() -> None:
         ws = await factory.get_sharded_ws_manager(
             max_topics_per_connection=10,
             min_send_interval=0.25,
-            restart_policy=RestartPolicy(backoff=BackoffPolicy(initial=0.05, healthy_after=1.0)),
-        )
+        )  # supervision at its defaults: what a bot that runs for weeks uses
         await ws.connect(venue.url)
         result = await ws.subscribe_topics(topics)
         print(f"subscribed {len(result.accepted)} topics over {ws.connections} connections")
