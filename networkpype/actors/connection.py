@@ -2,7 +2,10 @@
 liveness timers that watch it.
 
 Commands (``OpenSocket``, ``SendFrame``, ``SendPing``, ``CloseSocket``) arrive through the
-actor's inbox. Data frames do not: the reader decodes each frame and puts the response
+actor's inbox. The opening handshake runs in a task the actor owns (``OpenSocket`` replies at
+once with a future of its outcome), so the inbox is free meanwhile and a stop is handled at
+once: it cancels the handshake, which closes the socket being opened. Data frames do not
+go through the inbox: the reader decodes each frame and puts the response
 straight into the consumer's :class:`~networkpype.actors.delivery.DeliveryQueue`, so a frame
 costs no mailbox hop. Lifecycle events go into the same queue, so the consumer sees them in
 order with the data: ``Connected``/``Reconnected`` before the first frame of a connection,
@@ -29,6 +32,8 @@ from networkpype.actors._liveness import Liveness
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.runtime import AsyncioActor, tell_quietly
 from networkpype.protocol.errors import (
+    AlreadyConnectedError,
+    ConnectAbortedError,
     ConnectionClosedError,
     NotConnectedError,
 )
@@ -61,7 +66,8 @@ class ConnectionActor(AsyncioActor):
 
     ``connection`` is the :class:`WebSocketConnection` the actor drives (its ``connected`` and
     ``last_recv_time`` may be read from the same loop by the facade). The actor owns its
-    reader task and liveness watch: ``CloseSocket`` and ``on_stop`` cancel and await them.
+    opening handshake, reader task and liveness watch: ``CloseSocket`` and ``on_stop`` cancel
+    and await them.
     ``emit_events`` puts lifecycle events into ``sink`` (consumers skip them unless asked).
     ``intercept(frame)`` sees each text frame first and returns True to take it out of the
     stream (used to match subscription acknowledgements).
@@ -89,6 +95,7 @@ class ConnectionActor(AsyncioActor):
         self._intercept = intercept
         self._intercept_prefixes = intercept_prefixes
         self._tasks: list[asyncio.Task[None]] = []
+        self._opening: asyncio.Task[None] | None = None
         self._liveness: Liveness | None = None
         self.reader_blocked = False
         self._opened: tuple[ConnectionSpec, float | None, int] | None = None
@@ -110,7 +117,7 @@ class ConnectionActor(AsyncioActor):
             case OpenSocket(
                 spec=spec, down_since=down_since, attempts=attempts, start_reading=start
             ):
-                await self._open(spec, down_since, attempts, start)
+                return self._start_opening(spec, down_since, attempts, start)
             case StartReading():
                 self._start_reading()
             case ReplayDone():
@@ -131,6 +138,43 @@ class ConnectionActor(AsyncioActor):
         await self._close()
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def _start_opening(
+        self, spec: ConnectionSpec, down_since: float | None, attempts: int, start_reading: bool
+    ) -> asyncio.Future[None]:
+        """Open in a task the actor owns; the returned future gets the outcome: None once
+        open, the handshake's error, or ``ConnectAbortedError`` when the actor closed first.
+        An asker that cancels the future cancels the opening."""
+        if self._opening is not None:
+            raise AlreadyConnectedError(f"{self}: already opening")
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[None] = loop.create_future()
+        task = loop.create_task(
+            self._open(spec, down_since, attempts, start_reading),
+            name=f"networkpype-open-{self.connection_id}",
+        )
+        self._opening = task
+
+        def settle(task: asyncio.Task[None]) -> None:
+            if self._opening is task:
+                self._opening = None
+            error = None if task.cancelled() else task.exception()
+            if opened.done():
+                return
+            if task.cancelled():
+                opened.set_exception(ConnectAbortedError(f"{self}: closed while opening"))
+            elif error is not None:
+                opened.set_exception(error)
+            else:
+                opened.set_result(None)
+
+        def abandoned(future: asyncio.Future[None]) -> None:
+            if future.cancelled():
+                task.cancel()  # the asker stopped waiting: stop opening
+
+        task.add_done_callback(settle)
+        opened.add_done_callback(abandoned)
+        return opened
 
     async def _open(
         self, spec: ConnectionSpec, down_since: float | None, attempts: int, start_reading: bool
@@ -198,6 +242,10 @@ class ConnectionActor(AsyncioActor):
         liveness, self._liveness = self._liveness, None
         ping = liveness.stop() if liveness is not None else None
         tasks, self._tasks = self._tasks, []
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            # A cancelled handshake leaves no socket open (aiohttp closes it on the way out).
+            tasks.append(opening)
         if ping is not None:
             tasks.append(ping)
         current = asyncio.current_task()
@@ -213,6 +261,8 @@ class ConnectionActor(AsyncioActor):
                 # Re-raise only when *we* are being cancelled, not the task we cancelled.
                 if current is not None and current.cancelling():
                     raise
+            except Exception:  # only an opening that failed before it was cancelled raises here
+                pass  # its asker has the error, through the OpenSocket reply
         # Shutdown is prompt from any state: a server that does not answer our close frame
         # at once (stalled, half-open) is not waited for.
         await self.connection.disconnect(close_timeout=STOP_CLOSE_TIMEOUT)

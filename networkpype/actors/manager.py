@@ -41,8 +41,13 @@ from networkpype.actors._link import Link, OnConnect
 from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
-from networkpype.protocol.errors import ConfigurationError, GaveUpError, NotConnectedError
+from networkpype.actors.runtime import AsyncioActor, stop_actor, stop_owned_actor, tell_quietly
+from networkpype.protocol.errors import (
+    ConfigurationError,
+    ConnectAbortedError,
+    GaveUpError,
+    NotConnectedError,
+)
 from networkpype.protocol.events import GaveUp
 from networkpype.protocol.messages import (
     ChildGaveUp,
@@ -184,8 +189,10 @@ class ManagerActor(AsyncioActor):
                 return None if request is None else link.send([request])
             case SendPing(connection_id=cid):
                 await self._link(cid).require_child().ask(SendPing(), block=False)
-            case Connect(spec=spec, connection_id=cid, connection=connection, pace=pace):
-                return self._connect(spec, cid, connection, pace)
+            case Connect(
+                spec=spec, connection_id=cid, connection=connection, pace=pace, retry=retry
+            ):
+                return self._connect(spec, cid, connection, pace, retry)
             case ChildRestarted(child_id=cid, ref=ref):
                 restarted = self._links.get(cid)
                 if restarted is not None:
@@ -222,9 +229,12 @@ class ManagerActor(AsyncioActor):
         connection_id: str | None,
         connection: WebSocketConnection | None,
         pace: Pace | None,
+        retry: bool = False,
     ) -> asyncio.Future[None]:
         """Register the connection and open it in a task the link owns: the inbox goes on
-        serving the other connections (their failures, restarts, sends) meanwhile."""
+        serving the other connections (their failures, restarts, sends) meanwhile. Closing
+        the link first (``link.shutdown`` cancels that task) fails the returned future with
+        ``ConnectAbortedError``."""
         if self._supervisor is None:
             raise NotConnectedError("the manager is stopping")
         link_id = connection_id or self._default_id
@@ -238,15 +248,17 @@ class ManagerActor(AsyncioActor):
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
         link.opening = loop.create_task(
-            self._open(link, spec, opened), name=f"networkpype-open-{link_id}"
+            self._open(link, spec, opened, retry), name=f"networkpype-open-{link_id}"
         )
         return opened
 
-    async def _open(self, link: Link, spec: ConnectionSpec, opened: asyncio.Future[None]) -> None:
+    async def _open(
+        self, link: Link, spec: ConnectionSpec, opened: asyncio.Future[None], retry: bool
+    ) -> None:
         assert self._supervisor is not None
         try:
             started = await self._supervisor.ask(
-                StartChild(spec=self._child_spec(link, spec)), block=False
+                StartChild(spec=self._child_spec(link, spec), retry=retry), block=False
             )
             ref = await started
             await ref.ask(StartReading(), block=False)
@@ -256,8 +268,19 @@ class ManagerActor(AsyncioActor):
                 if self._supervisor is not None:  # whatever the supervisor had started
                     tell_quietly(self._supervisor, TerminateChild(child_id=link.id))
             if isinstance(exc, asyncio.CancelledError):
-                opened.cancel()
-                raise
+                # Closed before it was open: the waiting connect() is told why, rather than
+                # cancelled (its own task was not).
+                if not opened.done():
+                    opened.set_exception(
+                        ConnectAbortedError(
+                            f"{link.id}: disconnect() was called while connecting; "
+                            "the connection was not opened"
+                        )
+                    )
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                return
             if not opened.done():
                 opened.set_exception(exc)
             return
@@ -301,12 +324,15 @@ class ManagerActor(AsyncioActor):
             intercept_prefixes=settings.intercept_prefixes,
         )
         try:
-            await child.ask(
+            opened = await child.ask(
                 OpenSocket(spec=spec, down_since=down_since, attempts=attempt, start_reading=False),
                 block=False,
             )
+            await opened  # the handshake runs in the child's task: its inbox takes a stop
         except BaseException:
-            await stop_actor(child)
+            # Known to nobody else yet: stopped (its socket closed) before this returns,
+            # however often this task is cancelled meanwhile.
+            await stop_owned_actor(child)
             raise
         return child
 

@@ -81,7 +81,10 @@ class ConnectionSpec(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OpenSocket(_Message, frozen=True):
-    """Open the WebSocket described by ``spec`` and start reading it. Replies when open.
+    """Open the WebSocket described by ``spec`` and start reading it. Replies at once with an
+    ``asyncio.Future`` that completes when open, or fails with the handshake's error (with
+    ``ConnectAbortedError`` when the actor is closed or stopped first: the handshake runs in
+    a task of the actor's, so its inbox stays free). Cancelling the future stops the opening.
 
     ``down_since`` (monotonic seconds) marks a reopening after a failure: the consumer is
     told ``Reconnected`` with the downtime, after ``attempts`` tries.
@@ -155,6 +158,8 @@ class SocketFailed(_Message, frozen=True):
     served: bool = False
 
 
+
+
 ConnectionReport: TypeAlias = SocketOpened | SocketFailed
 
 
@@ -164,10 +169,12 @@ ConnectionReport: TypeAlias = SocketOpened | SocketFailed
 class StartChild(_Message, frozen=True):
     """Start a child (``spec`` is a ``networkpype.supervisor.ChildSpec``) and supervise it.
     Replies at once with an ``asyncio.Future`` of the child's ref (the start runs in a task
-    of the child's own); the first start's error is the future's, not retried. Cancelling
-    the future abandons the start."""
+    of the child's own); the first start's error is the future's, not retried unless
+    ``retry``: then the failures go through the child's restart policy (a fatal one, or the
+    give-up, is the future's error). Cancelling the future abandons the start."""
 
     spec: Any
+    retry: bool = False
 
 
 class TerminateChild(_Message, frozen=True):
@@ -232,16 +239,20 @@ ThrottlerCommand: TypeAlias = Acquire | Release | SetLimits
 class Connect(_Message, frozen=True):
     """Open a managed connection. Replies at once with an ``asyncio.Future`` that completes
     when it is open or fails with the handshake error (the manager's inbox does not wait on
-    a handshake). Cancelling the future does not close it: send ``Disconnect``.
+    a handshake). Cancelling the future does not close it: send ``Disconnect``. A
+    ``Disconnect`` (or the manager's stop) before it is open fails it with
+    ``ConnectAbortedError``.
 
     ``connection_id`` names it (None: the manager's own name); ``connection`` is the
     ``WebSocketConnection`` to drive (None: the manager's own); ``pace`` (a
-    ``networkpype.actors.manager.Pace``) spaces its frames."""
+    ``networkpype.actors.manager.Pace``) spaces its frames; ``retry`` retries the first
+    opening by the restart policy (see ``StartChild``)."""
 
     spec: ConnectionSpec
     connection_id: str | None = None
     connection: Any = None
     pace: Any = None
+    retry: bool = False
 
 
 class Disconnect(_Message, frozen=True):

@@ -24,7 +24,7 @@ from typing import Any
 
 from pykka import ActorRef
 
-from networkpype.actors.runtime import AsyncioActor, stop_actor, tell_quietly
+from networkpype.actors.runtime import AsyncioActor, stop_owned_actor, tell_quietly
 from networkpype.protocol.errors import GaveUpError
 from networkpype.protocol.messages import (
     ChildGaveUp,
@@ -38,6 +38,7 @@ from networkpype.supervisor.policy import (
     ChildState,
     Escalate,
     Ignore,
+    Kind,
     Restart,
     RestartPolicy,
     Strategy,
@@ -120,8 +121,8 @@ class SupervisorActor(AsyncioActor):
                 child = self._children.get(cid)
                 if child is not None and child.generation == generation:
                     child.state = child.spec.policy.on_opened(child.state, self._clock())
-            case StartChild(spec=spec):
-                return self._start_first(spec)
+            case StartChild(spec=spec, retry=retry):
+                return self._start_first(spec, retry)
             case TerminateChild(child_id=cid):
                 await self._terminate(cid)
             case _:
@@ -138,10 +139,10 @@ class SupervisorActor(AsyncioActor):
 
     # -- children --------------------------------------------------------------------------
 
-    def _start_first(self, spec: ChildSpec) -> asyncio.Future[ActorRef[Any]]:
+    def _start_first(self, spec: ChildSpec, retry: bool = False) -> asyncio.Future[ActorRef[Any]]:
         """Start ``spec``'s child in a task the child owns (the inbox never waits on a
         handshake: other children's reports go on being handled); the returned future gets
-        its ref, or the first start's error (not retried)."""
+        its ref, or the first start's error (retried by the policy when ``retry``)."""
         if spec.child_id in self._children:
             raise ValueError(f"child {spec.child_id!r} is already supervised")
         child = _Child(spec=spec, state=ChildState(), generation=1)
@@ -149,7 +150,7 @@ class SupervisorActor(AsyncioActor):
         loop = asyncio.get_running_loop()
         started: asyncio.Future[ActorRef[Any]] = loop.create_future()
         child.task = task = loop.create_task(
-            self._open_first(child, started), name=f"networkpype-start-{spec.child_id}"
+            self._open_first(child, started, retry), name=f"networkpype-start-{spec.child_id}"
         )
 
         def abandoned(future: asyncio.Future[ActorRef[Any]]) -> None:
@@ -159,10 +160,15 @@ class SupervisorActor(AsyncioActor):
         started.add_done_callback(abandoned)
         return started
 
-    async def _open_first(self, child: _Child, started: asyncio.Future[ActorRef[Any]]) -> None:
+    async def _open_first(
+        self, child: _Child, started: asyncio.Future[ActorRef[Any]], retry: bool
+    ) -> None:
         child_id = child.spec.child_id
         try:
-            ref = await child.spec.start(child.generation, None, 0)
+            if retry:
+                ref = await self._start_retrying(child)
+            else:
+                ref = await child.spec.start(child.generation, None, 0)
         except BaseException as exc:
             if self._children.get(child_id) is child:
                 del self._children[child_id]
@@ -178,10 +184,43 @@ class SupervisorActor(AsyncioActor):
         if self._children.get(child_id) is not child or started.done():
             if self._children.get(child_id) is child:
                 del self._children[child_id]
-            await stop_actor(ref)  # terminated, or its starter gave up, while opening
+            await stop_owned_actor(ref)  # terminated, or its starter gave up, while opening
             return
         child.ref = ref
         started.set_result(ref)
+
+    async def _start_retrying(self, child: _Child) -> ActorRef[Any]:
+        """The first start under the child's policy (``StartChild(retry=True)``): a failed
+        attempt is retried after the policy's delay, counted in its restart intensity. A
+        fatal error is raised as it is; past the intensity, ``GaveUpError`` (from the last
+        failure) is, and nobody else is told: the starter has the error."""
+        child_id = child.spec.child_id
+        policy = child.spec.policy
+        attempt = 0
+        while True:
+            try:
+                return await child.spec.start(child.generation, None, attempt)
+            except Exception as exc:
+                if policy.classifier(exc).kind is Kind.FATAL:
+                    raise  # as it is: HandshakeRejectedError, not GaveUpError
+                decision, child.state = policy.on_failure(child.state, exc, self._clock())
+                if isinstance(decision, Escalate):
+                    error = GaveUpError(f"gave up on connection {child_id}: {decision.reason}")
+                    logger.warning("supervisor: %s", error)
+                    raise error from exc
+                if not isinstance(decision, Restart):
+                    raise  # Ignore: a temporary child is not restarted
+                delay, attempt = decision.delay, decision.attempt
+                logger.info(
+                    "supervisor: first connection of %s failed; retrying in %.3f s "
+                    "(attempt %d): %s",
+                    child_id,
+                    delay,
+                    attempt,
+                    decision.verdict.reason,
+                )
+            child.generation += 1  # reports of the failed attempt's actor are stale
+            await asyncio.sleep(delay)
 
     async def _terminate(self, child_id: str) -> None:
         child = self._children.pop(child_id, None)
@@ -202,7 +241,7 @@ class SupervisorActor(AsyncioActor):
                     raise
         ref, child.ref = child.ref, None
         if ref is not None:
-            await stop_actor(ref)
+            await stop_owned_actor(ref)
 
     def _failed(self, child: _Child, error: BaseException, *, served: bool = False) -> None:
         now = self._clock()
@@ -276,7 +315,7 @@ class SupervisorActor(AsyncioActor):
             await asyncio.gather(old_task, return_exceptions=True)
         ref, child.ref = child.ref, None
         if ref is not None:
-            await stop_actor(ref)
+            await stop_owned_actor(ref)  # taken from child.ref: nobody else will stop it
 
     async def _restart(
         self,
@@ -303,7 +342,7 @@ class SupervisorActor(AsyncioActor):
                 )
             return
         if child.generation != generation or self._children.get(child.spec.child_id) is not child:
-            await stop_actor(ref)  # superseded while opening
+            await stop_owned_actor(ref)  # superseded while opening
             return
         child.ref = ref
         child.down_since = None

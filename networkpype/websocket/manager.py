@@ -23,6 +23,7 @@ from networkpype.actors.manager import ManagerActor, ManagerSettings, OnConnect,
 from networkpype.actors.runtime import stop_actor
 from networkpype.protocol.errors import (
     AlreadyConnectedError,
+    ConnectAbortedError,
     NotConnectedError,
 )
 from networkpype.protocol.events import MessagesDropped
@@ -169,6 +170,7 @@ class WebSocketManager:
         no_data_timeout: float | None = None,
         app_ping_interval: float | None = None,
         app_ping_payload: str = "ping",
+        retry: bool = False,
     ) -> None:
         """Open the WebSocket; the seed's parameters as ``WebSocketConnection.connect``.
 
@@ -181,8 +183,15 @@ class WebSocketManager:
         ``app_ping_payload`` as a text frame on that schedule.
 
         Raises ``AlreadyConnectedError`` when connected, and the handshake errors of the
-        error tree when the server cannot be reached or refuses: the first connection is
-        not retried.
+        error tree when the server cannot be reached or refuses: by default the first
+        connection is not retried. ``retry=True`` retries it as a reconnection would be,
+        under ``restart_policy`` (backoff, restart intensity), for a program that may start
+        before its venue is up: it returns once open; a fatal error (HTTP 401/403/404, a TLS
+        certificate, a bad URL) is still raised at once, and past the restart intensity
+        ``GaveUpError`` (``__cause__``: the last failure) is.
+
+        A ``disconnect()`` meanwhile makes it raise ``ConnectAbortedError``; cancelling the
+        task that awaits it raises ``CancelledError``, as always, and closes the manager.
         """
         spec = connection_spec(
             ws_url,
@@ -201,24 +210,33 @@ class WebSocketManager:
             raise AlreadyConnectedError("already connected; disconnect() first")
         old = self._queue
         self._queue = DeliveryQueue(old.maxsize, old.overflow, droppable=is_frame)
-        self._actor = ManagerActor.start(
+        actor = self._actor = ManagerActor.start(
             self._connection, self._queue, self._pipeline, self._settings
         )
         try:
-            await (await self._actor.ask(Connect(spec=spec), block=False))  # open, or failed
+            opened = await actor.ask(Connect(spec=spec, retry=retry), block=False)
+            await opened  # open, or failed (ConnectAbortedError: disconnect() meanwhile)
         except BaseException:
-            await self._shutdown()
+            await self._shutdown(actor)
             raise
+        if self._actor is not actor:  # disconnect() came between the opening and now
+            raise ConnectAbortedError("disconnect() was called while connecting")
         if self._live_registry is not None:
             self._live_registry.add(self)
 
     async def disconnect(self) -> None:
-        """Close the WebSocket and stop its actors, from any state (mid-backoff,
-        mid-handshake, mid-replay). Idempotent. A consumer waiting in ``receive()`` gets what
-        was already queued, then None."""
+        """Close the WebSocket and stop its actors, from any state (connecting, mid-backoff,
+        mid-handshake, mid-replay, given up): every socket is closed when it returns,
+        promptly (a server that does not answer is not waited for). Idempotent. A
+        ``connect()`` still opening raises ``ConnectAbortedError``; a consumer waiting in
+        ``receive()`` gets what was already queued, then None."""
         await self._shutdown()
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, only: ActorRef[ManagerActor] | None = None) -> None:
+        """Stop the manager actor and end the stream; with ``only``, just when that actor is
+        still this manager's (a failed ``connect()`` must not stop a later one's)."""
+        if only is not None and self._actor is not only:
+            return  # disconnect() has stopped it already
         actor, self._actor = self._actor, None
         if self._live_registry is not None:
             self._live_registry.discard(self)

@@ -1,0 +1,203 @@
+"""``disconnect()`` is prompt from every state and leaves no socket open (issue 9, item 2).
+
+Default settings throughout (the factory's manager: a 10 s handshake timeout, the default
+restart policy), so a stop that waited for a stalled handshake would take seconds. The bound
+asserted, ``PROMPT``, is ten times the promise (100 ms) so a busy machine does not fail it;
+``bench/stop_latency.py`` measures the real figures. Each test also checks, from the server's
+side, that the client's socket is closed (the server sees EOF or a reset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from networkpype.factory import ConnectionManagersFactory
+from networkpype.protocol.errors import ConnectAbortedError, ConnectionFailedError
+from networkpype.throttler.rate_limit import RateLimit
+from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.request import WebSocketJSONRequest
+from tests.scripted_server import Peer, ScriptedServer
+from tests.stall_server import stall_gate
+
+PROMPT = 1.0  # seconds: disconnect() must return within this from any state
+CLOSED = 1.0  # seconds the server may take to see the client's close
+
+
+def sub(name: str, limit_id: str | None = None) -> WebSocketJSONRequest:
+    return WebSocketJSONRequest(
+        payload={"method": "SUBSCRIBE", "params": [name]}, throttler_limit_id=limit_id
+    )
+
+
+@pytest.fixture
+async def factory() -> ConnectionManagersFactory:
+    # One place a minute for requests naming "subscribe"; nothing else is limited.
+    throttler = AsyncThrottler([RateLimit("subscribe", 1, 60.0)])
+    return ConnectionManagersFactory(throttler=throttler)
+
+
+async def timed_disconnect(ws: WebSocketManager) -> float:
+    started = time.monotonic()
+    await ws.disconnect()
+    elapsed = time.monotonic() - started
+    assert elapsed < PROMPT, f"disconnect() took {elapsed:.3f} s"
+    return elapsed
+
+
+async def closed(peer: Peer) -> None:
+    async with asyncio.timeout(CLOSED):
+        await peer.closed.wait()
+
+
+async def test_disconnect_during_the_first_stalled_handshake(
+    factory: ConnectionManagersFactory,
+) -> None:
+    ws = await factory.get_ws_manager()
+    async with stall_gate() as gate:
+        connect = asyncio.create_task(ws.connect(gate.url))
+        await gate.wait_held()  # the handshake has begun and will never be answered
+        await timed_disconnect(ws)
+        await gate.wait_all_closed(CLOSED)
+        with pytest.raises(ConnectAbortedError, match=r"disconnect\(\) was called while"):
+            await connect
+        assert not ws.connected and ws.actor_ref is None
+    await factory.close()
+
+
+async def test_cancelling_connect_raises_cancelled_error_and_closes_the_socket(
+    factory: ConnectionManagersFactory,
+) -> None:
+    ws = await factory.get_ws_manager()
+    async with stall_gate() as gate:
+        connect = asyncio.create_task(ws.connect(gate.url))
+        await gate.wait_held()
+        connect.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await connect
+        assert ws.actor_ref is None
+        await gate.wait_all_closed(CLOSED)
+        await timed_disconnect(ws)  # nothing left to stop
+    await factory.close()
+
+
+async def test_connect_again_after_an_interrupted_connect(
+    factory: ConnectionManagersFactory, server: ScriptedServer
+) -> None:
+    """The interrupted connect() does not stop the manager's next connection."""
+    ws = await factory.get_ws_manager()
+    async with stall_gate() as gate:
+        connect = asyncio.create_task(ws.connect(gate.url))
+        await gate.wait_held()
+        await timed_disconnect(ws)
+        await ws.connect(server.url)  # before the interrupted connect() has resumed
+        with pytest.raises(ConnectAbortedError):
+            await connect
+    assert ws.connected
+    await ws.subscribe(sub("a"))
+    assert await (await server.wait_peer()).wait_frames(1)
+    await timed_disconnect(ws)
+    await factory.close()
+
+
+async def test_disconnect_while_connected_and_reading(
+    factory: ConnectionManagersFactory, server: ScriptedServer
+) -> None:
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a"))
+    peer = await server.wait_peer()
+    await peer.wait_frames(1)
+    reader = asyncio.create_task(ws.receive())
+    await asyncio.sleep(0.01)
+    await timed_disconnect(ws)
+    await closed(peer)
+    assert await asyncio.wait_for(reader, CLOSED) is None
+    await factory.close()
+
+
+async def test_disconnect_mid_backoff(
+    factory: ConnectionManagersFactory, server: ScriptedServer
+) -> None:
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url)
+    peer = await server.wait_peer()
+    server.status = 429  # the redial is refused: the supervisor cools off for 60 s
+    peer.abort()
+    async with asyncio.timeout(5):
+        while server.attempts < 2:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # asleep in the cool-off now
+    await timed_disconnect(ws)
+    await closed(peer)
+    assert server.live == []
+    await factory.close()
+
+
+async def test_disconnect_mid_redial_with_a_stalled_handshake(
+    factory: ConnectionManagersFactory, server: ScriptedServer
+) -> None:
+    ws = await factory.get_ws_manager()
+    async with stall_gate(target_port=server.port) as gate:
+        await ws.connect(gate.url)
+        await ws.subscribe(sub("a"))
+        peer = await server.wait_peer()
+        gate.silent = True  # the redial's handshake will hang
+        peer.abort()
+        await gate.wait_held()
+        await timed_disconnect(ws)
+        await gate.wait_all_closed(CLOSED)
+        assert server.live == []
+    await factory.close()
+
+
+async def test_disconnect_mid_replay_waiting_on_the_throttler(
+    factory: ConnectionManagersFactory, server: ScriptedServer
+) -> None:
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a", "subscribe"))  # the minute's only place
+    first = await server.wait_peer()
+    await first.wait_frames(1)
+    first.abort()
+    second = await server.wait_peer(1)
+    await asyncio.sleep(0.05)  # the replay waits ~60 s for the throttler
+    assert second.received == []
+    await timed_disconnect(ws)
+    await closed(second)
+    assert server.live == []
+    await factory.close()
+
+
+async def test_disconnect_after_give_up_and_when_already_disconnected(
+    factory: ConnectionManagersFactory, server: ScriptedServer
+) -> None:
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url)
+    peer = await server.wait_peer()
+    server.status = 401  # fatal: the supervisor gives up on the redial
+    peer.abort()
+    async with asyncio.timeout(5):
+        while server.attempts < 2:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await timed_disconnect(ws)
+    await timed_disconnect(ws)  # already disconnected: idempotent and prompt
+    assert server.live == []
+    await factory.close()
+
+
+async def test_a_first_connect_that_fails_still_raises_its_own_error(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """Not retried by default, and not mistaken for an interrupted one."""
+    ws = await factory.get_ws_manager()
+    async with stall_gate() as gate:
+        port = gate.port
+    with pytest.raises(ConnectionFailedError):
+        await ws.connect(f"ws://127.0.0.1:{port}/ws")  # nothing listens there any more
+    assert ws.actor_ref is None
+    await factory.close()
