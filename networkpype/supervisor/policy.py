@@ -20,12 +20,12 @@ Classification (:func:`classify`; DESIGN.md "Supervision"):
   errors are ``OSError``\\s or unknown exceptions, both retried); ``ConnectionClosedError``
   without a code or with 1000 (a server-side normal close is still a gap in a stream), 1001,
   1005, 1006, 1011-1014, 4000-4999, the protocol/data errors 1002, 1003, 1007, 1010 (glitches
-  a healthy venue may produce once: they escalate only by repeating) or any other code; ``HandshakeError``
-  with 408, 5xx or a non-4xx status (a broken 101); ``TimeoutError`` and its subclasses
-  (``MessageTimeoutError``, liveness / half-open timeouts); ``MessageTooBigError`` (one
-  oversized message must not end a bot's subscriptions; a server that sends one on every
-  connection is stopped by the restart intensity); any unknown ``Exception`` (it still counts
-  toward the intensity).
+  a healthy venue may produce once: they escalate only by repeating) or any other code;
+  ``HandshakeError`` with 408, 5xx or a non-4xx status (a broken 101); ``TimeoutError`` and
+  its subclasses (``MessageTimeoutError``, liveness / half-open timeouts);
+  ``MessageTooBigError`` (one oversized message must not end a bot's subscriptions; a server
+  that sends one on every connection is stopped by the restart intensity); any unknown
+  ``Exception`` (it still counts toward the intensity).
 - **COOL_OFF**: ``HandshakeError`` 429 or 418 and close code 1008: wait ``cool_off`` (60 s),
   or the server's ``Retry-After`` when it sent one, and never less than the backoff.
 - **FATAL**: ``FatalError`` (``HandshakeRejectedError`` 401/403/404, ``CertificateError``,
