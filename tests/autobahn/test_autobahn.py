@@ -1,0 +1,128 @@
+"""RFC 6455 conformance: the Autobahn|Testsuite fuzzing server against networkpype's echo
+clients (``tests/autobahn/echo_client.py``), in a loopback-only network namespace.
+
+Every case must end OK (or INFORMATIONAL, where Autobahn only reports); the exceptions are
+listed below with the reason each is allowed. The fuzzing server needs Python 2.7: when it is
+missing the tests are skipped, loudly, except on CI (``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.autobahn.echo_client import agent_name
+from tests.autobahn.fuzzing import Unavailable, ensure_wstest, run_fuzzing
+
+CASES_1_TO_10 = [f"{section}.*" for section in range(1, 11)]
+BUILD_AND_RUN_TIMEOUT = 900  # seconds: a first run builds the 2.7 environment (~1 min)
+
+# Fail-fast on invalid UTF-8 in a *fragment* of a text message: aiohttp hands over a message
+# only once it is complete, so invalid text is found at its end (still closed with 1007);
+# Autobahn calls that NON-STRICT.
+FRAGMENTED_UTF8 = frozenset({"6.4.1", "6.4.2", "6.4.3", "6.4.4"})
+# The manager's reader reads ahead of the consumer: when a valid message and a protocol
+# error arrive in one read, the connection is failed (1002) before the consumer's echo of
+# the message is written. RFC 6455 allows it (fail at once); Autobahn calls it NON-STRICT.
+READ_AHEAD = frozenset(
+    {"3.2", "3.3", "3.4", "4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "5.15"}
+)
+ALLOWED_NON_STRICT = {"connection": FRAGMENTED_UTF8, "manager": FRAGMENTED_UTF8 | READ_AHEAD}
+
+# Still failing (issue 10): invalid UTF-8 of text frames is delivered, not failed with 1007;
+# a close frame with the reserved code 1006 is answered with 1000, not 1002. The test fails
+# when one of them passes, so that this list only shrinks.
+_UTF8 = (
+    "6.3.1 6.3.2 6.4.1 6.4.2 6.4.3 6.4.4 6.6.1 6.6.3 6.6.4 6.6.6 6.6.8 6.6.10 6.8.1 6.8.2 "
+    "6.10.1 6.10.2 6.10.3 6.11.5"
+)
+KNOWN_FAILED = frozenset(
+    _UTF8.split()
+    + [f"6.12.{n}" for n in range(1, 9)]
+    + [f"6.13.{n}" for n in range(1, 6)]
+    + [f"6.14.{n}" for n in range(1, 11)]
+    + ["6.15.1", "6.16.1", "6.16.2", "6.16.3"]
+    + [f"6.{s}.{n}" for s in (17, 18, 19) for n in range(1, 6)]
+    + [f"6.20.{n}" for n in range(1, 8)]
+    + [f"6.21.{n}" for n in range(1, 9)]
+    + ["7.9.5"]
+)
+BAD = frozenset({"FAILED", "WRONG CODE", "UNCLEAN", "UNIMPLEMENTED"})
+
+
+@pytest.fixture(scope="module")
+def wstest() -> Path:
+    try:
+        return ensure_wstest()
+    except Unavailable as exc:
+        unavailable(exc)
+        raise
+
+
+def unavailable(exc: Exception) -> None:
+    message = f"AUTOBAHN|TESTSUITE NOT RUN: {exc}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    print(f"\n*** {message}", file=sys.stderr)
+    pytest.skip(message)
+
+
+def _case_key(case: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in case.split("."))
+
+
+def summary(results: dict[str, dict[str, Any]]) -> str:
+    behaviour = collections.Counter(r["behavior"] for r in results.values())
+    close = collections.Counter(r["behaviorClose"] for r in results.values())
+    return f"{len(results)} cases; behaviour {dict(behaviour)}; close {dict(close)}"
+
+
+def check(
+    report: dict[str, dict[str, dict[str, Any]]],
+    api: str,
+    *,
+    compress: bool,
+    expected_cases: int,
+    allowed_non_strict: frozenset[str] = frozenset(),
+    known_failed: frozenset[str] = frozenset(),
+) -> None:
+    agent = agent_name(api, compress)
+    assert agent in report, f"no results for {agent} (agents: {sorted(report)})"
+    results = report[agent]
+    print(f"{agent}: {summary(results)}")
+    assert len(results) == expected_cases, summary(results)
+    failed = sorted(
+        (case for case, r in results.items() if {r["behavior"], r["behaviorClose"]} & BAD),
+        key=_case_key,
+    )
+    non_strict = {case for case, r in results.items() if r["behavior"] == "NON-STRICT"}
+    unexpected = [c for c in failed if c not in known_failed]
+    fixed = sorted(known_failed - set(failed), key=_case_key)
+    details = {c: (results[c]["behavior"], results[c]["behaviorClose"]) for c in unexpected}
+    assert not unexpected, f"{agent}: {len(unexpected)} cases fail: {details}"
+    assert not fixed, f"{agent}: these cases pass now, remove them from KNOWN_FAILED: {fixed}"
+    assert non_strict <= allowed_non_strict, (
+        f"{agent}: NON-STRICT beyond the allowed: {sorted(non_strict - allowed_non_strict)}"
+    )
+
+
+@pytest.mark.timeout(BUILD_AND_RUN_TIMEOUT)
+def test_cases_1_to_10(wstest: Path, tmp_path: Path) -> None:
+    try:
+        report = run_fuzzing(wstest, CASES_1_TO_10, tmp_path / "report")
+    except Unavailable as exc:
+        unavailable(exc)
+    for api in ("connection", "manager"):
+        check(
+            report,
+            api,
+            compress=False,
+            expected_cases=301,
+            allowed_non_strict=ALLOWED_NON_STRICT[api] | (KNOWN_FAILED & FRAGMENTED_UTF8),
+            known_failed=KNOWN_FAILED,
+        )
