@@ -1,14 +1,16 @@
 """``Auth``: the hook that signs requests marked ``is_auth_required``.
 
-Subclass it and implement both methods. The managers call them on their private copy of a
-request, after the pre-processors and right before sending, every time the request is sent:
-a subscription replayed after a reconnection is signed afresh (new timestamp, new
-signature), never resent with its old bytes.
+Subclass it and implement what your venue signs: ``rest_authenticate``, ``ws_authenticate``
+or both. As in NetworkPype, a subclass that implements only one can be made; the other raises
+``NotImplementedError`` naming the class and the method when an auth-required request of that
+kind is sent. The managers call them on their private copy of a request, after the
+pre-processors and right before sending, every time the request is sent: a subscription
+replayed after a reconnection is signed afresh (new timestamp, new signature), never resent
+with its old bytes.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from networkpype.time_synchronizer import TimeSynchronizer
@@ -20,7 +22,7 @@ if TYPE_CHECKING:  # only for annotations: the REST and WebSocket stacks import 
 __all__ = ["Auth"]
 
 
-class Auth(ABC):
+class Auth:
     """Signs outbound requests; ``time_provider`` gives the time to sign with.
 
     ``time_provider`` is a :class:`TimeSynchronizer` (a fresh one, i.e. local time, when
@@ -33,10 +35,16 @@ class Auth(ABC):
             time_provider if time_provider is not None else TimeSynchronizer()
         )
 
-    @abstractmethod
     async def rest_authenticate(self, request: RESTRequest) -> RESTRequest:
         """Return the request to send, signed (changing ``request`` in place is safe)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement rest_authenticate(): it cannot sign "
+            "REST requests with is_auth_required=True; implement it or send them unsigned"
+        )
 
-    @abstractmethod
     async def ws_authenticate(self, request: WebSocketRequest) -> WebSocketRequest:
         """Return the message to send, signed (changing ``request`` in place is safe)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement ws_authenticate(): it cannot sign "
+            "WebSocket requests with is_auth_required=True; implement it or send them unsigned"
+        )

@@ -82,8 +82,9 @@ class ConnectionsFactory:
 
         return RESTConnection(await self._get_session(**session_kwargs))
 
-    def update_cookies(self, cookies: SimpleCookie | dict[str, str]) -> None:
-        """Cookies for every later request of the shared session."""
+    async def update_cookies(self, cookies: SimpleCookie | dict[str, str]) -> None:
+        """Cookies for every later request of the shared session (a coroutine, as
+        NetworkPype's)."""
         self._cookies = cookies
         if self._session is not None:
             self._session.cookie_jar.update_cookies(cookies)
@@ -258,8 +259,10 @@ class ConnectionManagersFactory:
             auth=self._auth,
         )
 
-    def update_cookies(self, cookies: SimpleCookie | dict[str, str]) -> None:
-        self._connections_factory.update_cookies(cookies)
+    async def update_cookies(self, cookies: SimpleCookie | dict[str, str]) -> None:
+        """Cookies for every later request of the shared session (a coroutine, as
+        NetworkPype's)."""
+        await self._connections_factory.update_cookies(cookies)
 
     async def close(self) -> None:
         """Disconnect every manager this factory made that is connected, then close the shared

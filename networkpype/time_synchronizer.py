@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import statistics
 import time
 from collections import deque
@@ -18,6 +19,8 @@ from collections.abc import Awaitable
 from networkpype.protocol.errors import ConfigurationError
 
 __all__ = ["TimeSynchronizer"]
+
+logger = logging.getLogger(__name__)
 
 
 def _discard(awaitable: Awaitable[float]) -> None:
@@ -41,6 +44,11 @@ class TimeSynchronizer:
             raise ConfigurationError(f"max_samples must be an int >= 1, got {max_samples!r}")
         self._samples_ms: deque[float] = deque(maxlen=max_samples)
         self._init_lock = asyncio.Lock()
+
+    @classmethod
+    def logger(cls) -> logging.Logger:
+        """The module's logger (NetworkPype's classmethod; the same object every call)."""
+        return logger
 
     @property
     def time_offset_ms(self) -> float:

@@ -60,9 +60,19 @@ def verify_rest(request: RESTRequest) -> bool:
     return hmac.compare_digest(signature, expected)
 
 
-def test_auth_is_abstract() -> None:
-    with pytest.raises(TypeError):
-        Auth()  # type: ignore[abstract]
+class RestOnly(Auth):
+    """Implements only one of the two methods, as NetworkPype allows."""
+
+    async def rest_authenticate(self, request: RESTRequest) -> RESTRequest:
+        return request
+
+
+async def test_an_auth_implementing_one_method_is_made_and_the_other_says_so() -> None:
+    auth = RestOnly()
+    request = RESTRequest(method=RESTMethod.GET, url="http://127.0.0.1/x")
+    assert await auth.rest_authenticate(request) is request
+    with pytest.raises(NotImplementedError, match="RestOnly does not implement ws_authenticate"):
+        await auth.ws_authenticate(WebSocketJSONRequest(payload={}))
 
 
 def test_a_default_synchronizer_is_made_per_instance() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pykka import ActorDeadError, ActorRef
 
 from networkpype.protocol.errors import ConfigurationError, ConnectionClosedError
-from networkpype.protocol.messages import SendFrame
+from networkpype.protocol.messages import SendFrame, SendRequest
 from networkpype.websocket.processor.base import WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
 
@@ -65,23 +65,28 @@ class OutboundPipeline:
         """Prepare ``request``, wait for its pacing and rate limit, send it through
         ``connection``."""
         prepared = await self.prepare(request)
-        frame = prepared.to_frame()
+        message: SendFrame | SendRequest
+        if type(prepared).send_with_connection is not WebSocketRequest.send_with_connection:
+            # A class of the user's that sends itself (NetworkPype's way): through its method.
+            message = SendRequest(request=prepared)
+        else:
+            message = SendFrame(frame=prepared.to_frame())
         limit_id = prepared.throttler_limit_id
         if pace is not None:
             async with pace.throttler.execute_task(pace.limit_id):
-                await self._send(frame, limit_id, connection)
+                await self._send(message, limit_id, connection)
         else:
-            await self._send(frame, limit_id, connection)
+            await self._send(message, limit_id, connection)
 
     async def _send(
-        self, frame: str | bytes, limit_id: str | None, connection: ActorRef[Any]
+        self, message: SendFrame | SendRequest, limit_id: str | None, connection: ActorRef[Any]
     ) -> None:
         try:
             if limit_id is not None and self.throttler is not None:
                 async with self.throttler.execute_task(limit_id):
-                    await connection.ask(SendFrame(frame=frame), block=False)
+                    await connection.ask(message, block=False)
             else:
-                await connection.ask(SendFrame(frame=frame), block=False)
+                await connection.ask(message, block=False)
         except ActorDeadError as exc:  # the connection actor ended: the connection is gone
             raise ConnectionClosedError(
                 "the connection ended before the send; it was not sent", code=1006

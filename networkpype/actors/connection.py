@@ -46,6 +46,7 @@ from networkpype.protocol.messages import (
     ReplayDone,
     SendFrame,
     SendPing,
+    SendRequest,
     SocketFailed,
     SocketOpened,
     StartReading,
@@ -112,6 +113,8 @@ class ConnectionActor(AsyncioActor):
         match message:
             case SendFrame(frame=frame):
                 await self.connection.send_frame(frame)
+            case SendRequest(request=request):
+                await request.send_with_connection(self.connection)
             case SendPing():
                 await self.connection.ping()
             case OpenSocket(

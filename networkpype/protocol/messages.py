@@ -34,6 +34,7 @@ __all__ = [
     "Send",
     "SendFrame",
     "SendPing",
+    "SendRequest",
     "SetLimits",
     "SocketFailed",
     "SocketOpened",
@@ -107,6 +108,13 @@ class SendFrame(_Message, frozen=True):
     frame: str | bytes
 
 
+class SendRequest(_Message, frozen=True):
+    """Send a request whose class says how it goes out (it overrides
+    ``WebSocketRequest.send_with_connection``): the actor calls that on its connection."""
+
+    request: Any
+
+
 class SendPing(_Message, frozen=True):
     """Send one WebSocket ping frame (to a manager: on connection ``connection_id``)."""
 
@@ -131,7 +139,14 @@ class ReplayDone(_Message, frozen=True):
 
 
 ConnectionCommand: TypeAlias = (
-    OpenSocket | StartReading | SendFrame | SendPing | CloseSocket | AbortSocket | ReplayDone
+    OpenSocket
+    | StartReading
+    | SendFrame
+    | SendRequest
+    | SendPing
+    | CloseSocket
+    | AbortSocket
+    | ReplayDone
 )
 
 

@@ -73,8 +73,8 @@ class RESTManager:
 
         ``params`` and a ``dict`` ``data`` lose their ``None`` values; a ``dict`` body is sent
         as JSON. ``Content-Type`` defaults to ``application/json`` for a JSON body, or for a
-        ``str``/``bytes`` body of a POST/PUT, and to form-encoded for other bodies; ``headers``
-        override it. ``timeout`` (seconds) bounds the HTTP exchange, not the throttler's wait.
+        POST/PUT without a JSON body, and to ``application/x-www-form-urlencoded`` otherwise
+        (a GET/DELETE without a body too, as NetworkPype sends it); ``headers`` override it. ``timeout`` (seconds) bounds the HTTP exchange, not the throttler's wait.
         An empty 2xx body gives ``None``.
 
         Raises at once ``UnknownRateLimitError`` for an undeclared limit and
@@ -93,9 +93,9 @@ class RESTManager:
                 request_headers["Content-Type"] = _JSON
         else:
             body = data
-            if body is not None:
-                is_put_or_post = method in (RESTMethod.POST, RESTMethod.PUT)
-                request_headers["Content-Type"] = _JSON if is_put_or_post else _FORM
+        if "Content-Type" not in request_headers:
+            is_put_or_post = method in (RESTMethod.POST, RESTMethod.PUT)
+            request_headers["Content-Type"] = _JSON if is_put_or_post else _FORM
         request_headers.update(headers or {})
         request = RESTRequest(
             method=method,

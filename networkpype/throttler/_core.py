@@ -246,6 +246,22 @@ class ThrottlerCore:
                 lim.records = deque(r for r in lim.records if r.reservation_id != reservation.id)
         return self._replan(now)
 
+    def within_capacity(self, limit_id: str, now: float) -> bool:
+        """Whether a task on ``limit_id`` arriving at ``now`` would start at once (nothing
+        recorded: a dry run of :meth:`reserve`). Raises like :meth:`validate`."""
+        pairs = self._requirements(limit_id)
+        now = self._advance(now)
+        return self._earliest(pairs, now) <= now
+
+    def flush(self, now: float) -> None:
+        """Forget the records whose window has passed at ``now`` (they no longer count; the
+        scheduler also forgets them lazily, so calling this is never required)."""
+        now = self._advance(now)
+        for lim in self._limits.values():
+            records = lim.records
+            while records and records[0].expiry <= now:
+                records.popleft()
+
     def task_logs(self) -> list[TaskLog]:
         """Every record still held (started ones inside their window, and reserved future
         ones), sorted by timestamp; ``timestamp`` is on the caller's clock."""
@@ -295,6 +311,20 @@ class ThrottlerCore:
         pairs: tuple[tuple[str, int], ...],
         now: float,
     ) -> Reservation:
+        earliest = self._earliest(pairs, now)
+        for lid, weight in pairs:
+            lim = self._limits[lid]
+            lim.records.append(
+                _Record(earliest, earliest + lim.declared.time_interval, weight, reservation_id)
+            )
+        reservation = Reservation(reservation_id, limit_id, earliest, pairs)
+        if earliest > now:
+            self._pending[reservation_id] = reservation
+        return reservation
+
+    def _earliest(self, pairs: tuple[tuple[str, int], ...], now: float) -> float:
+        """The earliest start at or after ``now`` for a task needing ``pairs`` (expired
+        records are dropped on the way; nothing is recorded)."""
         # FIFO: not before anything already recorded on these limits.
         start = now
         for lid, _ in pairs:
@@ -319,15 +349,7 @@ class ThrottlerCore:
                 if excess <= 0:
                     earliest = max(earliest, r.expiry)
                     break
-        for lid, weight in pairs:
-            lim = self._limits[lid]
-            lim.records.append(
-                _Record(earliest, earliest + lim.declared.time_interval, weight, reservation_id)
-            )
-        reservation = Reservation(reservation_id, limit_id, earliest, pairs)
-        if earliest > now:
-            self._pending[reservation_id] = reservation
-        return reservation
+        return earliest
 
     def _replan(self, now: float) -> Replan:
         waiting = sorted(

@@ -10,7 +10,7 @@ also drains a global pool). The throttler copies what it is given, so changing a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from networkpype.protocol.errors import ConfigurationError
@@ -80,6 +80,15 @@ class RateLimit:
                 raise ConfigurationError(
                     f"{name}: linked_limits must hold LinkedLimitWeightPair, got {pair!r}"
                 )
+
+    @staticmethod
+    def filter_rate_limits_list(
+        rate_limits: Sequence[RateLimit], limit_ids: Iterable[str]
+    ) -> list[RateLimit]:
+        """The limits of ``rate_limits`` whose ``limit_id`` is not in ``limit_ids``, in order
+        (NetworkPype's helper, e.g. to drop a venue's limits before declaring new ones)."""
+        excluded = set(limit_ids)
+        return [limit for limit in rate_limits if limit.limit_id not in excluded]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from pykka import ActorRef
 
 from networkpype.protocol.messages import Acquire, Release, SetLimits
 from networkpype.throttler._core import Reservation, ThrottlerCore
-from networkpype.throttler.rate_limit import RateLimit, TaskLog
+from networkpype.throttler.context import AsyncRequestContext
+from networkpype.throttler.rate_limit import RateLimit
 
 if TYPE_CHECKING:
     from networkpype.actors.throttler import ThrottlerActor
@@ -132,6 +132,29 @@ class AsyncThrottler:
             clock=self._clock,
         )
 
+    @classmethod
+    def logger(cls) -> logging.Logger:
+        """The module's logger (NetworkPype's classmethod; the same object every call)."""
+        return logger
+
+    def get_related_limits(
+        self, limit_id: str
+    ) -> tuple[RateLimit | None, list[tuple[RateLimit, int]]]:
+        """``(the limit, [(limit, weight), ...])`` for a task on ``limit_id``: the limit itself
+        with its weight first, then each linked limit with the linked weight (copies; as
+        declared, not scaled). ``(None, [])`` for an unknown id."""
+        limits = {limit.limit_id: limit for limit in self._validator.rate_limits}
+        own = limits.get(limit_id)
+        if own is None:
+            return None, []
+        related = [(own, own.weight)]
+        related.extend(
+            (limits[pair.limit_id], pair.weight)
+            for pair in own.linked_limits
+            if pair.limit_id in limits
+        )
+        return own, related
+
     def execute_task(self, limit_id: str) -> AsyncRequestContext:
         """An async context manager that enters when a task on ``limit_id`` may start.
 
@@ -170,6 +193,14 @@ class AsyncThrottler:
 
             await stop_actor(actor)
 
+    def _within_capacity(self, limit_id: str) -> bool:
+        # The core belongs to the actor, which runs on this same loop thread: reading it
+        # between two of the actor's messages is safe, and records nothing.
+        return self._core.within_capacity(limit_id, self._clock())
+
+    def _flush(self) -> None:
+        self._core.flush(self._clock())
+
     async def _acquire(self, limit_id: str) -> Reservation:
         actor = self._actor_ref()
         token = next(_tokens)
@@ -196,31 +227,3 @@ class AsyncThrottler:
             )
         else:
             self._core.set_limits(rate_limits, share, self._clock())
-
-
-class AsyncRequestContext:
-    """What :meth:`AsyncThrottler.execute_task` returns: ``async with`` it to run one task.
-
-    Entering waits (cancellable; a cancelled wait gives its reservation back) and yields the
-    :class:`TaskLog` of the use; leaving does nothing, since the use was recorded at start.
-    """
-
-    __slots__ = ("_limit_id", "_rate_limit", "_throttler")
-
-    def __init__(self, throttler: AsyncThrottler, limit_id: str, rate_limit: RateLimit) -> None:
-        self._throttler = throttler
-        self._limit_id = limit_id
-        self._rate_limit = rate_limit
-
-    async def __aenter__(self) -> TaskLog:
-        reservation = await self._throttler._acquire(self._limit_id)
-        weight = reservation.weights[0][1]
-        return TaskLog(reservation.start_time, self._rate_limit, weight)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None

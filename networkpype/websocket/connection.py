@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+import msgspec
 from yarl import URL
 
 from networkpype.protocol.errors import (
@@ -44,6 +45,7 @@ from networkpype.websocket.response import WebSocketResponse
 __all__ = ["DEFAULT_MAX_MSG_SIZE", "BinaryFrame", "WebSocketConnection"]
 
 logger = logging.getLogger(__name__)
+_json_encode = msgspec.json.Encoder().encode
 
 DEFAULT_MAX_MSG_SIZE = 4 * 1024 * 1024
 """Largest data message accepted, in bytes (aiohttp's default); larger ends the connection."""
@@ -247,6 +249,11 @@ class WebSocketConnection:
         self._url = ""  # for dialing only; messages show _display_url
         self._display_url = ""
 
+    @classmethod
+    def logger(cls) -> logging.Logger:
+        """The module's logger (NetworkPype's classmethod; the same object every call)."""
+        return logger
+
     @property
     def connected(self) -> bool:
         """True between a successful ``connect()`` and a close, error or ``disconnect()``."""
@@ -352,8 +359,18 @@ class WebSocketConnection:
         return self._ws
 
     async def send(self, request: WebSocketRequest) -> None:
-        """Send ``request`` as one frame (text for str frames, binary for bytes)."""
-        await self.send_frame(request.to_frame())
+        """Send ``request`` the way its class says: ``request.send_with_connection(self)``
+        (the library's requests send their ``to_frame()``: text for ``str``, binary for
+        ``bytes``; a request class of your own may send anything through this connection)."""
+        await request.send_with_connection(self)
+
+    async def _send_json(self, payload: Any) -> None:
+        """NetworkPype's helper for request classes: ``payload`` as one text frame of JSON."""
+        await self.send_frame(_json_encode(payload).decode())
+
+    async def _send_plain_text(self, payload: str) -> None:
+        """NetworkPype's helper for request classes: ``payload`` as one text frame."""
+        await self.send_frame(payload)
 
     async def send_frame(self, frame: str | bytes) -> None:
         """Send one text (``str``) or binary (``bytes``) frame."""

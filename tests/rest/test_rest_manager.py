@@ -108,7 +108,8 @@ async def test_get_returns_parsed_json_and_drops_none_params(
     assert result["method"] == "GET"
     assert result["query"] == {"symbol": "BTC"}
     assert result["body"] == ""
-    assert result["content_type"] is None  # no body, no Content-Type
+    # No body: NetworkPype's header all the same (its guide says so; some venues check it).
+    assert result["content_type"] == "application/x-www-form-urlencoded"
     assert params == {"symbol": "BTC", "limit": None}  # the caller's dict is untouched
 
 
