@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar
 
 from networkpype._embedding._handoff import _HandOff
 from networkpype._embedding._stream import SyncStream, _refuse_on_a_loop
-from networkpype.actors.runtime import LoopThread, get_loop_thread, stop_actor
 from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
+from networkpype.runtime import LoopThread, get_loop_thread, stop_actor
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.decoding import DecoderSpec
 

@@ -18,11 +18,11 @@ from networkpype._embedding._facade import (
 )
 from networkpype._embedding._handoff import _HandOff
 from networkpype._embedding._stream import SyncStream
-from networkpype.actors.runtime import tell_quietly
 from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import GaveUpError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.protocol.messages import ChildGaveUp
+from networkpype.runtime import tell_quietly
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.codec import BinanceCodec, TopicCodec
 from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection

@@ -1,6 +1,9 @@
-"""The actor runtime and the actors: pykka actors served by asyncio tasks."""
+"""The library's actors (connection, manager, throttler), on :mod:`networkpype.runtime`.
 
-from networkpype.actors.runtime import (
+The runtime's names are re-exported here for code written before it had a package of its
+own (``from networkpype.actors import stop_actor`` keeps working)."""
+
+from networkpype.runtime import (
     AsyncioActor,
     AsyncioFuture,
     LoopThread,

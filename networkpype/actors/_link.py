@@ -18,10 +18,10 @@ from typing import Any
 
 from pykka import ActorRef
 
-from networkpype.actors._helpers import tell_quietly
 from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.protocol.errors import ConnectionClosedError, GaveUpError, NotConnectedError
 from networkpype.protocol.messages import AbortSocket, ReplayDone, StartReading
+from networkpype.runtime._helpers import tell_quietly
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import WebSocketRequest
 

@@ -30,7 +30,6 @@ from pykka import ActorRef
 
 from networkpype.actors._liveness import Liveness
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor, tell_quietly
 from networkpype.protocol.errors import (
     AlreadyConnectedError,
     ConnectAbortedError,
@@ -52,6 +51,7 @@ from networkpype.protocol.messages import (
     StartReading,
 )
 from networkpype.protocol.redaction import redact_url
+from networkpype.runtime import AsyncioActor, tell_quietly
 from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
 
 __all__ = ["ConnectionActor"]

@@ -41,7 +41,6 @@ from networkpype.actors._link import Link, OnConnect
 from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.runtime import AsyncioActor, stop_actor, stop_owned_actor, tell_quietly
 from networkpype.protocol.errors import (
     ConfigurationError,
     ConnectAbortedError,
@@ -64,6 +63,7 @@ from networkpype.protocol.messages import (
     TerminateChild,
     Unsubscribe,
 )
+from networkpype.runtime import AsyncioActor, stop_actor, stop_owned_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import ChildSpec, EscalationHandler, SupervisorActor
 from networkpype.websocket.connection import WebSocketConnection

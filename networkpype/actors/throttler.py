@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from networkpype.actors.runtime import AsyncioActor, AsyncioFuture
 from networkpype.protocol.messages import Acquire, Release, SetLimits
+from networkpype.runtime import AsyncioActor, AsyncioFuture
 from networkpype.throttler._core import Replan, Reservation, ThrottlerCore
 
 __all__ = ["ThrottlerActor"]

@@ -74,8 +74,9 @@ class RESTManager:
         ``params`` and a ``dict`` ``data`` lose their ``None`` values; a ``dict`` body is sent
         as JSON. ``Content-Type`` defaults to ``application/json`` for a JSON body, or for a
         POST/PUT without a JSON body, and to ``application/x-www-form-urlencoded`` otherwise
-        (a GET/DELETE without a body too, as NetworkPype sends it); ``headers`` override it. ``timeout`` (seconds) bounds the HTTP exchange, not the throttler's wait.
-        An empty 2xx body gives ``None``.
+        (a GET/DELETE without a body too, as NetworkPype sends it); ``headers`` override it.
+        ``timeout`` (seconds) bounds the HTTP exchange, not the throttler's wait. An empty 2xx
+        body gives ``None``.
 
         Raises at once ``UnknownRateLimitError`` for an undeclared limit and
         ``ConfigurationError`` when auth is required but none was given; then

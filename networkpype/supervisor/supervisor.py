@@ -24,7 +24,6 @@ from typing import Any
 
 from pykka import ActorRef
 
-from networkpype.actors.runtime import AsyncioActor, stop_owned_actor, tell_quietly
 from networkpype.protocol.errors import GaveUpError
 from networkpype.protocol.messages import (
     ChildGaveUp,
@@ -34,6 +33,7 @@ from networkpype.protocol.messages import (
     StartChild,
     TerminateChild,
 )
+from networkpype.runtime import AsyncioActor, stop_owned_actor, tell_quietly
 from networkpype.supervisor.policy import (
     ChildState,
     Escalate,

@@ -189,7 +189,7 @@ class AsyncThrottler:
         new actor that takes them over). Call it when the throttler's owner shuts down."""
         actor, self._actor = self._actor, None
         if actor is not None:
-            from networkpype.actors.runtime import stop_actor
+            from networkpype.runtime import stop_actor
 
             await stop_actor(actor)
 

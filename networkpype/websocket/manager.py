@@ -20,7 +20,6 @@ from pykka import ActorRef
 
 from networkpype.actors.delivery import DROPPED, DeliveryQueue, QueueClosed, Raise
 from networkpype.actors.manager import ManagerActor, ManagerSettings, OnConnect, OutboundPipeline
-from networkpype.actors.runtime import stop_actor
 from networkpype.protocol.errors import (
     AlreadyConnectedError,
     ConnectAbortedError,
@@ -35,6 +34,7 @@ from networkpype.protocol.messages import (
     Subscribe,
     Unsubscribe,
 )
+from networkpype.runtime import stop_actor
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.connection import BinaryFrame, WebSocketConnection

@@ -46,7 +46,6 @@ from networkpype.actors.manager import (
     OutboundPipeline,
     Pace,
 )
-from networkpype.actors.runtime import stop_actor, tell_quietly
 from networkpype.protocol.errors import ConfigurationError, GaveUpError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.protocol.messages import (
@@ -57,6 +56,7 @@ from networkpype.protocol.messages import (
     Subscribe,
     Unsubscribe,
 )
+from networkpype.runtime import stop_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.rate_limit import RateLimit

@@ -21,7 +21,8 @@ from pykka import ActorDeadError, ActorRegistry
 from pykka.messages import ProxySetAttr
 
 from networkpype.actors import runtime
-from networkpype.actors.runtime import (
+from networkpype.protocol.errors import BlockingCallError
+from networkpype.runtime import (
     AsyncioActor,
     AsyncioFuture,
     LoopThread,
@@ -30,7 +31,6 @@ from networkpype.actors.runtime import (
     stop_all_actors,
     stop_owned_actor,
 )
-from networkpype.protocol.errors import BlockingCallError
 
 WAIT = 1.0  # seconds: the bound for anything that should happen "at once"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from networkpype.actors.runtime import AsyncioActor, AsyncioFuture
+from networkpype.runtime import AsyncioActor, AsyncioFuture
 
 REPORT_ENV = "NETWORKPYPE_PYKKA_SUITE_REPORT"
 

@@ -263,7 +263,7 @@ async def test_disconnect_mid_handshake_is_prompt(
 async def test_host_actor_is_told_when_supervisor_gives_up(
     server: ScriptedServer, factory: ConnectionManagersFactory
 ) -> None:
-    from networkpype.actors.runtime import AsyncioActor, stop_actor
+    from networkpype.runtime import AsyncioActor, stop_actor
 
     reports: asyncio.Queue[Any] = asyncio.Queue()
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from pykka import ActorRef
 
-from networkpype.actors.runtime import AsyncioActor, stop_actor
 from networkpype.protocol.errors import ConnectionClosedError
 from networkpype.protocol.messages import ChildGaveUp, ChildRestarted, SocketFailed, StartChild
+from networkpype.runtime import AsyncioActor, stop_actor
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy, RestartType, Strategy
 from networkpype.supervisor.supervisor import ChildSpec, SupervisorActor
 

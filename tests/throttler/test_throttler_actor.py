@@ -6,8 +6,8 @@ import asyncio
 
 from pykka import ActorRegistry
 
-from networkpype.actors.runtime import stop_actor
 from networkpype.actors.throttler import ThrottlerActor
+from networkpype.runtime import stop_actor
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 

@@ -1,7 +1,7 @@
 """AsyncioFuture: a ``pykka.Future`` set from any thread and awaited from any loop.
 
 Also :func:`_await_future`, which awaits any pykka future without blocking the running loop.
-Part of the asyncio actor runtime; import the public names from :mod:`networkpype.actors.runtime`.
+Part of the asyncio actor runtime; import the public names from :mod:`networkpype.runtime`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Final, TypeVar
 
 import pykka
 
-from networkpype.actors._pykka_internals import GetHookFunc, OptExcInfo
 from networkpype.protocol.errors import BlockingCallError
+from networkpype.runtime._pykka_internals import GetHookFunc, OptExcInfo
 
 __all__ = ["AsyncioFuture"]
 

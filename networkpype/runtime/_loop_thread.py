@@ -3,7 +3,7 @@
 Also the registry of running actor tasks per loop (:data:`_actor_tasks`), which a loop's
 shutdown stops in reverse start order, and the library's one loop thread
 (:func:`get_loop_thread`, :func:`run_coroutine`, :func:`shutdown`). Part of the asyncio actor
-runtime; import the public names from :mod:`networkpype.actors.runtime`.
+runtime; import the public names from :mod:`networkpype.runtime`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from networkpype.actors._helpers import stop_actor
 from networkpype.protocol.errors import BlockingCallError
+from networkpype.runtime._helpers import stop_actor
 
 if TYPE_CHECKING:
-    from networkpype.actors.runtime import AsyncioActor
+    from networkpype.runtime._runtime import AsyncioActor
 
 __all__ = [
     "LoopThread",
@@ -35,7 +35,7 @@ __all__ = [
 T = TypeVar("T")
 
 # The runtime's records keep the logger name of the public module they are documented under.
-logger = logging.getLogger("networkpype.actors.runtime")
+logger = logging.getLogger("networkpype.runtime")
 
 _get_ident = threading.get_ident
 

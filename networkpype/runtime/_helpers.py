@@ -1,6 +1,6 @@
 """Non-blocking conveniences for loop code: tell an actor that may be dead, stop actors.
 
-Part of the asyncio actor runtime; import them from :mod:`networkpype.actors.runtime`.
+Part of the asyncio actor runtime; import them from :mod:`networkpype.runtime`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pykka
 from pykka import ActorDeadError, ActorRef, ActorRegistry
 
-from networkpype.actors._future import _await_future
-from networkpype.actors._pykka_internals import ActorStop
+from networkpype.runtime._future import _await_future
+from networkpype.runtime._pykka_internals import ActorStop
 
 __all__ = ["stop_actor", "stop_all_actors", "stop_owned_actor", "tell_quietly"]
 

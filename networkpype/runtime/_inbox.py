@@ -1,7 +1,7 @@
 """The actor's inbox: envelopes put from any thread, served by one task on the actor's loop.
 
 Also :func:`_reply_dead`, pykka's answer to an envelope no live actor will handle. Part of the
-asyncio actor runtime (:mod:`networkpype.actors.runtime`).
+asyncio actor runtime (:mod:`networkpype.runtime`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from pykka import ActorDeadError, ActorRef
 
-from networkpype.actors._future import _wake
-from networkpype.actors._pykka_internals import ActorStop, Envelope
+from networkpype.runtime._future import _wake
+from networkpype.runtime._pykka_internals import ActorStop, Envelope
 
 __all__: list[str] = []
 
