@@ -96,6 +96,13 @@ class _StoppedFlag(threading.Event):
         self._set = False
         self._event: threading.Event | None = None
 
+    def __repr__(self) -> str:  # threading.Event's reads the Condition it never made
+        status = "set" if self._set else "unset"
+        return f"<{type(self).__module__}.{type(self).__qualname__} at {id(self):#x}: {status}>"
+
+    def _at_fork_reinit(self) -> None:  # threading.Event's reinitialises that Condition too
+        self._event = None
+
     def is_set(self) -> bool:
         return self._set
 

@@ -93,6 +93,15 @@ class Gate(AsyncioActor):
         return list(self.handled)
 
 
+async def test_actor_stopped_is_a_well_formed_threading_event() -> None:
+    ref = Recorder.start()
+    flag = ref.actor_stopped
+    assert isinstance(flag, threading.Event)
+    assert repr(flag).endswith(": unset>")  # raised AttributeError before
+    await stop_actor(ref)
+    assert flag.is_set() and repr(flag).endswith(": set>") and flag.wait(0)
+
+
 async def test_tell_then_ask_from_the_loop_replies_in_order() -> None:
     ref = Recorder.start()
     ref.tell("a")
