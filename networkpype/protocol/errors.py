@@ -17,6 +17,7 @@ ConnectionError`` and ``except TimeoutError`` in user code keep working::
         ├── RetryableError              worth another try after a backoff
         │   ├── ConnectionFailedError   (ConnectionError) could not open the socket
         │   ├── ConnectionClosedError   (ConnectionError) the far end closed / the link broke
+        │   │   └── ProtocolViolationError  the far end broke RFC 6455: we failed the link
         │   ├── HandshakeError          (ConnectionError) HTTP status instead of an upgrade
         │   ├── MessageTimeoutError     (TimeoutError)    no message within message_timeout
         │   ├── LivenessTimeoutError    (TimeoutError)    no pong / no data: the link is dead
@@ -54,6 +55,7 @@ __all__ = [
     "MessageTooBigError",
     "NetworkPypeError",
     "NotConnectedError",
+    "ProtocolViolationError",
     "RemoteError",
     "RetryableError",
     "UnknownRateLimitError",
@@ -129,6 +131,14 @@ class ConnectionClosedError(RetryableError, ConnectionError):
         super().__init__(message)
         self.code = code
         self.reason = reason
+
+
+class ProtocolViolationError(ConnectionClosedError):
+    """The far end broke RFC 6455 and the connection was failed with ``code``: 1007 for a
+    text frame (or close reason) that is not valid UTF-8, 1002 for a reserved opcode, an RSV
+    bit without an extension, an invalid or reserved close code, a malformed frame. Nothing
+    received after the offending frame is delivered. Retried like the close code it carries:
+    a glitch a healthy venue may produce once."""
 
 
 class HandshakeError(RetryableError, ConnectionError):

@@ -11,8 +11,9 @@ Three decoders ship, chosen per connection and per manager with ``decoder=``:
   type, with no intermediate dict. A frame that does not match the type is delivered as its
   ``str`` (nothing is dropped) and logged at DEBUG.
 
-Frames reach decoders as the raw UTF-8 ``bytes`` of a text frame, which spares a ``str``
-copy for JSON; text that is not valid UTF-8 is delivered as ``bytes`` unchanged.
+Frames reach decoders as the raw ``bytes`` of a text frame, which spares a ``str`` copy for
+JSON. They are valid UTF-8: the connection checked them, and failed the connection with 1007
+on a frame that is not (RFC 6455 §8.1), whatever the decoder.
 """
 
 from __future__ import annotations
@@ -40,18 +41,15 @@ class MessageDecoder(Protocol):
     """Turns the payload of one data frame into ``WebSocketResponse.data``."""
 
     def decode_text(self, data: bytes) -> Any:
-        """``data`` is the UTF-8 payload of a text frame."""
+        """``data`` is the payload of a text frame, valid UTF-8."""
 
     def decode_binary(self, data: bytes) -> Any:
         """``data`` is the payload of a binary frame."""
 
 
-def _text(data: bytes) -> str | bytes:
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        logger.debug("text frame of %d bytes is not valid UTF-8; delivered as bytes", len(data))
-        return data
+def _text(data: bytes) -> str:
+    # Checked by the connection before any decoder sees it: this never fails for a frame.
+    return data.decode()
 
 
 class JSONOrTextDecoder:

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 import trustme
 
@@ -33,10 +34,12 @@ from networkpype.protocol.errors import (
     GaveUpError,
     HandshakeError,
     MessageTooBigError,
+    NotConnectedError,
+    ProtocolViolationError,
     RetryableError,
 )
-from networkpype.protocol.events import Connected, Disconnected, GaveUp, Reconnected
-from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.protocol.events import Disconnected, GaveUp, Reconnected
+from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy, RestartType
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.connection import WebSocketConnection
@@ -210,46 +213,89 @@ async def close_peer(peer: Peer, code: int) -> None:
 
 MALFORMED = '{"price": 1.5,'
 BAD_UTF8 = b"\xff\xfe{"
+NON_ASCII = '{"name": "caf\u00e9 \u20ac \U0001d11e"}'  # valid UTF-8 of 2, 3 and 4 bytes
+BAD_UTF8_IN_SKIPPED_FIELD = b'{"price": 1.5, "note": "\xc0\xaf"}'  # an overlong "/"
 
 
-async def push_bad_text(peer: Peer) -> None:
+class Quote(msgspec.Struct):
+    price: float
+
+
+async def push_bad_text(peer: Peer, bad: bytes = BAD_UTF8) -> None:
     await peer.ws.send_str(MALFORMED)
-    await peer.ws.send_frame(BAD_UTF8, _TEXT)  # a text frame that is not UTF-8
+    await peer.ws.send_str(NON_ASCII)
+    await peer.ws.send_frame(bad, _TEXT)  # a text frame that is not UTF-8
     await peer.ws.send_str("")
     await peer.ws.send_str('{"ok": true}')
 
 
-@pytest.mark.parametrize("decoder", ["json", "raw"])
-async def test_connection_delivers_malformed_json_as_str_and_bad_utf8_as_bytes(
-    server: ScriptedServer,
-    session: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture,
-    decoder: str,
+async def closed_with(peer: Peer) -> int | None:
+    """The close code the client sent this peer."""
+    await asyncio.wait_for(peer.closed.wait(), 2)
+    return peer.ws.close_code
+
+
+@pytest.mark.parametrize(
+    ("decoder", "bad"),
+    [("json", BAD_UTF8), ("raw", BAD_UTF8), (Quote, BAD_UTF8_IN_SKIPPED_FIELD)],
+    ids=["json", "raw", "typed-skipped-field"],
+)
+async def test_connection_fails_with_1007_on_text_that_is_not_utf8(
+    server: ScriptedServer, session: aiohttp.ClientSession, decoder: Any, bad: bytes
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="networkpype")
+    # RFC 6455 8.1 whatever the decoder; a typed msgspec decoder would skip the field unread.
     conn = WebSocketConnection(session, decoder=decoder)
     await conn.connect(server.url)
-    await push_bad_text(await server.wait_peer())
-    got = [await data(conn) for _ in range(4)]
-    ok = {"ok": True} if decoder == "json" else '{"ok": true}'
-    assert got == [MALFORMED, BAD_UTF8, "", ok]
-    assert type(got[1]) is bytes  # undecodable text is delivered as its bytes
-    assert conn.connected
-    debug = [r for r in caplog.records if "not valid UTF-8" in r.getMessage()]
-    assert [r.levelno for r in debug] == [logging.DEBUG]
-    await conn.disconnect()
+    peer = await server.wait_peer()
+    await push_bad_text(peer, bad)
+    assert await data(conn) == MALFORMED
+    valid = await data(conn)
+    assert valid == (json.loads(NON_ASCII) if decoder == "json" else NON_ASCII)  # not a Quote
+    with pytest.raises(ProtocolViolationError) as info:
+        await data(conn)
+    assert info.value.code == 1007 and "not valid UTF-8" in str(info.value)
+    assert isinstance(info.value, ConnectionClosedError)  # a ConnectionError, retried
+    assert not conn.connected
+    with pytest.raises(NotConnectedError):  # nothing after the invalid frame is delivered
+        await conn.receive()
+    assert await closed_with(peer) == 1007
 
 
-async def test_manager_delivers_bad_text_without_reconnecting(
+async def test_manager_fails_with_1007_on_bad_text_and_reconnects(
     server: ScriptedServer, rig: Rig
 ) -> None:
     ws = await rig.manager()
+    subscription, first = await connect_and_subscribe(ws, server)
+    await push_bad_text(first)
+    items = await items_until(ws, Reconnected)
+    assert kinds(items) == [
+        "Connected", "WebSocketResponse", "WebSocketResponse", "Disconnected", "Reconnected"
+    ]  # fmt: skip
+    assert [i.data for i in items[1:3]] == [MALFORMED, json.loads(NON_ASCII)]
+    gap = items[3]
+    assert (gap.code, gap.error) == (1007, "ProtocolViolationError")
+    assert "not valid UTF-8" in gap.cause
+    assert await closed_with(first) == 1007
+    second = await server.wait_peer(1)
+    assert [json.loads(f) for f in await second.wait_frames(1)] == [subscription.payload]
+    await second.ws.send_str('{"ok": true}')
+    assert (await asyncio.wait_for(ws.receive(), 2)).data == {"ok": True}
+    await rig.neighbour.check()
+
+
+async def test_manager_not_restarted_raises_the_1007_error_to_the_consumer(
+    server: ScriptedServer, rig: Rig
+) -> None:
+    # The error reaches the consumer: a manager whose supervisor does not restart it ends its
+    # stream with the error as the cause.
+    ws = await rig.manager(policy(restart_type=RestartType.TEMPORARY))
     _, peer = await connect_and_subscribe(ws, server)
     await push_bad_text(peer)
-    items = [await asyncio.wait_for(ws.receive(events=True), 2) for _ in range(5)]
-    assert isinstance(items[0], Connected)
-    assert [i.data for i in items[1:]] == [MALFORMED, BAD_UTF8, "", {"ok": True}]
-    assert ws.connected and server.attempts == 1
+    items, error = await items_until_gave_up(ws)
+    assert kinds(items) == [
+        "Connected", "WebSocketResponse", "WebSocketResponse", "Disconnected", "GaveUp"
+    ]  # fmt: skip
+    assert isinstance(error.__cause__, ProtocolViolationError) and error.__cause__.code == 1007
     await rig.neighbour.check()
 
 
