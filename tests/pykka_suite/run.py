@@ -1,4 +1,5 @@
-"""Run pykka's own test-suite against pykka's threading runtime and networkpype's asyncio runtime.
+"""Run pykka's own test-suite against pykka's threading runtime and networkpype's asyncio runtime,
+for the installed (pinned) pykka and for the newest pykka 4.x release on the package index.
 
     .venv/bin/python tests/pykka_suite/run.py [extra pytest args]
 
@@ -107,8 +108,61 @@ def summarize(report: dict[str, object]) -> tuple[str, list[str]]:
     return "\n".join(lines), problems
 
 
-def main() -> int:
-    version = importlib.metadata.version("pykka")
+def newest_release() -> str | None:
+    """The newest pykka 4.x on the package index (``pip download`` fetches it into the cache),
+    or None when the index cannot be reached."""
+    probe = CACHE / "newest"
+    shutil.rmtree(probe, ignore_errors=True)
+    probe.mkdir(parents=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "-q",
+        "pykka>=4,<5",
+        "-d",
+        str(probe),
+    ]
+    print("+", " ".join(cmd), flush=True)
+    if subprocess.call(cmd) != 0:
+        return None
+    found = sorted(probe.glob("pykka-*.tar.gz"))
+    if not found:
+        return None
+    version = found[-1].name[len("pykka-") : -len(".tar.gz")]
+    shutil.copy2(found[-1], CACHE / found[-1].name)  # fetch_sdist() finds it there
+    return version
+
+
+def install_release(version: str) -> Path:
+    """pykka ``version`` installed into a directory of its own (put first on the path)."""
+    target = CACHE / f"site-{version}"
+    if not (target / "pykka").exists():
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "--target",
+            str(target),
+            f"pykka=={version}",
+        ]
+        print("+", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+    return target
+
+
+def run_suite(version: str, site: Path | None) -> int:
+    """pykka ``version``'s own suite on both runtimes; ``site`` holds that pykka when it is
+    not the installed one."""
     source = extract(fetch_sdist(version), version)
     with (source / "tests" / "conftest.py").open("a", encoding="utf-8") as f:
         f.write(CONFTEST_GLUE)
@@ -116,7 +170,8 @@ def main() -> int:
     ini.write_text(INI, encoding="utf-8")
     report_path = source / "networkpype-report.json"
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    paths = [str(site)] if site is not None else []
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*paths, str(HERE), env.get("PYTHONPATH")]))
     env["NETWORKPYPE_PYKKA_SUITE_REPORT"] = str(report_path)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     cmd = [
@@ -140,16 +195,36 @@ def main() -> int:
     print(f"+ (cd {source}) {' '.join(cmd)}", flush=True)
     rc = subprocess.call(cmd, cwd=source, env=env)
     if not report_path.exists():
-        print(f"FAILED: pytest exited {rc} without a report", flush=True)
+        print(f"FAILED: pykka {version}: pytest exited {rc} without a report", flush=True)
         return rc or 1
     summary, problems = summarize(json.loads(report_path.read_text(encoding="utf-8")))
-    print(summary)
+    print(f"pykka {version}: {summary}")
     for problem in problems:
-        print(f"FAILED: {problem}")
+        print(f"FAILED: pykka {version}: {problem}")
     if rc != 0:  # includes 5, "no tests collected"
-        print(f"FAILED: pytest exited {rc}")
+        print(f"FAILED: pykka {version}: pytest exited {rc}")
         return rc
     return 1 if problems else 0
+
+
+def main() -> int:
+    pinned = importlib.metadata.version("pykka")
+    rc = run_suite(pinned, None)
+    # The newest 4.x release too, so that an upstream change to the internals the runtime
+    # uses is seen the day it ships, not when the pin moves.
+    newest = newest_release()
+    if newest is None:
+        message = "could not reach the package index to find the newest pykka 4.x"
+        if os.environ.get("CI", "").lower() == "true":
+            print(f"FAILED: {message}")
+            return rc or 1
+        print(f"SKIPPED (loudly): {message}; only the pinned {pinned} was run", flush=True)
+        return rc
+    if newest == pinned:
+        print(f"the newest pykka 4.x on the index is {newest}, the installed one: covered above")
+        return rc
+    print(f"the newest pykka 4.x on the index is {newest} (installed: {pinned}); running it")
+    return run_suite(newest, install_release(newest)) or rc
 
 
 if __name__ == "__main__":
