@@ -19,7 +19,7 @@ from networkpype._embedding._handoff import _HandOff
 from networkpype._embedding._stream import SyncStream, _refuse_on_a_loop
 from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
-from networkpype.runtime import LoopThread, get_loop_thread, stop_actor
+from networkpype.runtime import LoopThread, get_loop_thread
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.decoding import DecoderSpec
 
@@ -63,11 +63,9 @@ async def _aclose(messages: AsyncIterator[Any]) -> None:
 
 async def _stop_throttler_actor(throttler: AsyncThrottler) -> None:
     # NetworkPype's default throttler is ours, but its actor outlives NetworkPype.stop() (it
-    # "lives until its loop ends", and the library's loop thread does not end). AsyncThrottler
-    # has no close(); a later use would start a fresh actor that takes the state over.
-    ref = getattr(throttler, "_actor", None)
-    if ref is not None:
-        await stop_actor(ref)
+    # lives until its loop ends, and the library's loop thread does not end); aclose() stops
+    # it, and a later use would start a fresh actor that takes the state over.
+    await throttler.aclose()
 
 
 class _SyncFacade(Generic[ManagerT]):

@@ -69,9 +69,7 @@ class LoopbackAppServer:
         except BaseException:
             await runner.cleanup()
             raise
-        server = site._server  # the bound asyncio.Server; aiohttp exposes no public accessor
-        assert isinstance(server, asyncio.Server)
-        self._port = int(server.sockets[0].getsockname()[1])
+        self._port = int(runner.addresses[0][1])  # the port bound (the requested one may be 0)
         self._runner = runner
         self._expired = False
         self._lifetime_task = asyncio.create_task(self._expire_after(self.lifetime))

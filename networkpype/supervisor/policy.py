@@ -14,7 +14,7 @@ events and carries out the decisions (sleep, redial, replay, escalate)::
         case Escalate(reason=reason, error=error): ...   # raise GaveUpError(reason) from error
         case Ignore(): ...                               # drop the child; nothing to restart
 
-Classification (:func:`classify`; DESIGN.md "Supervision"):
+Classification (:func:`classify`; the guide's ``docs/supervision.md`` has the same table):
 
 - **RETRY**: network errors: ``ConnectionFailedError``, any ``OSError`` (aiohttp's client
   errors are ``OSError``\\s or unknown exceptions, both retried); ``ConnectionClosedError``

@@ -24,8 +24,8 @@ started keep counting for every limit whose ``limit_id`` survives.
 
 Times are seconds on one monotonic clock chosen by the caller (``now`` arguments); a ``now``
 earlier than a previous one is treated as the previous one. Nothing here sleeps, locks or
-reads a clock; the state is meant to live in one owner (today the ``AsyncThrottler``, later a
-throttler actor) that serialises the calls.
+reads a clock; the state lives in one owner that serialises the calls: the throttler actor
+(:mod:`networkpype.actors.throttler`) behind each ``AsyncThrottler``.
 """
 
 from __future__ import annotations
