@@ -66,7 +66,15 @@ _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
 _PING = aiohttp.WSMsgType.PING
 _PONG = aiohttp.WSMsgType.PONG
+_CLOSE = aiohttp.WSMsgType.CLOSE
 _INVALID_TEXT = 1007  # RFC 6455 §7.4.1: data inconsistent with the message type
+_PROTOCOL_ERROR = 1002
+
+
+def _valid_close_code(code: int) -> bool:
+    """A close code an endpoint may send (RFC 6455 §7.4, the IANA registry): 1000-1003,
+    1007-1014, 3000-4999. 1004 is reserved; 1005, 1006 and 1015 must never be sent."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 MAX_RETRY_AFTER = 3600.0
@@ -328,6 +336,9 @@ class WebSocketConnection:
                     ssl=bool(verify_ssl),
                     max_msg_size=self._max_msg_size,
                     decode_text=False,
+                    # Close frames are answered here: echoed, or 1002 for a code that no
+                    # endpoint may send (aiohttp would answer every close with 1000).
+                    autoclose=False,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._close_timeout),
                 )
         except Exception as exc:
@@ -347,11 +358,14 @@ class WebSocketConnection:
     async def disconnect(self, *, close_timeout: float | None = None) -> None:
         """Close the WebSocket with code 1000. Idempotent; never raises for a dead socket.
 
-        The server's reply to our close frame is awaited for ``close_timeout`` seconds (the
-        connection's own setting when None); after that the TCP connection is dropped.
+        The close handshake (writing our close frame, the server's reply) is given
+        ``close_timeout`` seconds (the connection's own setting when None); after that the
+        TCP connection is dropped.
         """
         ws, self._ws = self._ws, None
         self._connected = False
+        if close_timeout is None:
+            close_timeout = self._close_timeout
         if ws is not None and not ws.closed:
             try:
                 async with asyncio.timeout(close_timeout):
@@ -530,15 +544,16 @@ class WebSocketConnection:
                 code=_INVALID_TEXT,
             )
             error.__cause__ = exc
-        await self._fail_connection(ws, _INVALID_TEXT, b"invalid UTF-8 in a text frame")
+        await self._close_with(ws, _INVALID_TEXT, b"invalid UTF-8 in a text frame")
         logger.info("%s", error)
         raise error
 
-    async def _fail_connection(
+    async def _close_with(
         self, ws: aiohttp.ClientWebSocketResponse[bool], code: int, reason: bytes
     ) -> None:
-        """_Fail the WebSocket Connection_ (RFC 6455 §7.1.7): send a close frame with ``code``
-        and drop the link; the server's reply is awaited ``close_timeout`` seconds at most."""
+        """Send a close frame with ``code`` and ``reason`` and drop the link (to _Fail the
+        WebSocket Connection_, RFC 6455 §7.1.7, or to answer the server's close frame); the
+        handshake is given ``close_timeout`` seconds at most."""
         self._connected = False
         try:
             async with asyncio.timeout(self._close_timeout):
@@ -565,7 +580,28 @@ class WebSocketConnection:
         if self._ws is None:  # disconnect() raced with this read
             return False
         self._connected = False
+        if kind is _CLOSE:
+            raise await self._answer_close(ws, msg)
         raise self._closed_error(ws, msg)
+
+    async def _answer_close(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> Exception:
+        """Answer the server's close frame (RFC 6455 §5.5.1): echo its code and reason, or
+        1002 for a code that no endpoint may send (§7.4); return the error that ends the
+        connection. aiohttp has checked the reason's UTF-8 and rejected codes below 3000
+        that it does not know; its list admits 1006, which must never be sent."""
+        code, reason = msg.data, msg.extra or ""
+        if code and not _valid_close_code(code):
+            await self._close_with(ws, _PROTOCOL_ERROR, b"invalid close code")
+            error = ProtocolViolationError(
+                f"{self._display_url}: the server closed with code {code}, which no endpoint "
+                f"may send; connection failed with {_PROTOCOL_ERROR}",
+                code=_PROTOCOL_ERROR,
+            )
+            logger.info("%s", error)
+            return error
+        # A close frame without a code (0 here) is answered with 1000: aiohttp sends a code.
+        await self._close_with(ws, code or 1000, reason.encode())
+        return self._closed_error(ws, msg)
 
     def _closed_error(self, ws: aiohttp.ClientWebSocketResponse[bool], msg: Any) -> Exception:
         if msg.type is aiohttp.WSMsgType.ERROR:

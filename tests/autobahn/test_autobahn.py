@@ -34,9 +34,9 @@ READ_AHEAD = frozenset(
 )
 ALLOWED_NON_STRICT = {"connection": FRAGMENTED_UTF8, "manager": FRAGMENTED_UTF8 | READ_AHEAD}
 
-# Still failing (issue 10): a close frame with the reserved code 1006 is answered with 1000,
-# not 1002. The test fails when a listed case passes, so that this list only shrinks.
-KNOWN_FAILED = frozenset({"7.9.5"})
+# Cases that fail today, each with its reason; the test fails when one of them passes, so
+# that the list only shrinks.
+KNOWN_FAILED: frozenset[str] = frozenset()
 BAD = frozenset({"FAILED", "WRONG CODE", "UNCLEAN", "UNIMPLEMENTED"})
 
 

@@ -529,9 +529,11 @@ async def test_manager_glitch_close_code_is_retried_and_gives_up_only_when_it_re
     ("frame", "local_code", "says"),
     [
         (struct.pack("!H", 1004), 1002, "Invalid close code: 1004"),
+        (struct.pack("!H", 1006), 1002, "code 1006, which no endpoint may send"),
+        (struct.pack("!H", 5000), 1002, "code 5000, which no endpoint may send"),
         (struct.pack("!H", 1000) + b"\xff\xfe", 1007, "Invalid UTF-8"),
     ],
-    ids=["reserved-close-code", "close-reason-not-utf8"],
+    ids=["reserved-close-code", "close-code-1006", "close-code-5000", "close-reason-not-utf8"],
 )
 async def test_manager_protocol_violation_in_close_frame_is_retried(
     server: ScriptedServer, rig: Rig, frame: bytes, local_code: int, says: str
@@ -581,6 +583,71 @@ async def test_manager_close_frame_without_a_code_reconnects_and_replays(
     second = await server.wait_peer(1)
     assert [json.loads(f) for f in await second.wait_frames(1)] == [subscription.payload]
     await rig.neighbour.check()
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1008, 1011, 1014, 3000, 4999])
+async def test_connection_echoes_a_valid_close_code_and_reason(
+    server: ScriptedServer, session: aiohttp.ClientSession, code: int
+) -> None:
+    conn = WebSocketConnection(session)
+    await conn.connect(server.url)
+    peer = await server.wait_peer()
+    await peer.ws.send_frame(struct.pack("!H", code) + "au revoir \u00e9".encode(), _CLOSE)
+    with pytest.raises(ConnectionClosedError) as info:
+        await asyncio.wait_for(conn.receive(), 2)
+    assert type(info.value) is ConnectionClosedError  # the server's close, not a violation
+    assert (info.value.code, info.value.reason) == (code, "au revoir \u00e9")
+    assert await closed_with(peer) == code  # echoed (RFC 6455 5.5.1)
+
+
+@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])
+async def test_connection_answers_a_close_code_no_endpoint_may_send_with_1002(
+    server: ScriptedServer, session: aiohttp.ClientSession, code: int
+) -> None:
+    conn = WebSocketConnection(session)
+    await conn.connect(server.url)
+    peer = await server.wait_peer()
+    await peer.ws.send_frame(struct.pack("!H", code) + b"bye", _CLOSE)
+    with pytest.raises(ProtocolViolationError) as info:
+        await asyncio.wait_for(conn.receive(), 2)
+    assert info.value.code == 1002
+    assert await closed_with(peer) == 1002
+    assert not conn.connected
+
+
+async def fill_send_buffers(conn: WebSocketConnection, peer: Peer) -> None:
+    """Stop the server reading, then send until a write blocks: the client's TCP send buffer
+    and aiohttp's transport buffer are full, so a close frame can no longer be written."""
+    assert peer.request is not None and peer.request.transport is not None
+    peer.request.transport.pause_reading()
+    chunk = b"x" * (1 << 20)
+    for _ in range(256):  # loopback buffers hold a few MB; 256 MB is far beyond them
+        try:
+            await asyncio.wait_for(conn.send_frame(chunk), 0.5)
+        except TimeoutError:
+            return
+    raise AssertionError("the sends never blocked")
+
+
+@pytest.mark.parametrize("how", ["disconnect", "invalid-text"])
+async def test_a_close_handshake_that_cannot_complete_is_bounded(
+    server: ScriptedServer, session: aiohttp.ClientSession, how: str
+) -> None:
+    # The server reads nothing: our close frame cannot even be written. The handshake is
+    # given close_timeout, then the TCP connection is dropped.
+    conn = WebSocketConnection(session, close_timeout=0.2)
+    await conn.connect(server.url)
+    peer = await server.wait_peer()
+    if how == "invalid-text":
+        await peer.ws.send_frame(BAD_UTF8, _TEXT)
+    await fill_send_buffers(conn, peer)
+    async with asyncio.timeout(5):  # a bound, far above close_timeout: not a speed check
+        if how == "disconnect":
+            await conn.disconnect()
+        else:
+            with pytest.raises(ProtocolViolationError):
+                await conn.receive()
+    assert not conn.connected
 
 
 async def test_close_frame_without_a_code_is_reported_as_1005(
