@@ -36,6 +36,7 @@ from yarl import URL
 from networkpype.protocol.errors import (
     AlreadyConnectedError,
     CertificateError,
+    ConfigurationError,
     ConnectionClosedError,
     ConnectionFailedError,
     HandshakeError,
@@ -52,7 +53,7 @@ from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_dec
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
 
-__all__ = ["DEFAULT_MAX_MSG_SIZE", "BinaryFrame", "WebSocketConnection"]
+__all__ = ["DEFAULT_MAX_MSG_SIZE", "BinaryFrame", "WebSocketConnection", "close_reason"]
 
 logger = logging.getLogger(__name__)
 _json_encode = msgspec.json.Encoder().encode
@@ -75,6 +76,22 @@ def _valid_close_code(code: int) -> bool:
     """A close code an endpoint may send (RFC 6455 §7.4, the IANA registry): 1000-1003,
     1007-1014, 3000-4999. 1004 is reserved; 1005, 1006 and 1015 must never be sent."""
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def close_reason(code: int, reason: str) -> bytes:
+    """The encoded ``reason`` of a close frame we send with ``code``; raises
+    ``ConfigurationError`` for a code no endpoint may send or a reason over 123 bytes."""
+    if isinstance(code, bool) or not isinstance(code, int) or not _valid_close_code(code):
+        raise ConfigurationError(
+            f"close code {code!r} may not be sent: use 1000-1003, 1007-1014 or 3000-4999 "
+            "(4000-4999 are for applications)"
+        )
+    encoded = reason.encode()
+    if len(encoded) > 123:  # a control frame carries 125 bytes, the code takes 2
+        raise ConfigurationError(
+            f"a close reason holds at most 123 bytes of UTF-8, got {len(encoded)}"
+        )
+    return encoded
 
 
 MAX_RETRY_AFTER = 3600.0
@@ -355,13 +372,19 @@ class WebSocketConnection:
         self._connected = True
         logger.info("connected to %s", self._display_url)
 
-    async def disconnect(self, *, close_timeout: float | None = None) -> None:
-        """Close the WebSocket with code 1000. Idempotent; never raises for a dead socket.
+    async def disconnect(
+        self, *, code: int = 1000, reason: str = "", close_timeout: float | None = None
+    ) -> None:
+        """Close the WebSocket with ``code`` (1000: normal closure) and ``reason`` (at most
+        123 bytes of UTF-8). Idempotent; never raises for a dead socket, but raises
+        ``ConfigurationError``, leaving the connection open, for a code no endpoint may send
+        (1004-1006, 1015, outside 1000-4999) or a longer reason.
 
         The close handshake (writing our close frame, the server's reply) is given
         ``close_timeout`` seconds (the connection's own setting when None); after that the
         TCP connection is dropped.
         """
+        message = close_reason(code, reason)
         ws, self._ws = self._ws, None
         self._connected = False
         if close_timeout is None:
@@ -369,7 +392,7 @@ class WebSocketConnection:
         if ws is not None and not ws.closed:
             try:
                 async with asyncio.timeout(close_timeout):
-                    await ws.close()
+                    await ws.close(code=code, message=message)
             except TimeoutError:
                 logger.debug(
                     "%s: no close reply within %s s; dropped", self._display_url, close_timeout
@@ -450,7 +473,7 @@ class WebSocketConnection:
                 self.bytes_in += len(data)
                 if kind is _TEXT:
                     return WebSocketResponse(decoder.decode_text(data))
-                return WebSocketResponse(decoder.decode_binary(data))
+                return WebSocketResponse(decoder.decode_binary(data), is_binary=True)
             self._last_control_at = time.monotonic()
             if not await self._control_frame(ws, msg):
                 return None
@@ -465,7 +488,7 @@ class WebSocketConnection:
         if type(frame) is bytes:
             return WebSocketResponse(self._decoder.decode_text(frame))
         assert isinstance(frame, BinaryFrame)
-        return WebSocketResponse(self._decoder.decode_binary(frame.data))
+        return WebSocketResponse(self._decoder.decode_binary(frame.data), is_binary=True)
 
     async def pump(
         self,

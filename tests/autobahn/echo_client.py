@@ -36,17 +36,18 @@ from networkpype.websocket.request import (
     WebSocketPlainTextRequest,
     WebSocketRequest,
 )
+from networkpype.websocket.response import WebSocketResponse
 
 MAX_CASES = 1000
 CASE_TIMEOUT = 60.0  # seconds; the slowest case of 1-13 takes a few
 logger = logging.getLogger("autobahn.echo")
 
 
-def _echo_of(message: Any) -> WebSocketRequest:
-    data = message.data
-    if isinstance(data, str):
-        return WebSocketPlainTextRequest(payload=data)
-    return WebSocketBinaryRequest(payload=data)
+def _echo_of(message: WebSocketResponse) -> WebSocketRequest:
+    """The same message back: binary as binary, text (``str`` with ``decoder="raw"``) as text."""
+    if message.is_binary:
+        return WebSocketBinaryRequest(payload=message.data)
+    return WebSocketPlainTextRequest(payload=message.data)
 
 
 async def _manager(session: aiohttp.ClientSession) -> WebSocketManager:
