@@ -15,6 +15,11 @@
 ``networkpype bench [--quick] [--only NAMES] [options]``
     The benchmark programs under ``bench/``. See :mod:`networkpype.cli.bench`.
 
+``networkpype collect URL --topics N|@FILE|LIST [options]`` and ``networkpype consume
+[options]``
+    A collector of the market-data bus on NATS JetStream, and a consumer reading it (the
+    ``nats`` extra). See :mod:`networkpype.cli.collect`, :mod:`networkpype.cli.consume`.
+
 Invalid arguments exit with status 2 and a one-line error; Ctrl-C exits with 130.
 """
 
@@ -23,7 +28,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from networkpype.cli import bench, demo, stream
+from networkpype.cli import bench, collect, consume, demo, stream
 from networkpype.cli._args import ArgumentParser
 
 __all__ = ["main"]
@@ -35,11 +40,16 @@ def _parser() -> ArgumentParser:
         description="networkpype: the fault-injection demo, a streaming client, the benchmarks.",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{demo,stream,bench}", parser_class=ArgumentParser
+        dest="command",
+        required=True,
+        metavar="{demo,stream,bench,collect,consume}",
+        parser_class=ArgumentParser,
     )
     demo.add_parser(commands)
     stream.add_parser(commands)
     bench.add_parser(commands)
+    collect.add_parser(commands)
+    consume.add_parser(commands)
     return parser
 
 

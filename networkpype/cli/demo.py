@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from networkpype.cli import _args
+from networkpype.cli import _args, cluster
 from networkpype.cli.audit import AuditReport, StreamAudit
 from networkpype.cli.demo_plan import (
     DemoSettings,
@@ -132,11 +132,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show the library's INFO log lines"
     )
+    cluster.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo as the command line asked; returns the exit status."""
+    if args.cluster:
+        return cluster.run(args)
     settings = DemoSettings.for_run(args.topics, args.connections, args.duration, args.rate)
     plan = plan_faults(args.seed, args.duration)
     tui = not (args.no_tui or args.quiet) and sys.stdout.isatty()

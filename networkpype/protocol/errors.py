@@ -21,7 +21,8 @@ ConnectionError`` and ``except TimeoutError`` in user code keep working::
         │   ├── HandshakeError          (ConnectionError) HTTP status instead of an upgrade
         │   ├── MessageTimeoutError     (TimeoutError)    no message within message_timeout
         │   ├── LivenessTimeoutError    (TimeoutError)    no pong / no data: the link is dead
-        │   └── MessageTooBigError                        a frame above max_msg_size
+        │   ├── MessageTooBigError                        a frame above max_msg_size
+        │   └── BusUnavailableError     (ConnectionError) NATS could not be reached in time
         └── FatalError                  retrying cannot help; a person must act
             ├── HandshakeRejectedError  (ConnectionError) 401/403/404 on the handshake
             ├── CertificateError        (ConnectionError) TLS verification failed
@@ -39,6 +40,7 @@ from collections.abc import Mapping
 __all__ = [
     "AlreadyConnectedError",
     "BlockingCallError",
+    "BusUnavailableError",
     "CertificateError",
     "ConfigurationError",
     "ConnectAbortedError",
@@ -204,3 +206,8 @@ class MessageTooBigError(RetryableError):
 
 class GaveUpError(FatalError, ConnectionError):
     """The supervisor stopped restarting a connection; ``__cause__`` is the last failure."""
+
+
+class BusUnavailableError(RetryableError, ConnectionError):
+    """No NATS server of the market-data bus (``networkpype.bus``) answered within the time
+    allowed; the message names the servers tried (credentials redacted)."""

@@ -1,0 +1,45 @@
+"""The cluster demo's audit: pure."""
+
+from __future__ import annotations
+
+from networkpype.cli.cluster_audit import audit
+
+
+def _m(topic: str, seq: int, t: float, r: bool = False) -> dict[str, object]:
+    line: dict[str, object] = {"topic": topic, "seq": seq, "t": t}
+    if r:
+        line["r"] = 1
+    return line
+
+
+def _gap(topic: str, after: int, missed: int) -> dict[str, object]:
+    return {"event": "SequenceGap", "topic": topic, "after": after, "missed": missed, "at": 0}
+
+
+def test_clean_stream() -> None:
+    report = audit([_m("a", 5, 1.0), _m("a", 6, 1.1), _m("b", 1, 1.2)])
+    assert (report.messages, report.topics, report.duplicates, report.gaps) == (3, 2, 0, 0)
+    assert report.unreported_gaps == 0
+
+
+def test_reported_and_unreported_gaps_and_recovery() -> None:
+    lines = [
+        _m("a", 1, 1.0), _gap("a", 1, 3), _m("a", 5, 4.0),   # reported: 2..4
+        _m("b", 1, 1.0), _m("b", 3, 2.0),                   # unreported: 2
+        _m("c", 1, 1.0), _gap("c", 1, 2), _m("c", 3, 2.0),  # wrong size: unreported
+    ]  # fmt: skip
+    report = audit(lines, kills=[2.5])
+    assert (report.gaps, report.missed, report.gap_topics) == (1, 3, frozenset({"a"}))
+    assert (report.unreported_gaps, report.unreported_missed) == (2, 2)
+    assert report.recoveries == (1.5,)
+    assert report.records == {"SequenceGap": 2}
+
+
+def test_duplicates_and_marked_redeliveries() -> None:
+    report = audit([_m("a", 1, 1.0), _m("a", 1, 1.1), _m("a", 1, 1.2, r=True), _m("a", 2, 1.3)])
+    assert (report.duplicates, report.redelivered, report.unreported_gaps) == (1, 1, 0)
+
+
+def test_silent_topics() -> None:
+    report = audit([_m("a", 1, 5.0), _m("b", 1, 1.0)], expected_topics=["a", "b", "c"], since=2.0)
+    assert report.silent_topics == ("b", "c")

@@ -1,0 +1,131 @@
+"""Collectors in this process against the exchange simulator and a real nats-server: what
+they publish, gap records in order, and a hot standby stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from networkpype.bus import (
+    BusConsumer,
+    BusResponse,
+    Collector,
+    CollectorSettings,
+    LeaseSettings,
+    SequenceGap,
+    StreamSettings,
+)
+from networkpype.bus.server import LocalNatsServer
+from networkpype.cli.demo_plan import demo_topics
+from networkpype.demo.exchange import ExchangeSimulator
+from networkpype.protocol.events import Disconnected, Reconnected
+
+TOPICS = tuple(demo_topics(20))
+STREAM = StreamSettings(name="T")
+
+
+@contextlib.asynccontextmanager
+async def _collectors(
+    server: LocalNatsServer, venue: ExchangeSimulator, *names: str, replicas: int = 1
+) -> AsyncIterator[list[Collector]]:
+    collectors = [
+        Collector(
+            CollectorSettings(
+                venue="sim",
+                url=f"ws://127.0.0.1:{venue.port}/ws",
+                topics=TOPICS,
+                collector_id=name,
+                nats_urls=(server.url,),
+                stream=STREAM,
+                leases=LeaseSettings(
+                    partitions=2, replicas=replicas, ttl=1.0, renew_interval=0.2, settle=0.3
+                ),
+                manager_options={"max_topics_per_connection": 8},
+            )
+        )
+        for name in names
+    ]
+    tasks = [asyncio.get_running_loop().create_task(c.run()) for c in collectors]
+    try:
+        yield collectors
+    finally:
+        for c in collectors:
+            c.stop()
+        async with asyncio.timeout(15):
+            await asyncio.gather(*tasks)
+
+
+async def test_data_per_topic_and_gap_records_in_order(nats_server: LocalNatsServer) -> None:
+    async with (
+        ExchangeSimulator(rate=50.0, lifetime=60.0) as venue,
+        _collectors(nats_server, venue, "c1") as (collector,),
+    ):
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+        await consumer.connect()
+        items: list[object] = []
+        last_data: dict[str, int] = {}
+        killed_at = reconnected_at = -1
+        try:
+            async with asyncio.timeout(30):
+                async for item in consumer.iter_messages(events=True):
+                    items.append(item)
+                    if isinstance(item, BusResponse):
+                        last_data[item.topic] = len(items) - 1
+                    elif isinstance(item, Reconnected) and killed_at >= 0:
+                        reconnected_at = len(items) - 1
+                    if killed_at < 0 and len(last_data) == len(TOPICS):
+                        assert venue.kill_all() > 0  # every connection reset (TCP RST)
+                        killed_at = len(items) - 1
+                    if reconnected_at >= 0 and all(
+                        i > reconnected_at for i in last_data.values()
+                    ):
+                        break
+        finally:
+            await consumer.disconnect()
+        stats = collector.statistics()
+    assert stats.publisher.dropped == 0 and stats.skipped == 0
+    kinds = [type(i).__name__ for i in items]
+    first_data = kinds.index("BusResponse")
+    assert kinds[:first_data].count("PartitionAcquired") >= 1  # before any message
+    assert kinds.count("PartitionAcquired") == 2  # two partitions: each shown once
+    down = kinds.index("Disconnected")
+    assert "SequenceGap" in kinds  # the venue went on while the connections were down
+    assert down > killed_at and kinds.index("Reconnected", down) > down
+    record = items[down]
+    assert isinstance(record, Disconnected) and record.connection_id.startswith("c1/shard")
+    for i, item in enumerate(items):
+        if isinstance(item, SequenceGap):
+            # Announced after the Disconnected, just before the message after the hole,
+            # with exactly what is missing.
+            assert i > down
+            after = items[i + 1]
+            assert isinstance(after, BusResponse) and after.topic == item.topic
+            assert after.seq == item.after + item.missed + 1
+    for topic in TOPICS:
+        data = [i for i in items if isinstance(i, BusResponse) and i.topic == topic]
+        assert all(m.data["stream"] == topic and m.data["seq"] == m.seq for m in data)
+        seqs = [m.seq for m in data]
+        assert seqs == sorted(set(seqs))  # in order, no duplicate
+
+
+async def test_a_hot_standby_is_stored_once(nats_server: LocalNatsServer) -> None:
+    async with (
+        ExchangeSimulator(rate=50.0, lifetime=60.0) as venue,
+        _collectors(nats_server, venue, "c1", "c2", replicas=2) as collectors,
+    ):
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+        await consumer.connect()
+        got: list[tuple[str, int | None]] = []
+        try:
+            async with asyncio.timeout(30):
+                async for item in consumer.iter_messages():
+                    got.append((item.topic, item.seq))
+                    if len(got) == 2000:
+                        break
+        finally:
+            await consumer.disconnect()
+        stats = [c.statistics() for c in collectors]
+    assert all(s.topics == len(TOPICS) for s in stats)  # both serve every partition
+    assert len(set(got)) == len(got)  # each venue event once
+    assert sum(s.publisher.duplicates for s in stats) > 500  # the standby's copies collapsed
