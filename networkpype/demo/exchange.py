@@ -49,6 +49,11 @@ Limits and the close codes they use:
 * **Slow consumers**: a client that leaves more than ``max_send_buffer`` bytes unread is
   aborted (TCP RST, no close frame).
 
+Order books (:mod:`networkpype.demo.depth_venue`, mounted as ``depth``): depth topics carry
+a ground-truth book's updates with Binance's ``U``/``u`` ids (and ``c``, a checksum), and
+``GET /api/v3/depth?symbol=S&limit=N`` serves snapshots within Binance's request weights;
+``depth.drop_diffs()`` and ``depth.stale_snapshots()`` break clients' books.
+
 Fault hooks (call on the simulator's loop; the thread wrapper marshals them): ``kill_all()``
 (RST every connection), ``close_all(code, reason)``, ``refuse_for(seconds)`` (429s),
 ``stall(connection_id)`` / ``resume(connection_id)``. ``stop()`` closes with 1001.
@@ -66,10 +71,11 @@ from types import MappingProxyType
 from aiohttp import WSMsgType, web
 
 from networkpype.demo._app_server import LoopbackAppServer
+from networkpype.demo.depth_venue import DepthVenue
 from networkpype.demo.exchange_connection import SimulatedConnection
 from networkpype.demo.feeds import TopicFeed
 from networkpype.demo.limits import SlidingWindow
-from networkpype.demo.market import SyntheticMarket
+from networkpype.demo.market import SyntheticMarket, topic_kind
 from networkpype.demo.statistics import (
     ExchangeSimulatorStatistics,
     TopicStatistics,
@@ -129,6 +135,7 @@ class ExchangeSimulator(LoopbackAppServer):
         server_ping_interval: float = 180.0,
         server_pong_timeout: float = 600.0,
         max_send_buffer: int = 8 << 20,
+        depth: DepthVenue | None = None,
     ) -> None:
         super().__init__(host, port, lifetime)
         if not (rate > 0 and math.isfinite(rate)):
@@ -161,6 +168,7 @@ class ExchangeSimulator(LoopbackAppServer):
         self.server_ping_interval = server_ping_interval
         self.server_pong_timeout = server_pong_timeout
         self.max_send_buffer = max_send_buffer
+        self.depth = depth if depth is not None else DepthVenue()
         self._ids = itertools.count(1)
         self._connections: dict[int, SimulatedConnection] = {}  # every one, in accept order
         self._attempts = SlidingWindow(max_connection_attempts, attempts_window)
@@ -176,6 +184,7 @@ class ExchangeSimulator(LoopbackAppServer):
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self._handle_ws)
+        self.depth.add_routes(app)
 
     async def _on_stop(self) -> None:
         await self.close_all(1001, "simulator stopping")
@@ -396,6 +405,12 @@ class ExchangeSimulator(LoopbackAppServer):
 
     def _feed(self, topic: str) -> TopicFeed:
         feed = self._feeds.get(topic)
+        if feed is None and topic_kind(topic) == "book":
+            feed = self._feeds[topic] = self.depth.feed(
+                topic, rate=self.rate, max_events=self.max_messages
+            )
+            if self._runner is not None:
+                self._feed_tasks[topic] = asyncio.create_task(feed.run(), name=f"feed {topic}")
         if feed is None:
             symbol = topic.partition("@")[0].upper()
             market = self._markets.get(symbol)
