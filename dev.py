@@ -4,7 +4,8 @@
     python3 dev.py demo    # the main job: the library against its own loopback server
     python3 dev.py test    # ruff, mypy --strict, pytest, pykka's own suite on our runtime
     python3 dev.py bench   # the benchmark programs under bench/
-    python3 dev.py soak    # reset storm (100 resets) and accept-then-close server (60 s)
+    python3 dev.py soak    # reset storm (100 resets), accept-then-close server (60 s), and
+                           # the book storm (200 order books, 60 s of faults)
 
 The first run creates ``.venv/`` at the repository root and installs the package with its
 development extras; later runs reuse it and reinstall only when ``pyproject.toml`` changed.
@@ -69,10 +70,12 @@ def cmd_bench(extra: list[str]) -> int:
 
 
 def cmd_soak(extra: list[str]) -> int:
-    """Both forms of bench/recovery.py with default settings; arguments go to the storm."""
+    """Both forms of bench/recovery.py with default settings (arguments go to the storm),
+    then bench/book_storm.py in full."""
     storm = _run(PY, "bench/recovery.py", "--resets", "100", *extra)
     accept_close = _run(PY, "bench/recovery.py", "--mode", "accept-close", "--seconds", "60")
-    return storm or accept_close
+    books = _run(PY, "bench/book_storm.py", "--books", "200", "--seconds", "60")
+    return storm or accept_close or books
 
 
 COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench, "soak": cmd_soak}

@@ -38,6 +38,7 @@ from pykka import ActorRegistry
 
 from networkpype.actors import stop_actor
 from networkpype.actors.throttler import ThrottlerActor
+from networkpype.books import BinanceSpotRules, BookSettings
 from networkpype.demo import DemoServer
 from networkpype.facade import NetworkPype
 from networkpype.factory import ConnectionManagersFactory, ConnectionsFactory
@@ -59,6 +60,7 @@ PAGES = (
     "supervision.md",
     "throttling.md",
     "sharding.md",
+    "books.md",
     "embedding.md",
     "migrating.md",
     "testing.md",
@@ -74,6 +76,8 @@ SETTING_OWNERS: dict[str, Any] = {
         AsyncThrottler,
         BackoffPolicy,
         BinanceCodec,
+        BinanceSpotRules,
+        BookSettings,
         ConnectionManagersFactory,
         ConnectionsFactory,
         DemoServer,
@@ -172,6 +176,7 @@ def test_enough_blocks_run() -> None:
         "supervision.md": 5,  # events, escalation, replay, liveness, the arithmetic, ...
         "throttling.md": 3,
         "sharding.md": 1,
+        "books.md": 2,
         "embedding.md": 2,
         "migrating.md": 1,
         "testing.md": 2,

@@ -49,6 +49,17 @@ EXPECTED: dict[str, list[str]] = {
         r"^trade: BTCUSDT seq=1 price=\d+\.\d{8} qty=\d+\.\d{8}$",
         r"^after disconnect, receive\(\) returns None$",
     ],
+    "book_bot.py": [
+        r"^5 books valid; trading$",
+        r"^venue: two diffs of ETHUSDT lost$",
+        r"^ETHUSDT: not valid: sequence gap$",
+        r"^ETHUSDT: valid again after \d+ ms$",
+        r"^venue: stale snapshots, 1 connection reset$",
+        r"^BTCUSDT: not valid: shard1 disconnected$",
+        r"^BTCUSDT: valid again after \d+ ms$",
+        r"^quotes: \d+, from books that were wrong: 0$",
+        r"^REST limit violations at the venue: 0$",
+    ],
     "connection_health.py": [
         r"^received 3 trades; last data frame \d+\.\d\d s ago$",
         r"^unsubscribed: the connection is now silent$",

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -44,6 +43,7 @@ import msgspec
 from networkpype.actors.delivery import DeliveryQueue, QueueClosed
 from networkpype.books._entry import BookEntry
 from networkpype.books._snapshots import SnapshotQueue
+from networkpype.books._subscriptions import Resubscriber
 from networkpype.books.errors import BookDataError, UnknownBookError
 from networkpype.books.events import BookEvent, BookInvalid, BookResynced
 from networkpype.books.rules import VenueRules
@@ -67,8 +67,6 @@ from networkpype.websocket.sharded import ShardedWebSocketManager
 __all__ = ["MaintainerStatistics", "OrderBookMaintainer"]
 
 logger = logging.getLogger(__name__)
-
-_BATCH_WINDOW = 0.05  # seconds the resubscriber waits to batch topics into one request
 
 
 class MaintainerStatistics(msgspec.Struct, frozen=True):
@@ -99,8 +97,8 @@ class OrderBookMaintainer:
     ``https://``, no trailing path: the plug-in gives the path). See the module docstring.
 
     ``settings``: :class:`~networkpype.books.settings.BookSettings`. ``on_update(book)``:
-    called after every change of a valid book (keep it short; an exception is logged and
-    counted). ``clock``: monotonic seconds.
+    called after every change of a valid book (keep it short; what it returns is ignored,
+    an exception is logged and counted). ``clock``: monotonic seconds.
     """
 
     def __init__(
@@ -111,7 +109,7 @@ class OrderBookMaintainer:
         rest_url: str,
         *,
         settings: BookSettings | None = None,
-        on_update: Callable[[LiveBook], None] | None = None,
+        on_update: Callable[[LiveBook], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not rest_url.startswith(("http://", "https://")):
@@ -129,15 +127,13 @@ class OrderBookMaintainer:
             self._settings.max_events, "drop_oldest", droppable=lambda _: True
         )
         self._changed = asyncio.Event()  # set at each validation (for wait_valid)
-        self._resubscribe: dict[str, BookEntry] = {}
-        self._resubscribe_wakeup = asyncio.Event()
+        self._resubscriber = Resubscriber(ws_manager, self._settings, clock, self._invalidate)
         self._runner: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._failure: BaseException | None = None
         self._stopped = False
         self._snapshot_failures = 0
         self._rate_limited = 0
-        self._resubscriptions = 0
         self._unclaimed = 0
         self._update_errors = 0
 
@@ -176,8 +172,10 @@ class OrderBookMaintainer:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
                 tasks.create_task(self._snapshots.run(), name="networkpype-books-snapshots")
-                tasks.create_task(self._watch(), name="networkpype-books-watchdog")
-                tasks.create_task(self._resubscriber(), name="networkpype-books-resubscriber")
+                tasks.create_task(
+                    self._resubscriber.watch(self._books.values), name="networkpype-books-watchdog"
+                )
+                tasks.create_task(self._resubscriber.run(), name="networkpype-books-resubscriber")
                 tasks.create_task(self._drain_unclaimed(), name="networkpype-books-unclaimed")
                 ready.set_result(None)
         except Exception as exc:
@@ -249,7 +247,7 @@ class OrderBookMaintainer:
 
     def _forget(self, entry: BookEntry) -> None:
         self._books.pop(entry.symbol, None)
-        self._resubscribe.pop(entry.symbol, None)
+        self._resubscriber.cancel(entry)
         self._snapshots.cancel(entry.symbol)
         entry.removed = True
         entry.sync.invalidate("removed", self._clock())
@@ -318,7 +316,7 @@ class OrderBookMaintainer:
             except GaveUpError as exc:
                 entry.stream_ended = True
                 self._invalidate(entry, f"connection given up: {exc}")
-                self._request_resubscribe(entry)
+                self._resubscriber.request(entry)
                 continue
             entry.stream_ended = True
             if entry.healing:
@@ -354,7 +352,7 @@ class OrderBookMaintainer:
             case RotationFinished(connection_id=old):
                 if self._ws.shard_of(entry.topic) is None:
                     self._invalidate(entry, f"subscription lost in the rotation of {old}")
-                    self._request_resubscribe(entry)
+                    self._resubscriber.request(entry)
             case RotationStarted():
                 pass
             case _ if entry.topic in getattr(event, "topics", ()):
@@ -363,7 +361,7 @@ class OrderBookMaintainer:
                 reason = getattr(event, "reason", type(event).__name__)
                 entry.stream_ended = True
                 self._invalidate(entry, f"subscription lost: {reason}")
-                self._request_resubscribe(entry)
+                self._resubscriber.request(entry)
 
     def _invalidate(self, entry: BookEntry, reason: str) -> None:
         self._after(entry, entry.sync.invalidate(reason, self._clock()))
@@ -474,82 +472,6 @@ class OrderBookMaintainer:
         logger.info("snapshot of %s failed (%s); again in %.2f s", entry.symbol, error, delay)
         return delay
 
-    # -- resubscribing ---------------------------------------------------------------------
-
-    def _request_resubscribe(self, entry: BookEntry, delay: float = 0.0) -> None:
-        entry.healing = True
-        entry.resubscribe_at = self._clock() + delay
-        self._resubscribe[entry.symbol] = entry
-        self._resubscribe_wakeup.set()
-
-    async def _resubscriber(self) -> None:
-        """Subscribe again, in batches, the topics of books that asked (a shard given up, a
-        topic lost in a rotation, a refusal, silence): a topic the manager still holds is
-        unsubscribed first, which ends its stream; the new stream is made before the new
-        subscription."""
-        while True:
-            pending = self._resubscribe
-            now = self._clock()
-            due = [e for e in pending.values() if e.resubscribe_at <= now]
-            if not due:
-                later = min((e.resubscribe_at for e in pending.values()), default=math.inf)
-                self._resubscribe_wakeup.clear()
-                with_timeout = None if later == math.inf else later - now
-                try:
-                    async with asyncio.timeout(with_timeout):
-                        await self._resubscribe_wakeup.wait()
-                except TimeoutError:
-                    pass
-                await asyncio.sleep(_BATCH_WINDOW)
-                continue
-            for entry in due:
-                del pending[entry.symbol]
-            held = [e for e in due if self._ws.shard_of(e.topic) is not None]
-            if held:
-                await self._ws.unsubscribe_topics(e.topic for e in held)
-            for entry in due:
-                if entry in held or entry.stream_ended:
-                    entry.set_stream(self._ws.stream(entry.topic))
-            self._resubscriptions += len(due)
-            result = await self._ws.subscribe_topics(e.topic for e in due)
-            now = self._clock()
-            for entry in due:
-                reason = result.rejected.get(entry.topic)
-                if entry.removed:
-                    continue
-                if reason is None:
-                    entry.healing = False
-                    entry.connected = True
-                    entry.quiet_from = now
-                    entry.refusals = 0
-                    continue
-                entry.refusals += 1
-                delay = self._settings.retry_delay(entry.refusals)
-                self._invalidate(entry, f"subscription refused: {reason}")
-                logger.warning(
-                    "book %s: subscription refused (%s); again in %.2f s",
-                    entry.symbol,
-                    reason,
-                    delay,
-                )
-                self._request_resubscribe(entry, delay)
-
-    async def _watch(self) -> None:
-        """Resubscribe books that are not valid and get no data on an open connection."""
-        quiet = self._settings.resubscribe_after
-        while True:
-            await asyncio.sleep(min(1.0, quiet / 4))
-            now = self._clock()
-            for entry in list(self._books.values()):
-                if (
-                    not entry.sync.valid
-                    and entry.connected
-                    and not entry.healing
-                    and now - max(entry.last_data, entry.quiet_from) > quiet
-                ):
-                    self._invalidate(entry, f"no data for {quiet:g} s: resubscribing")
-                    self._request_resubscribe(entry)
-
     async def _drain_unclaimed(self) -> None:
         """Read the merged stream, which carries what no book's stream claims (a stray
         message after an unsubscribe, say), so that it never fills up."""
@@ -571,7 +493,7 @@ class OrderBookMaintainer:
             snapshots_rate_limited=self._rate_limited,
             queued=len(self._snapshots),
             in_flight=self._snapshots.in_flight,
-            resubscriptions=self._resubscriptions,
+            resubscriptions=self._resubscriber.resubscriptions,
             unclaimed_messages=self._unclaimed,
             events_dropped=self._events.dropped,
             update_errors=self._update_errors,

@@ -13,7 +13,10 @@ The pieces, all on loopback:
 * the faults (:mod:`networkpype.cli.demo_plan`): a reset, a blackholed (half-open)
   connection, a 429 on reconnect, a close with 1008 and a rotation, each once;
 * the check (:mod:`networkpype.cli.audit`): every ``seq`` jump must follow a gap event of
-  its connection, every topic must receive after the last fault.
+  its connection, every topic must receive after the last fault;
+* order books (:mod:`networkpype.cli.demo_books`, ``--books``): kept by an
+  ``OrderBookMaintainer`` over a manager of their own, with faults of their own; every update
+  of a valid book is checked against the venue's book, and no book may be served wrong.
 
 The exit status is 0 when the check holds, 1 when it does not, 130 after Ctrl-C.
 """
@@ -32,6 +35,7 @@ from typing import Any
 
 from networkpype.cli import _args, cluster
 from networkpype.cli.audit import AuditReport, StreamAudit
+from networkpype.cli.demo_books import DemoBooks
 from networkpype.cli.demo_plan import (
     DemoSettings,
     FaultKind,
@@ -64,6 +68,7 @@ __all__ = ["add_parser", "run"]
 
 DEFAULT_TOPICS = 300
 DEFAULT_DURATION = 30.0
+DEFAULT_BOOKS = 20
 MIN_DURATION = 5.0  # seconds: five faults and their recoveries need about that
 REFRESH_INTERVAL = 0.25  # seconds between two frames of the view
 
@@ -83,6 +88,13 @@ def _topics(text: str) -> list[str]:
     if not topics:
         raise argparse.ArgumentTypeError("give a number of topics or a comma-separated list")
     return topics
+
+
+def _book_count(text: str) -> int:
+    """A number of order books: 0..1000."""
+    if not text.isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError(f"must be within 0..1000 books, not {text}")
+    return int(text)
 
 
 def add_parser(commands: Any) -> None:
@@ -118,6 +130,12 @@ def add_parser(commands: Any) -> None:
         "--seed", type=int, default=1, help="seed of the fault schedule (default 1)"
     )
     parser.add_argument(
+        "--books",
+        type=_book_count,
+        default=DEFAULT_BOOKS,
+        help=f"order books kept beside the topics, 0 for none (default {DEFAULT_BOOKS})",
+    )
+    parser.add_argument(
         "--rate",
         type=_args.seconds(0.0, 1000.0),
         default=10.0,
@@ -143,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings.for_run(args.topics, args.connections, args.duration, args.rate)
     plan = plan_faults(args.seed, args.duration)
     tui = not (args.no_tui or args.quiet) and sys.stdout.isatty()
-    return asyncio.run(_main(settings, plan, args.seed, tui, args.quiet, args.verbose))
+    return asyncio.run(
+        _main(settings, plan, args.seed, tui, args.quiet, args.verbose, books=args.books)
+    )
 
 
 async def _main(
@@ -153,6 +173,8 @@ async def _main(
     tui: bool,
     quiet: bool,
     verbose: bool,
+    *,
+    books: int = 0,
 ) -> int:
     title = (
         f"networkpype demo: seed {seed}, {len(settings.topics)} topics, "
@@ -168,6 +190,7 @@ async def _main(
         lifetime=settings.duration + 60.0,
         max_streams_per_connection=settings.max_topics_per_connection,
     )
+    kept: DemoBooks | None = None
     async with venue, FaultProxy(target_port=venue.port, seed=seed) as proxy:
         factory = ConnectionManagersFactory(
             throttler=AsyncThrottler([RateLimit("default", 10, 1.0)])
@@ -181,8 +204,19 @@ async def _main(
             )
             with view, _log_into(view, verbose):
                 demo = _Demo(settings, plan, manager, venue, proxy, view)
+                if books:
+                    demo.books = kept = DemoBooks(venue, books, seed, demo.log)
+                    await kept.start(
+                        await _sharded_manager(kept.factory, settings),
+                        ping_interval=settings.ping_interval,
+                        pong_timeout=settings.pong_timeout,
+                    )
                 report, interrupted = await demo.run()
+                if kept is not None and not interrupted:
+                    await kept.settle(2.0)
         finally:
+            if kept is not None:
+                await kept.aclose()
             await factory.close()
     lines = summary(
         settings,
@@ -192,12 +226,14 @@ async def _main(
         faults=(demo.faults_done, len(plan)),
         half_open_detected=demo.half_open_detected,
         interrupted=interrupted,
+        books=demo.books,
     )
     for line in lines:
         print(line, flush=True)
     if interrupted:
         return 130
-    return 0 if report.ok and venue.violations == 0 else 1
+    books_ok = demo.books is None or demo.books.ok
+    return 0 if report.ok and venue.violations == 0 and books_ok else 1
 
 
 async def _sharded_manager(
@@ -238,6 +274,7 @@ class _Demo:
         self.venue = venue
         self.proxy = proxy
         self.view = view
+        self.books: DemoBooks | None = None
         self.audit = StreamAudit()
         self.faults_done = 0
         self.started = time.monotonic()  # for the times shown
@@ -281,11 +318,14 @@ class _Demo:
             async with deadline, asyncio.TaskGroup() as tasks:
                 injector = tasks.create_task(self._inject())
                 refresher = tasks.create_task(self._refresh_forever())
+                books = tasks.create_task(self.books.run()) if self.books else None
                 try:
                     await self._consume(audit_messages=True)
                 finally:
                     injector.cancel()
                     refresher.cancel()
+                    if books is not None:
+                        books.cancel()
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -483,6 +523,7 @@ class _Demo:
             venue_429=self.venue.http_429_sent,
             venue_violations=self.venue.violations,
             queue_depth=stats.queue_depth,
+            books=self.books.row() if self.books is not None else None,
         )
 
     def _rows(self, stats: ShardedStatistics, dt: float) -> Iterator[ConnectionRow]:
@@ -542,11 +583,12 @@ def summary(
     faults: tuple[int, int],
     half_open_detected: list[float],
     interrupted: bool,
+    books: DemoBooks | None = None,
 ) -> list[str]:
     """The closing lines, each ``name: value``; the last one says OK or FAILED."""
     worst = report.worst_recovery
     median = report.median_recovery
-    ok = report.ok and venue.violations == 0 and not interrupted
+    ok = report.ok and venue.violations == 0 and not interrupted and (books is None or books.ok)
     lost = ", ".join(report.topics_lost[:5]) + (" ..." if len(report.topics_lost) > 5 else "")
     return [
         "",
@@ -573,6 +615,7 @@ def summary(
         f"  connections given up: {len(report.gave_up)}",
         f"  topics lost: {len(report.topics_lost)}" + (f" ({lost})" if lost else ""),
         f"  unreported gaps: {len(report.unreported_gaps)}",
+        *(books.summary() if books is not None else ()),
         f"result: {'interrupted' if interrupted else 'OK' if ok else 'FAILED'}",
     ]
 

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from networkpype.cli.audit import Recovery
+from networkpype.cli.demo_books import BookRow
 
 __all__ = ["ConnectionRow", "DemoView", "Frame", "PlainView", "RichView"]
 
@@ -65,6 +66,7 @@ class Frame:
     venue_429: int
     venue_violations: int
     queue_depth: int
+    books: BookRow | None = None  # the order books, when the demo keeps some
 
 
 class DemoView(Protocol):
@@ -86,6 +88,15 @@ class DemoView(Protocol):
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
+
+
+def _books_status(books: BookRow | None) -> str:
+    if books is None:
+        return ""
+    return (
+        f"; books {books.valid}/{books.books} valid, {books.resyncs} resyncs, "
+        f"{books.served_wrong} served wrong"
+    )
 
 
 def _worst(recovery: Recovery | None) -> str:
@@ -126,7 +137,7 @@ class PlainView:
             f"status: {up}/{len(frame.rows)} connections open, {frame.messages} messages "
             f"({frame.rate:.0f}/s), {frame.reconnects} reconnects, {frame.rotations} rotations, "
             f"gaps {frame.reported_gaps} reported / {frame.unreported_gaps} unreported, "
-            f"worst recovery {_worst(frame.worst_recovery)}",
+            f"worst recovery {_worst(frame.worst_recovery)}" + _books_status(frame.books),
         )
 
 
@@ -250,4 +261,19 @@ class RichView:
             "venue 429s", str(frame.venue_429),
             "rate-limit violations", violations,
         )  # fmt: skip
+        books = frame.books
+        if books is not None:
+            wrong = Text(
+                str(books.served_wrong), style="bold red" if books.served_wrong else "green"
+            )
+            valid = Text(
+                f"{books.valid}/{books.books}",
+                style="green" if books.valid == books.books else "yellow",
+            )
+            p50 = "-" if books.p50 is None else f"{books.p50 * 1000:.0f} ms"
+            table.add_row(
+                "books valid", valid,
+                "resyncs", f"{books.resyncs} (break -> valid p50 {p50})",
+                "books served wrong", wrong,
+            )  # fmt: skip
         return table

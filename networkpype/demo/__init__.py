@@ -3,7 +3,9 @@
 ``from networkpype.demo import DemoServer, DemoServerThread``: the demo protocol and the
 benchmark stream (:mod:`networkpype.demo.server`). ``from networkpype.demo import
 ExchangeSimulator, ExchangeSimulatorThread``: a venue that enforces Binance spot's limits
-and close codes, with fault hooks (:mod:`networkpype.demo.exchange`).
+and close codes, with fault hooks (:mod:`networkpype.demo.exchange`); its order books
+(``DepthVenue``, :mod:`networkpype.demo.depth_venue`) and ``BookAudit``, which checks a
+client's books against them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from networkpype.demo.book_audit import BookAudit
+    from networkpype.demo.depth_venue import DepthVenue
     from networkpype.demo.exchange import ExchangeSimulator
     from networkpype.demo.limits import SlidingWindow
     from networkpype.demo.server import DemoServer
@@ -26,10 +30,12 @@ if TYPE_CHECKING:
     from networkpype.demo.thread import DemoServerThread, ExchangeSimulatorThread
 
 __all__ = [
+    "BookAudit",
     "ConnectionStatistics",
     "DemoServer",
     "DemoServerStatistics",
     "DemoServerThread",
+    "DepthVenue",
     "ExchangeConnectionStatistics",
     "ExchangeSimulator",
     "ExchangeSimulatorStatistics",
@@ -40,10 +46,12 @@ __all__ = [
 ]
 
 _HOMES = {
+    "BookAudit": "book_audit",
     "ConnectionStatistics": "statistics",
     "DemoServer": "server",
     "DemoServerStatistics": "statistics",
     "DemoServerThread": "thread",
+    "DepthVenue": "depth_venue",
     "ExchangeConnectionStatistics": "statistics",
     "ExchangeSimulator": "exchange",
     "ExchangeSimulatorStatistics": "statistics",

@@ -5,6 +5,7 @@ diffs, stale snapshots, refused subscriptions and a mass reset within REST weigh
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -236,3 +237,32 @@ async def test_remove_stops_a_book_and_its_subscription() -> None:
         with pytest.raises(UnknownBookError):
             m.book("B0USDT")
         assert rest_url(books.sim).startswith("http://127.0.0.1:")
+
+
+async def test_a_stalled_consumer_loses_messages_and_its_book_says_so() -> None:
+    """Queues of two messages that drop the oldest, and one update that blocks the loop for
+    0.3 s: messages are dropped on the way to the book, which goes not valid at once
+    (``MessagesDropped`` or the sequence gap, whichever it meets first) and resyncs."""
+    stalled: list[bool] = []
+    events: list[BookEvent] = []
+
+    def stall_once(book: object) -> None:
+        if not stalled:
+            stalled.append(True)
+            time.sleep(0.3)  # a consumer that blocks its event loop
+
+    ws_kwargs = {"max_queue": 2, "overflow": "drop_oldest"}
+    async with (
+        simulated_books(rate=200.0, ws_kwargs=ws_kwargs, on_update=stall_once) as books,
+        asyncio.TaskGroup() as tasks,
+    ):
+        collector = tasks.create_task(collect(books, events))
+        await books.maintainer.add(["D1USDT"])
+        async with asyncio.timeout(WAIT):
+            while not any(isinstance(e, BookInvalid) for e in events):
+                await asyncio.sleep(0.01)
+        await books.maintainer.wait_valid(timeout=WAIT)
+        collector.cancel()
+    invalid = next(e for e in events if isinstance(e, BookInvalid))
+    assert "dropped" in invalid.reason or "sequence gap" in invalid.reason, invalid
+    assert_audited(books)

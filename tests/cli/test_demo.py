@@ -29,6 +29,9 @@ def test_demo_survives_its_faults_and_says_so() -> None:
     assert "  topics lost: 0\n" in summary
     assert "  unreported gaps: 0\n" in summary
     assert "  venue: " in summary and " 0 rate-limit violations" in summary
+    books = re.search(r"^  books: 20, valid at the end: \d+; [1-9]\d* faults", summary, re.M)
+    assert books is not None, summary  # the order books, with faults of their own
+    assert "  books served wrong: 0\n" in summary
     assert summary.rstrip().endswith("result: OK")
 
 
