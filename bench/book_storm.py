@@ -7,19 +7,19 @@ connection at once; every update of every valid book is checked against the simu
 
 Everything runs in this process on 127.0.0.1: an ``ExchangeSimulator`` whose depth venue
 serves diffs with Binance's update ids and REST snapshots within a weight limit (Binance's
-6000 a minute scaled to ``REST_WEIGHT`` per ``REST_WINDOW`` s, snapshots of weight 5), and the
-library as a bot uses it: ``ConnectionManagersFactory`` with a throttler that declares the
-venue's weights (``BinanceSpotRules.rate_limits``), a sharded manager at Binance's frame pacing
-with default supervision, a ``RESTManager``, and an ``OrderBookMaintainer`` with default
-settings.
+6000 a minute scaled to ``REST_WEIGHT`` per ``REST_WINDOW`` s, snapshots of weight 5), a
+``FaultProxy`` in front of its WebSocket endpoint, and the library as a bot uses it:
+``ConnectionManagersFactory`` with a throttler that declares the venue's weights
+(``BinanceSpotRules.rate_limits``), a sharded manager at Binance's frame pacing with default
+supervision, a ``RESTManager``, and an ``OrderBookMaintainer`` with default settings.
 
 The faults, from a seeded schedule, one at a time: every ``RESET_EVERY`` s one connection is
-reset (TCP RST); every ``DROP_EVERY`` s one to three diffs of a random book are dropped by the
-venue (the ids jump); every ``STALE_EVERY`` s the next three snapshots lag the stream by two
-to eight updates; every ``ROTATE_EVERY`` s one connection is rotated make-before-break. Half
-way, the faults pause, every book is valid, and every connection is reset at once (the mass
-reset): the time until all books are valid again is measured, and the REST requests it costs
-must stay within the venue's weights.
+reset (TCP RST both ways, at the proxy); every ``DROP_EVERY`` s one to three diffs of a
+random book are dropped by the venue (the ids jump); every ``STALE_EVERY`` s the next three
+snapshots lag the stream by two to eight updates; every ``ROTATE_EVERY`` s one connection is
+rotated make-before-break. Half way, the faults pause, every book is valid, and every
+connection is reset at once (the mass reset): the time until all books are valid again is
+measured, and the REST requests it costs must stay within the venue's weights.
 
 Checked, for every update of every book while it is reported valid (the maintainer's
 ``on_update``): its levels equal the simulator's at its update id (``BookAudit``). Reported:
@@ -48,6 +48,7 @@ from networkpype.demo import ExchangeSimulator
 from networkpype.demo.book_audit import BookAudit, Mismatch
 from networkpype.demo.depth_venue import DepthVenue
 from networkpype.factory import ConnectionManagersFactory
+from networkpype.testing import FaultProxy
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.sharded import ShardedWebSocketManager
 
@@ -82,7 +83,7 @@ class StormResult:
     rest_violations: int = 0
     rest_rate_limited: int = 0
     ws_violations: int = 0
-    attempts_refused: int = 0
+    handshakes_refused: int = 0
     snapshots_served: int = 0
     stale_served: int = 0
     diffs_dropped: int = 0
@@ -98,7 +99,7 @@ class StormResult:
             self.served_wrong == 0
             and self.rest_violations == 0
             and self.ws_violations == 0
-            and self.attempts_refused == 0
+            and self.handshakes_refused == 0
             and self.valid_at_end == self.books
             and self.mass_reset_recovery is not None
         )
@@ -144,7 +145,7 @@ async def run_book_storm(
         if log:
             print(f"{time.monotonic() - started:7.2f} s  {text}", flush=True)
 
-    async with venue:
+    async with venue, FaultProxy(target_port=venue.port, seed=seed) as proxy:
         audit = BookAudit(venue.depth)
         throttler = AsyncThrottler(rules.rate_limits(REST_WEIGHT, REST_WINDOW, latency_guard=0.1))
         factory = ConnectionManagersFactory(throttler=throttler)
@@ -154,7 +155,7 @@ async def run_book_storm(
                 min_send_interval=0.25,  # Binance: 5 frames a second, pings and pongs included
                 max_connection_attempts=(300, 300.0),
             )
-            await ws.connect(venue.url)
+            await ws.connect(proxy.url_for("/ws"))
             rest = await factory.get_rest_manager()
             maintainer = OrderBookMaintainer(
                 ws, rest, rules, f"http://127.0.0.1:{venue.port}", on_update=audit.check
@@ -168,7 +169,7 @@ async def run_book_storm(
                     raise RuntimeError("the books did not all become valid at the start")
                 say(f"{books} books valid over {ws.connections} connections")
                 faults_until = time.monotonic() + seconds
-                await _faults(venue, ws, maintainer, rng, result, faults_until, say)
+                await _faults(venue, proxy, ws, maintainer, rng, result, faults_until, say)
                 say("faults over: waiting for every book to be valid")
                 await _all_valid(maintainer, SETTLE)
                 stats = maintainer.statistics()
@@ -186,7 +187,7 @@ async def run_book_storm(
         result.mismatches = audit.mismatches
         result.rest_violations = venue.depth.rest_violations
         result.ws_violations = venue.violations
-        result.attempts_refused = venue.attempts_refused
+        result.handshakes_refused = venue.http_429_sent
         result.snapshots_served = venue.depth.snapshots_served
         result.stale_served = venue.depth.stale_served
         result.diffs_dropped = venue.depth.diffs_dropped
@@ -203,6 +204,7 @@ async def _collect(maintainer: OrderBookMaintainer, result: StormResult) -> None
 
 async def _faults(
     venue: ExchangeSimulator,
+    proxy: FaultProxy,
     ws: ShardedWebSocketManager,
     maintainer: OrderBookMaintainer,
     rng: random.Random,
@@ -224,7 +226,7 @@ async def _faults(
     while (now := time.monotonic()) < until:
         if mass_at is not None and now >= mass_at:
             mass_at = None
-            await _mass_reset(venue, maintainer, result, say)
+            await _mass_reset(venue, proxy, maintainer, result, say)
             continue
         kind, when = min(due.items(), key=lambda item: item[1])
         if mass_at is not None:
@@ -235,9 +237,8 @@ async def _faults(
         if mass_at is not None and when == mass_at and due[kind] > now:
             continue
         if kind == "reset":
-            live = [c for c in venue.statistics().connections if c.open]
-            if live:
-                venue.kill(rng.choice(live).connection_id)
+            live = proxy.connections
+            if live and proxy.reset(rng.choice(live).conn_id):
                 result.resets += 1
             due[kind] = now + RESET_EVERY
         elif kind == "drop":
@@ -263,6 +264,7 @@ async def _faults(
 
 async def _mass_reset(
     venue: ExchangeSimulator,
+    proxy: FaultProxy,
     maintainer: OrderBookMaintainer,
     result: StormResult,
     say: Callable[[str], None],
@@ -275,7 +277,7 @@ async def _mass_reset(
     await asyncio.sleep(0.5)  # events of earlier breaks are counted with the storm's
     result.in_mass_reset = True
     t0 = time.monotonic()
-    killed = venue.kill_all()
+    killed = proxy.reset_all()
     while any(b.valid for b in maintainer.books()):
         if time.monotonic() - t0 > MASS_RESET_BOUND:
             return
@@ -326,8 +328,8 @@ def report(result: StormResult, seed: int) -> list[str]:
         ),
         f"  venue: {result.snapshots_served} snapshots served, REST limit violations "
         f"{result.rest_violations} (429s seen by the client: {result.rest_rate_limited}), "
-        f"WebSocket rate violations {result.ws_violations}, attempts refused "
-        f"{result.attempts_refused}, {result.connections_accepted} handshakes",
+        f"WebSocket rate violations {result.ws_violations}, handshakes refused "
+        f"{result.handshakes_refused}, {result.connections_accepted} handshakes",
         f"  valid at the end: {result.valid_at_end} of {result.books}; unclaimed messages "
         f"{result.unclaimed}",
         *(f"  WRONG: {m.symbol} at {m.update_id}: {m.detail}" for m in result.mismatches[:5]),

@@ -1,7 +1,8 @@
 """The order books of ``networkpype demo``: books kept by an ``OrderBookMaintainer`` over a
-sharded manager of their own, straight to the venue (the proxy's faults are the topics'),
-configured as the demo's manager is; the venue's own faults (a close with 1008, 429s)
-reach them too, and so do their own: lost diffs, stale snapshots and connection resets.
+sharded manager of their own, configured as the demo's manager is, through a fault proxy of
+their own (the demo's proxy and its faults are the topics'); the venue's own faults (a close
+with 1008, 429s) reach them too, and so do their own: lost diffs, stale snapshots and
+connection resets.
 
 Every update of every book while it is reported valid is compared with the venue's book at
 that update id (:class:`~networkpype.demo.book_audit.BookAudit`): the verdict counts the
@@ -20,6 +21,7 @@ from networkpype.books import BinanceSpotRules, BookInvalid, BookResynced, Order
 from networkpype.demo.book_audit import BookAudit
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
+from networkpype.testing import FaultProxy
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.sharded import ShardedWebSocketManager
 
@@ -72,13 +74,16 @@ class DemoBooks:
             throttler=AsyncThrottler(self._rules.rate_limits(*REST_WEIGHT))
         )
         self.maintainer: OrderBookMaintainer | None = None
+        self.proxy = FaultProxy(target_port=venue.port, seed=seed)
         self.invalid_for: list[float] = []
         self.faults = 0
         self._final: BookRow | None = None  # the books as they were when closed
 
     async def start(self, manager: ShardedWebSocketManager, **connect_kwargs: object) -> None:
-        """Connect ``manager`` (the books' own) to the venue and keep the books."""
-        await manager.connect(self.venue.url, **connect_kwargs)
+        """Connect ``manager`` (the books' own) to the venue, through the books' proxy, and
+        keep the books."""
+        await self.proxy.start()
+        await manager.connect(self.proxy.url_for("/ws"), **connect_kwargs)
         rest = await self.factory.get_rest_manager()
         self.maintainer = OrderBookMaintainer(
             manager,
@@ -99,6 +104,7 @@ class DemoBooks:
             self._final = self.row()
             await self.maintainer.aclose()
         await self.factory.close()
+        await self.proxy.close()
 
     async def run(self) -> None:
         """Follow the books' events and inject their faults, until cancelled."""
@@ -134,16 +140,10 @@ class DemoBooks:
                 depth.stale_snapshots(rng.randint(2, 6), count=2)
                 self._log("fault (books): the next two snapshots lag the stream", "bold yellow")
             else:
-                topic = maintainer.book(symbol).topic
-                live = [
-                    c.connection_id
-                    for c in self.venue.statistics().connections
-                    if c.open and topic in c.subscriptions
-                ]
-                if not live:
+                live = self.proxy.connections
+                if not live or not self.proxy.reset(rng.choice(live).conn_id):
                     continue
-                self.venue.kill(live[0])
-                self._log(f"fault (books): reset of the connection of {symbol}", "bold yellow")
+                self._log("fault (books): a books connection reset (TCP RST)", "bold yellow")
             self.faults += 1
 
     def row(self) -> BookRow:

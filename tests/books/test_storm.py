@@ -39,6 +39,6 @@ async def test_a_short_storm_serves_no_book_wrong_and_stays_within_the_limits() 
     assert result.stale_served > 0 and result.breaks > result.resets, lines
     assert result.mass_reset_recovery is not None, lines
     assert result.rest_violations == 0 and result.ws_violations == 0, lines
-    assert result.attempts_refused == 0, lines
+    assert result.handshakes_refused == 0, lines
     assert result.valid_at_end == 40, lines
     assert result.ok, lines
