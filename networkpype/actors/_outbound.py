@@ -3,7 +3,7 @@ private copy of each request. Part of :mod:`networkpype.actors.manager`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pykka import ActorDeadError, ActorRef
 
@@ -19,16 +19,14 @@ if TYPE_CHECKING:
 __all__ = ["OutboundPipeline", "Pace"]
 
 
-class Pace:
-    """A connection's even spacing: every frame it sends, replays included, first takes a
-    place in ``throttler``'s ``limit_id`` (``RateLimit(limit_id, 1, gap)`` spaces frames
-    ``gap`` seconds apart). Connections of one manager share one throttler, a limit each."""
+class Pace(Protocol):
+    """A connection's spacing (a sharded manager's ``min_send_interval``): every frame it
+    sends, replays included, first waits for ``turn()``. The connection itself spaces and
+    stamps each frame as it writes it, control frames too (see
+    :class:`networkpype.websocket._pacing.FramePacer`): waiting here keeps the wait in the
+    outbox, out of the connection actor's inbox."""
 
-    __slots__ = ("limit_id", "throttler")
-
-    def __init__(self, throttler: AsyncThrottler, limit_id: str) -> None:
-        self.throttler = throttler
-        self.limit_id = limit_id
+    async def turn(self) -> None: ...
 
 
 class OutboundPipeline:
@@ -62,7 +60,7 @@ class OutboundPipeline:
     async def send(
         self, request: WebSocketRequest, connection: ActorRef[Any], pace: Pace | None = None
     ) -> None:
-        """Prepare ``request``, wait for its pacing and rate limit, send it through
+        """Prepare ``request``, wait for its turn and its rate limit, send it through
         ``connection``."""
         prepared = await self.prepare(request)
         message: SendFrame | SendRequest
@@ -73,10 +71,8 @@ class OutboundPipeline:
             message = SendFrame(frame=prepared.to_frame())
         limit_id = prepared.throttler_limit_id
         if pace is not None:
-            async with pace.throttler.execute_task(pace.limit_id):
-                await self._send(message, limit_id, connection)
-        else:
-            await self._send(message, limit_id, connection)
+            await pace.turn()
+        await self._send(message, limit_id, connection)
 
     async def _send(
         self, message: SendFrame | SendRequest, limit_id: str | None, connection: ActorRef[Any]

@@ -27,13 +27,15 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pykka import ActorRef
 
@@ -69,9 +71,6 @@ from networkpype.supervisor.supervisor import ChildSpec, EscalationHandler, Supe
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import WebSocketRequest
 
-if TYPE_CHECKING:
-    from networkpype.throttler.throttler import AsyncThrottler
-
 __all__ = [
     "GAVE_UP_POLICIES",
     "ManagerActor",
@@ -94,8 +93,9 @@ class ManagerSettings:
 
     ``name`` is the connection id in events of a single-connection manager (default
     ``ws<n>``); ``intercept`` sees every text frame first (see ``ConnectionActor``); every
-    connection attempt, reconnections included, takes a place in ``connect_throttler``'s
-    ``connect_limit_id`` first.
+    connection attempt, reconnections included, runs inside ``connect_gate(connection_id)``
+    (an async context manager around the opening handshake: a sharded manager's attempt
+    budget, which holds a place until the handshake's outcome is known).
 
     ``on_connection_gave_up`` says what a connection given up on does to the others:
     ``"stop"`` ends the shared stream with the ``GaveUpError`` and closes them all;
@@ -113,8 +113,7 @@ class ManagerSettings:
     name: str | None = None
     intercept: Callable[[bytes], bool] | None = None
     intercept_prefixes: tuple[bytes, ...] | None = None
-    connect_throttler: AsyncThrottler | None = None
-    connect_limit_id: str = "connect"
+    connect_gate: Callable[[str], AbstractAsyncContextManager[Any]] | None = None
     on_connection_gave_up: str = "stop"
     topics_of: Callable[[str], tuple[str, ...]] | None = None
     on_connection_lost: Callable[[str, GaveUpError], None] | None = None
@@ -311,9 +310,25 @@ class ManagerActor(AsyncioActor):
     ) -> ActorRef[Any]:
         """The supervisor's ``start`` for one connection: a connection actor, opened."""
         settings = self._settings
-        if settings.connect_throttler is not None:
-            async with settings.connect_throttler.execute_task(settings.connect_limit_id):
-                pass  # attempts across the whole manager stay within the venue's limit
+        gate = settings.connect_gate
+        # The attempt stays within the venue's limit, counted until its outcome is known.
+        async with gate(child_id) if gate is not None else contextlib.nullcontext():
+            return await self._open_child(
+                connection, child_id, spec, supervisor, generation, down_since, attempt
+            )
+
+    async def _open_child(
+        self,
+        connection: WebSocketConnection,
+        child_id: str,
+        spec: ConnectionSpec,
+        supervisor: ActorRef[SupervisorActor] | None,
+        generation: int,
+        down_since: float | None,
+        attempt: int,
+    ) -> ActorRef[Any]:
+        """One attempt: a connection actor, opened, or stopped and the error raised."""
+        settings = self._settings
         child = ConnectionActor.start(
             connection,
             self._sink,

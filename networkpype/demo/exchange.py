@@ -54,8 +54,9 @@ a ground-truth book's updates with Binance's ``U``/``u`` ids (and ``c``, a check
 ``GET /api/v3/depth?symbol=S&limit=N`` serves snapshots within Binance's request weights;
 ``depth.drop_diffs()`` and ``depth.stale_snapshots()`` break clients' books.
 
-Fault hooks (call on the simulator's loop; the thread wrapper marshals them): ``kill_all()``
-(RST every connection), ``close_all(code, reason)``, ``refuse_for(seconds)`` (429s),
+Fault hooks (call on the simulator's loop; the thread wrapper marshals them):
+``kill(connection_id)`` (RST one connection), ``kill_all()`` (RST every connection),
+``close_all(code, reason)``, ``refuse_for(seconds)`` (429s),
 ``stall(connection_id)`` / ``resume(connection_id)``. ``stop()`` closes with 1001.
 """
 
@@ -178,6 +179,7 @@ class ExchangeSimulator(LoopbackAppServer):
         self._feed_tasks: dict[str, asyncio.Task[None]] = {}
         self._violations = 0
         self._http_429_sent = 0
+        self._attempts_refused = 0
         self._http_503_sent = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -200,6 +202,16 @@ class ExchangeSimulator(LoopbackAppServer):
         await self.close_all(1001, "simulator lifetime over")
 
     # -- fault hooks ---------------------------------------------------------------------------
+
+    def kill(self, connection_id: int) -> bool:
+        """Abort connection ``connection_id`` with a TCP RST (no close frame); False when it
+        has ended already. ``KeyError`` if unknown."""
+        conn = self._connections[connection_id]
+        if not conn.open:
+            return False
+        conn.abort("killed")
+        logger.info("killed connection %d", connection_id)
+        return True
 
     def kill_all(self) -> int:
         """Abort every live connection with a TCP RST (no close frame); return how many."""
@@ -257,6 +269,12 @@ class ExchangeSimulator(LoopbackAppServer):
         return self._http_429_sent
 
     @property
+    def attempts_refused(self) -> int:
+        """Handshakes refused with 429 for the attempt limit (a venue violation by the
+        client; ``refuse_for`` refusals are not counted here)."""
+        return self._attempts_refused
+
+    @property
     def messages_received(self) -> dict[int, int]:
         """Frames received (data, pings, pongs), per connection id (ids start at 1)."""
         return {i: c.messages_received for i, c in self._connections.items()}
@@ -292,6 +310,7 @@ class ExchangeSimulator(LoopbackAppServer):
             violations=self._violations,
             http_429_sent=self._http_429_sent,
             http_503_sent=self._http_503_sent,
+            attempts_refused=self._attempts_refused,
             connections=connections,
             topics=MappingProxyType(topics),
         )
@@ -312,6 +331,7 @@ class ExchangeSimulator(LoopbackAppServer):
         if now < self._refuse_until:
             raise self._too_many(self._refuse_until - now, "refusing connections")
         if not self._attempts.try_acquire(now):
+            self._attempts_refused += 1
             raise self._too_many(self._attempts.retry_after(now), "too many connection attempts")
         ws = web.WebSocketResponse(autoping=False, compress=False, timeout=_CLOSE_TIMEOUT)
         await ws.prepare(request)

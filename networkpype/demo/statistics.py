@@ -121,7 +121,9 @@ class ExchangeSimulatorStatistics:
 
     ``http_429_sent`` counts handshakes refused for the attempt limit or ``refuse_for``;
     ``http_503_sent`` those refused after the lifetime ended; ``connections_aborted`` the
-    connections ended by ``kill_all`` or for exceeding the send buffer (slow consumers).
+    connections ended by ``kill``/``kill_all`` or for exceeding the send buffer (slow
+    consumers); ``attempts_refused`` the 429s of the attempt limit alone (``refuse_for``'s
+    are not counted): like ``violations``, a limit the client broke.
     """
 
     connections_accepted: int
@@ -132,6 +134,7 @@ class ExchangeSimulatorStatistics:
     http_503_sent: int
     connections: tuple[ExchangeConnectionStatistics, ...]
     topics: Mapping[str, TopicStatistics]
+    attempts_refused: int = 0
 
     @property
     def last_sequences(self) -> dict[str, int]:

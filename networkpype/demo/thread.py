@@ -160,6 +160,10 @@ class ExchangeSimulatorThread(_LoopThread[ExchangeSimulator]):
         """A consistent snapshot, taken on the simulator's own loop."""
         return self._call(self.simulator.statistics, timeout)
 
+    def kill(self, connection_id: int, timeout: float = 5.0) -> bool:
+        """See :meth:`ExchangeSimulator.kill`."""
+        return self._call(lambda: self.simulator.kill(connection_id), timeout)
+
     def kill_all(self, timeout: float = 5.0) -> int:
         """See :meth:`ExchangeSimulator.kill_all`."""
         return self._call(self.simulator.kill_all, timeout)

@@ -7,7 +7,9 @@ when the supervisor has it open again — its subscriptions are being replayed r
 and ``GaveUp`` when the supervisor stopped retrying; the stream then ends with
 ``GaveUpError`` (a sharded manager's merged stream goes on with its other connections, by
 default). Everything received before a ``Disconnected`` was delivered before it, so an
-order-book consumer knows exactly where to resync.
+order-book consumer knows exactly where to resync. A sharded manager adds
+``RotationStarted``/``RotationFinished`` around a make-before-break replacement and
+``TopicsLost`` for topics it will not subscribe again on its own.
 
 Times: ``at`` is Unix time (seconds) for display; ``downtime`` is measured with the monotonic
 clock.
@@ -28,6 +30,7 @@ __all__ = [
     "Reconnected",
     "RotationFinished",
     "RotationStarted",
+    "TopicsLost",
 ]
 
 
@@ -77,19 +80,32 @@ class MessagesDropped(_Event, frozen=True):
 
 
 class RotationStarted(_Event, frozen=True):
-    """``connection_id`` nears its maximum age: ``replacement`` is open and subscribed to the
-    same topics. Until ``RotationFinished``, both deliver: messages may arrive twice (they
-    are removed when the manager has a ``dedup_key``)."""
+    """``connection_id`` nears its maximum age: ``replacement`` is open and subscribing to the
+    same ``topics``. Until ``RotationFinished``, both deliver: messages may arrive twice (they
+    are removed when the manager has a ``dedup_key``, until the replacement has caught up)."""
 
     replacement: str
+    topics: tuple[str, ...] = ()
 
 
 class RotationFinished(_Event, frozen=True):
     """``connection_id`` is closed; ``replacement`` carries its topics alone.
-    ``duplicates_removed`` counts messages dropped by ``dedup_key`` in the overlap."""
+    ``duplicates_removed`` counts messages dropped by ``dedup_key`` in the overlap so far.
+    ``aborted``: the replacement failed before taking over (it is closed, and
+    ``connection_id`` goes on carrying its topics)."""
 
     replacement: str
     duplicates_removed: int = 0
+    aborted: bool = False
+
+
+class TopicsLost(_Event, frozen=True):
+    """The manager will not subscribe ``topics`` again on its own (a sharded manager's): the
+    venue rejected them, or never acknowledged them within the retries. ``reason`` is one
+    readable line. They are out of the replay record; subscribe them again to retry."""
+
+    topics: tuple[str, ...]
+    reason: str
 
 
 ConnectionEvent: TypeAlias = (
@@ -100,4 +116,5 @@ ConnectionEvent: TypeAlias = (
     | MessagesDropped
     | RotationStarted
     | RotationFinished
+    | TopicsLost
 )

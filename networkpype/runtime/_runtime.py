@@ -250,9 +250,16 @@ class AsyncioActor(pykka.Actor):
                 except Exception:
                     exc_info = sys.exc_info()
                     if reply_to is not None:
-                        _pykka_logger.info(
-                            "Exception returned from %s to caller:", self, exc_info=exc_info
-                        )
+                        if isinstance(exc_info[1], ConnectionError):
+                            # Expected (a venue's 429 or 1008, a link that dropped): the caller
+                            # handles it; one line, not a traceback per reconnection.
+                            _pykka_logger.debug(
+                                "Exception returned from %s to caller: %r", self, exc_info[1]
+                            )
+                        else:
+                            _pykka_logger.info(
+                                "Exception returned from %s to caller:", self, exc_info=exc_info
+                            )
                         reply_to.set_exception(exc_info)
                     else:
                         self._handle_failure(*exc_info)

@@ -77,8 +77,8 @@ class Shard:
     connection: WebSocketConnection
     topics: dict[str, WebSocketRequest] = field(default_factory=dict)  # topic -> its request
     raw: list[WebSocketRequest] = field(default_factory=list)
-    pace_limit: str | None = None  # its pacing limit's id in the manager's limits throttler
     gave_up: GaveUpError | None = None  # set when the manager goes on without it
+    rotating: bool = False  # being replaced (make-before-break): no new topics go to it
 
     @property
     def load(self) -> int:

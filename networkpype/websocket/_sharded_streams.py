@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted
+from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted, TopicsLost
 from networkpype.websocket._sharded_state import Stream
 from networkpype.websocket.decoding import MessageDecoder, make_decoder
 from networkpype.websocket.manager import consume
@@ -28,28 +28,54 @@ async def only_messages(source: AsyncIterator[Any], events: bool) -> AsyncIterat
 
 
 async def dedup_rotations(
-    source: AsyncIterator[Any], key: Callable[[Any], Hashable] | None
+    source: AsyncIterator[Any],
+    key: Callable[[Any], Hashable] | None,
+    topic_of: Callable[[Any], Hashable],
 ) -> AsyncIterator[Any]:
-    """Between ``RotationStarted`` and ``RotationFinished`` two connections deliver the
-    same topics: with a ``key``, a message whose key was seen in the overlap is dropped (and
-    counted in ``RotationFinished.duplicates_removed``)."""
-    overlaps, seen, removed = 0, set[Hashable](), 0
+    """Remove the messages two connections both deliver around a rotation.
+
+    From ``RotationStarted`` on, the old connection and its replacement both deliver the
+    rotation's ``topics``: with a ``key``, the key of each message of those topics is kept,
+    and a message whose key was kept already is dropped (counted in the next
+    ``RotationFinished.duplicates_removed``). The check of a topic outlasts the rotation: a
+    replacement that lags behind still delivers, after ``RotationFinished``, events the old
+    connection delivered; it ends at the topic's first message with a key not seen before
+    (the replacement has caught up), and its keys are forgotten then. ``topic_of(data)``
+    names a message's topic (the codec's). Only rotating topics' keys are kept: the memory
+    is bounded by the messages of one overlap.
+    """
+    rotating: dict[str, tuple[str, ...]] = {}  # old connection -> its topics, while rotating
+    active: dict[Hashable, int] = {}  # topic -> rotations under way that carry it
+    seen: dict[Hashable, set[Hashable]] = {}  # topic -> keys delivered since its rotation began
+    removed = 0
     async for item in source:
         if isinstance(item, WebSocketResponse):
-            if overlaps and key is not None:
-                k = key(item.data)
-                if k in seen:
-                    removed += 1
-                    continue
-                seen.add(k)
+            if key is not None and (seen or active):
+                data = item.data
+                topic = topic_of(data)
+                keys = seen.get(topic)
+                if keys is not None:
+                    k = key(data)
+                    if k in keys:
+                        keys.discard(k)  # a message comes at most twice (old, new)
+                        removed += 1
+                        continue
+                    if active.get(topic):
+                        keys.add(k)
+                    else:
+                        del seen[topic]  # caught up: nothing the old one sent is still to come
         elif isinstance(item, RotationStarted):
-            overlaps += 1
+            rotating[item.connection_id] = item.topics
+            for topic in item.topics:
+                active[topic] = active.get(topic, 0) + 1
+                seen.setdefault(topic, set())
         elif isinstance(item, RotationFinished):
-            overlaps -= 1
+            for topic in rotating.pop(item.connection_id, ()):
+                count = active.pop(topic, 0) - 1
+                if count > 0:
+                    active[topic] = count
             item = msgspec.structs.replace(item, duplicates_removed=removed)
-            if not overlaps:
-                seen.clear()
-                removed = 0
+            removed = 0
         yield item
 
 
@@ -70,6 +96,7 @@ class TopicRouter:
     ``topic_of(data)`` names a message's topic (the codec's); ``shard_of(topic)`` its shard.
     A ``GaveUp`` event goes to the streams of the topics it names too; when ``gave_up(shard)``
     gives the error of a shard the manager goes on without, those streams then end with it.
+    A ``TopicsLost`` event goes to the streams of its topics, which then end.
     A failure of the merged queue (the stream stopped) ends every stream with that error.
     """
 
@@ -147,11 +174,15 @@ class TopicRouter:
                 rest.put_nowait(item)
                 shard = getattr(item, "connection_id", None)
                 rotation = isinstance(item, RotationStarted | RotationFinished)
-                lost = frozenset(item.topics) if isinstance(item, GaveUp) else frozenset()
+                named = isinstance(item, GaveUp | TopicsLost)
+                lost = frozenset(item.topics) if named else frozenset()
                 for topic, stream in streams.items():
                     if rotation or topic in lost or self._shard_of(topic) == shard:
                         stream.queue.put_nowait(item)
-                if lost and shard is not None:
+                if isinstance(item, TopicsLost):
+                    for topic in lost:
+                        self.end(topic)
+                elif lost and shard is not None:
                     self._lose(lost, shard)
         except Exception as exc:  # a gave-up shard ends every stream with its error
             for queue in [rest, *(s.queue for s in streams.values())]:

@@ -48,6 +48,7 @@ from networkpype.protocol.errors import (
     ProtocolViolationError,
 )
 from networkpype.protocol.redaction import redact_url
+from networkpype.websocket._pacing import FramePacer
 from networkpype.websocket._redaction import public_cause
 from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_decoder
 from networkpype.websocket.request import WebSocketRequest
@@ -253,6 +254,7 @@ class WebSocketConnection:
         "messages_in",
         "messages_out",
         "opened_at",
+        "pacer",
     )
 
     def __init__(
@@ -273,6 +275,9 @@ class WebSocketConnection:
         self._connected = False
         self._message_timeout: float | None = None
         self.opened_at = 0.0  # monotonic time of the last successful connect()
+        # Frames spaced at the wire, pings and pongs included (a sharded manager's
+        # min_send_interval); None: sent as they come.
+        self.pacer: FramePacer | None = None
         self.last_error: str | None = None  # why the connection last ended, if it failed
         self.messages_in = 0  # data frames received (by pump and receive)
         self.bytes_in = 0
@@ -370,6 +375,8 @@ class WebSocketConnection:
         self.opened_at = time.monotonic()
         self._message_timeout = message_timeout
         self._connected = True
+        if self.pacer is not None:
+            self.pacer.reset()  # the venue counts a new socket's frames afresh
         logger.info("connected to %s", self._display_url)
 
     async def disconnect(
@@ -421,13 +428,14 @@ class WebSocketConnection:
         await self.send_frame(payload)
 
     async def send_frame(self, frame: str | bytes) -> None:
-        """Send one text (``str``) or binary (``bytes``) frame."""
-        ws = self._ensure_connected()
+        """Send one text (``str``) or binary (``bytes``) frame (after its turn, when paced)."""
+        ws = await self._paced()
         try:
             if isinstance(frame, str):
                 await ws.send_str(frame)
             else:
                 await ws.send_bytes(frame)
+            self._written()
             self.messages_out += 1
             self.bytes_out += len(frame)
         except (aiohttp.ClientError, OSError) as exc:
@@ -436,11 +444,29 @@ class WebSocketConnection:
                 f"{self._display_url}: send failed, connection lost ({exc})", code=1006
             ) from exc
 
+    async def _paced(self, *, urgent: bool = False) -> aiohttp.ClientWebSocketResponse[bool]:
+        """The socket, once the pacer lets a frame go (at once when not paced); the frame
+        is stamped as written now. ``urgent``: a control frame, ahead of data frames."""
+        pacer = self.pacer
+        if pacer is None:
+            return self._ensure_connected()
+        await pacer.turn(urgent=urgent)
+        ws = self._ensure_connected()  # still open after the wait
+        pacer.sent(time.monotonic())
+        return ws
+
+    def _written(self) -> None:
+        """A frame has been handed to the transport: it counts from now (a write that
+        suspended reaches the wire late)."""
+        if self.pacer is not None:
+            self.pacer.sent(time.monotonic())
+
     async def ping(self) -> None:
         """Send a WebSocket ping frame."""
-        ws = self._ensure_connected()
+        ws = await self._paced(urgent=True)
         try:
             await ws.ping()
+            self._written()
         except (aiohttp.ClientError, OSError) as exc:
             self._connected = False
             raise ConnectionClosedError(
@@ -595,7 +621,12 @@ class WebSocketConnection:
         kind = msg.type
         if kind is _PING:
             logger.debug("%s: ping received, answering", self._display_url)
+            pacer = self.pacer
+            if pacer is not None:  # the venue counts pongs too
+                await pacer.turn(urgent=True)
+                pacer.sent(time.monotonic())
             await ws.pong(msg.data)
+            self._written()
             return True
         if kind is _PONG:
             logger.debug("%s: pong received", self._display_url)

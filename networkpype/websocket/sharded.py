@@ -10,10 +10,27 @@ when every shard is full. Topics are batched into as few subscribe messages as t
 allows, each acknowledgement is matched to its request id before the queue (so acks are
 seen even while nobody reads), and a rejected topic is reported to the caller.
 
-Outbound frames of each shard are paced evenly (``min_send_interval``: a minimum gap, not
-a bursting bucket), replays included; connection attempts of all shards together are
-limited to ``max_connection_attempts`` per window. Both are limits of one throttler the
-manager owns (a pacing limit per shard).
+The venue's limits are given as the venue states them; the library keeps the margins.
+Frames of each shard are spaced ``min_send_interval`` apart (plus a margin) where the venue
+counts them, at the wire, pongs and pings included (:mod:`._pacing`). Connection attempts of
+all shards together stay within ``max_connection_attempts`` counted the way the venue
+counts them, each attempt held from its start until its handshake's outcome and a window
+after (:mod:`._budget`); redials of dark shards go before rotations, and a rotation leaves
+places free for them (:mod:`._attempts`).
+
+A subscription is confirmed by the venue's acknowledgement. Without one within
+``ack_timeout`` it is sent again (up to ``SUBSCRIBE_TRIES`` times in all) while its
+connection stays up; a connection that drops meanwhile replays it, and its acknowledgement is
+awaited afresh. A topic the venue rejects, or never acknowledges, is not silently dropped:
+``subscribe_topics`` returns it as rejected, and a topic already accepted that a rotation
+loses is named by a ``TopicsLost`` event in the stream.
+
+With ``max_age`` (the venue's own maximum connection age), each connection is replaced
+make-before-break early enough to finish before it (``_budget.rotation_lead``); rotations of
+different connections run side by side, and a rotation is cancelled when its connection was
+redialled meanwhile. When the rotations of the connections cannot fit into the attempt budget
+(``_budget.rotation_load``), a WARNING says so as the shards open: some connections will then
+be cut by the venue and redialled (a reported gap).
 
 ``stream(topic)`` gives a per-topic stream; once one exists, a router task owned by the
 manager decodes the merged stream and hands each message to its topic's queue (or to
@@ -32,11 +49,14 @@ give-up: the merged stream and every ``stream()`` end with the error, the other 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import (
@@ -44,10 +64,14 @@ from networkpype.actors.manager import (
     ManagerActor,
     ManagerSettings,
     OutboundPipeline,
-    Pace,
 )
-from networkpype.protocol.errors import ConfigurationError, GaveUpError, NotConnectedError
-from networkpype.protocol.events import RotationFinished, RotationStarted
+from networkpype.protocol.errors import (
+    ConfigurationError,
+    ConnectionClosedError,
+    GaveUpError,
+    NotConnectedError,
+)
+from networkpype.protocol.events import RotationFinished, RotationStarted, TopicsLost
 from networkpype.protocol.messages import (
     Connect,
     ConnectionSpec,
@@ -59,9 +83,16 @@ from networkpype.protocol.messages import (
 from networkpype.runtime import stop_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket._acks import Acks
+from networkpype.websocket._attempts import REDIAL, ROTATION, AttemptGate
+from networkpype.websocket._budget import (
+    AttemptBudget,
+    redial_reserve,
+    rotation_lead,
+    rotation_load,
+)
+from networkpype.websocket._pacing import WIRE_MARGIN, FramePacer
 from networkpype.websocket._sharded_state import (
     ConnectionStatistics,
     Shard,
@@ -98,16 +129,31 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-_CONNECT_LIMIT_ID = "connect"
+_REPLAN = 1.0  # seconds: the rotator looks at the shards again at least this often
+_ACK_POLL = 0.5  # seconds: a wait for an acknowledgement looks at its connection this often
+_CLOSED = "the connection was closed or given up before the acknowledgement"
+_Wait: TypeAlias = (
+    "tuple[list[str], WebSocketRequest, asyncio.Future[Reply], asyncio.Future[None] | None]"
+)
+"""A subscription sent: its topics, its request, its reply, its write (None: sent by the
+replay of a connection that is down)."""
+
+SUBSCRIBE_TRIES = 3
+"""How often a subscription is sent on a connection that stays up without acknowledging it,
+``ack_timeout`` apart, before its topics are reported lost."""
 
 
 class ShardedWebSocketManager:
     """Topic subscriptions spread over supervised connections; see the module docstring.
 
     ``connection_factory`` makes a fresh ``WebSocketConnection`` per shard (the factory's
-    shared session). Seconds for every duration; ``max_connection_attempts`` is
-    ``(attempts, window_seconds)``. ``on_shard_gave_up`` is ``"continue"`` or ``"stop"``
-    (see the module docstring).
+    shared session). Seconds for every duration. Give the venue's limits as the venue states
+    them (the margins are the library's): ``min_send_interval`` is one over the frames a
+    second it allows a connection (pings and pongs included), ``max_connection_attempts``
+    ``(attempts, window_seconds)``, ``max_age`` the age at which it ends a connection.
+    ``on_shard_gave_up`` is ``"continue"`` or ``"stop"`` (see the module docstring). Bad
+    values raise ``ConfigurationError``; settings whose rotations cannot fit the attempt
+    budget are logged at WARNING.
     """
 
     def __init__(
@@ -144,25 +190,41 @@ class ShardedWebSocketManager:
             raise ConfigurationError(
                 f"max_topics_per_connection must be >= 1, got {max_topics_per_connection}"
             )
-        if min_send_interval is not None and min_send_interval <= 0:
-            raise ConfigurationError(f"min_send_interval must be > 0 s, got {min_send_interval}")
+        if min_send_interval is not None:
+            FramePacer(min_send_interval)  # raises ConfigurationError for a bad interval
+        if not (ack_timeout > 0 and math.isfinite(ack_timeout)):
+            raise ConfigurationError(
+                f"ack_timeout must be a number of seconds > 0, got {ack_timeout!r}"
+            )
+        for name, seconds in (
+            ("rotation_stagger", rotation_stagger),
+            ("rotation_overlap", rotation_overlap),
+        ):
+            if not (seconds >= 0 and math.isfinite(seconds)):
+                raise ConfigurationError(
+                    f"{name} must be a number of seconds >= 0, got {seconds!r}"
+                )
         self._connection_factory = connection_factory
         self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
         self._codec: TopicCodec = codec or BinanceCodec()
         self._cap = max_topics_per_connection
         self._gap = min_send_interval
-        # One throttler of the manager's own holds the attempt limit and each shard's pacing.
-        self._connect_limits = (
-            [RateLimit(_CONNECT_LIMIT_ID, max_connection_attempts[0], max_connection_attempts[1])]
-            if max_connection_attempts
-            else []
-        )
-        self._limits = (
-            AsyncThrottler(self._connect_limits, safety_margin_pct=0)
-            if max_connection_attempts or min_send_interval
-            else None
-        )
+        if max_connection_attempts is not None:
+            try:
+                attempts, window = max_connection_attempts
+            except (TypeError, ValueError):
+                raise ConfigurationError(
+                    "max_connection_attempts must be (attempts, window_seconds), got "
+                    f"{max_connection_attempts!r}"
+                ) from None
+            self._budget: AttemptBudget | None = AttemptBudget(attempts, window)
+        else:
+            self._budget = None
+        self._gate = AttemptGate(self._budget)
+        self._rotations: dict[str, _Rotation] = {}  # replacement id -> its rotation
+        self._retiring: set[str] = set()  # rotated-out connections in their overlap
+        self._fit_warned = False
         self._ack_timeout = ack_timeout
         self._acks = Acks(self._codec)
         self._settings = ManagerSettings(
@@ -171,8 +233,7 @@ class ShardedWebSocketManager:
             parent=parent,
             intercept=self._acks.intercept,
             intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
-            connect_throttler=self._limits if max_connection_attempts else None,
-            connect_limit_id=_CONNECT_LIMIT_ID,
+            connect_gate=self._attempt_gate,
             on_connection_gave_up=on_shard_gave_up,
             topics_of=self._topics_of,
             on_connection_lost=self._lost_shard,
@@ -187,8 +248,8 @@ class ShardedWebSocketManager:
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
         self._live_registry: set[Any] | None = None  # as WebSocketManager's
-        if max_age is not None and max_age <= 0:
-            raise ConfigurationError(f"max_age must be > 0 s, got {max_age}")
+        if max_age is not None and not (max_age > 0 and math.isfinite(max_age)):
+            raise ConfigurationError(f"max_age must be a number of seconds > 0, got {max_age!r}")
         self._max_age = max_age
         self._stagger = rotation_stagger
         self._overlap = rotation_overlap
@@ -199,6 +260,7 @@ class ShardedWebSocketManager:
         self._router = TopicRouter(
             self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of, self._gave_up_on
         )
+        self._check_rotation_fit(1, at_configuration=True)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -245,9 +307,6 @@ class ShardedWebSocketManager:
             await stop_actor(actor)  # closes every connection, then its supervisor
         await self._router.aclose()
         self._queue.close()
-        if self._limits is not None:
-            self._limits.rate_limits = self._connect_limits  # the shards' pacing goes
-            await self._limits.aclose()
         self._acks.close()
 
     async def _ask(self, message: Any) -> None:
@@ -258,37 +317,36 @@ class ShardedWebSocketManager:
         if done is not None:
             await done
 
-    async def _open_shard(self, *, append: bool = True) -> Shard:
+    async def _open_shard(self, *, append: bool = True, rotation: _Rotation | None = None) -> Shard:
+        """Open a new shard; ``rotation``: as the replacement of that rotation (its attempt
+        goes after redials, and is cancelled when the rotation's reason is gone)."""
         if self._spec is None:
             raise NotConnectedError("call connect(url) before subscribing")
         if self._actor is None:
             self._actor = ManagerActor.start(None, self._queue, self._pipeline, self._settings)
         shard_id = f"shard{next(self._shard_ids)}"
         shard = Shard(shard_id, await self._connection_factory())
-        pace = None
+        pacer = None
         if self._gap is not None:
-            assert self._limits is not None
-            pace = Pace(self._limits, f"pace/{shard_id}")
-            shard.pace_limit = pace.limit_id
-            self._limits.rate_limits = [
-                *self._limits.rate_limits,
-                RateLimit(pace.limit_id, 1, self._gap),
-            ]
+            pacer = shard.connection.pacer = FramePacer(self._gap)
         actor = self._actor
         connect = Connect(
-            spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pace
+            spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pacer
         )
+        if rotation is not None:
+            self._rotations[shard_id] = rotation
         try:
             await (await actor.ask(connect, block=False))  # open, or failed
         except BaseException:
             # Failed, or our caller gave up (cancelled, timed out): the manager actor must not
             # keep opening, or keep, a connection no shard knows.
+            self._rotations.pop(shard_id, None)
             tell_quietly(actor, Disconnect(connection_id=shard_id))
-            self._drop_pace(shard)
             raise
         if append:
             self._shards.append(shard)
             logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
+            self._check_rotation_fit(len(self._shards))
         if self._stats_interval and self._stats_logger is None:
             self._stats_logger = asyncio.get_running_loop().create_task(
                 self._log_statistics(self._stats_interval), name="networkpype-statistics"
@@ -305,22 +363,19 @@ class ShardedWebSocketManager:
         for request in {id(r): r for r in shard.topics.values()}.values():
             self._acks.forget(request)
         actor = self._actor
-        try:
-            if actor is not None:
-                await actor.ask(Disconnect(connection_id=shard.id), block=False)
-        finally:
-            self._drop_pace(shard)
+        if actor is not None:
+            await actor.ask(Disconnect(connection_id=shard.id), block=False)
 
     def _topics_of(self, shard_id: str) -> tuple[str, ...]:
         """The topics shard ``shard_id`` carries (for its ``GaveUp`` event)."""
-        shard = next((s for s in self._shards if s.id == shard_id), None)
+        shard = self._shard(shard_id)
         return tuple(shard.topics) if shard is not None else ()
 
     def _lost_shard(self, shard_id: str, error: GaveUpError) -> None:
         """The manager actor gave up on ``shard_id`` and the others go on (its ``GaveUp``
         event is queued): forget it, so new topics go to live shards; keep it for
         ``statistics()``. Runs in the actor's handler: nothing here may wait."""
-        shard = next((s for s in self._shards if s.id == shard_id), None)
+        shard = self._shard(shard_id)
         if shard is None:
             return  # a rotation's replacement, not yet swapped in: the rotation fails
         self._shards.remove(shard)
@@ -328,7 +383,6 @@ class ShardedWebSocketManager:
         self._lost.append(shard)
         for request in {id(r): r for r in shard.topics.values()}.values():
             self._acks.forget(request)
-        self._drop_pace(shard)
         logger.info(
             "sharded manager: %s given up, %d topics lost; %d connections go on",
             shard_id,
@@ -340,78 +394,198 @@ class ShardedWebSocketManager:
         """The error a lost shard was given up with, None for any other."""
         return next((s.gave_up for s in self._lost if s.id == shard_id), None)
 
-    def _drop_pace(self, shard: Shard) -> None:
-        if shard.pace_limit is not None and self._limits is not None:
-            limit_id, shard.pace_limit = shard.pace_limit, None
-            self._limits.rate_limits = [
-                limit for limit in self._limits.rate_limits if limit.limit_id != limit_id
-            ]
+    def _shard(self, shard_id: str) -> Shard | None:
+        return next((s for s in self._shards if s.id == shard_id), None)
+
+    # -- connection attempts ---------------------------------------------------------------
+
+    def _attempt_gate(self, shard_id: str) -> AbstractAsyncContextManager[Any]:
+        """Around every connection attempt of shard ``shard_id`` (``connect_gate``)."""
+        if shard_id in self._retiring:
+            # Rotated out and in its overlap: closed in a moment, never redialled.
+            return _never()
+        rotation = self._rotations.get(shard_id)
+        if rotation is None:
+            return self._gate.attempt(REDIAL)  # a first open or a redial: topics are dark
+        if rotation.dialled:
+            return _never()  # the replacement failed before taking over: the rotation ends
+        rotation.dialled = True
+        return self._gate.attempt(ROTATION, self._reserve(), cancelled=rotation.stale)
+
+    def _reserve(self) -> int:
+        """Attempts a rotation leaves free for redials."""
+        budget = self._budget
+        return 0 if budget is None else redial_reserve(len(self._shards), budget.limit)
+
+    def _lead(self, topics: int) -> float:
+        """Seconds before ``max_age`` a rotation of a shard with ``topics`` starts."""
+        assert self._max_age is not None
+        size = self._codec.max_topics_per_message
+        frames = -(-topics // size)
+        gap = self._gap * (1 + WIRE_MARGIN) if self._gap is not None else 0.0
+        return rotation_lead(self._max_age, frames, gap, self._overlap)
+
+    def _check_rotation_fit(self, connections: int, *, at_configuration: bool = False) -> None:
+        """WARNING when rotating ``connections`` full shards needs more attempts than the
+        budget leaves rotations (``_budget.rotation_load``); once per manager."""
+        budget, max_age = self._budget, self._max_age
+        if budget is None or max_age is None or self._fit_warned:
+            return
+        load = rotation_load(
+            connections, max_age, self._lead(self._cap), budget.limit, budget.window
+        )
+        if load.fits:
+            return
+        self._fit_warned = True
+        if load.every <= 0:
+            logger.warning(
+                "sharded manager: max_age=%g s is too short to rotate a connection of %d topics "
+                "(a rotation takes about %.1f s): connections will be cut by the venue and "
+                "redialled, with a gap",
+                max_age,
+                self._cap,
+                self._lead(self._cap),
+            )
+            return
+        fit = max(0, int(load.available * load.every // budget.window))
+        logger.warning(
+            "sharded manager: %d connections rotated every %.1f s (max_age=%g s) need %.1f "
+            "attempts per %g s; max_connection_attempts=(%d, %g) leaves rotations %d (the rest "
+            "is kept for redials): rotations fit %d connections (%d topics)%s. The others will "
+            "be cut by the venue at max_age and redialled, with a gap (reported)",
+            connections,
+            load.every,
+            max_age,
+            load.needed,
+            budget.window,
+            budget.limit,
+            budget.window,
+            load.available,
+            fit,
+            fit * self._cap,
+            " at most" if at_configuration else "",
+        )
 
     # -- rotation --------------------------------------------------------------------------
 
+    def _rotation_due(self, shard: Shard) -> float:
+        """When ``shard``'s rotation starts (monotonic): early enough to end before
+        ``max_age``."""
+        assert self._max_age is not None
+        return shard.connection.opened_at + self._max_age - self._lead(shard.load)
+
     async def _rotate_forever(self, max_age: float) -> None:
-        """Replace each connection before it reaches ``max_age``, one at a time, at least
-        ``rotation_stagger`` seconds apart; old and new both stay open for
-        ``rotation_overlap`` seconds after the new one's subscriptions are acknowledged."""
-        while True:
-            now = time.monotonic()
-            due = [
-                (s.connection.opened_at + max_age, s)
-                for s in self._shards
-                if s.connection.connected  # a reconnection restarts the age anyway
-            ]
-            if not due:
-                await asyncio.sleep(max_age)
-                continue
-            when, shard = min(due, key=lambda pair: pair[0])
-            if when > now:
-                await asyncio.sleep(when - now)
-                continue
-            try:
-                await self.rotate(shard.id)
-            except Exception:
-                logger.exception("sharded manager: rotation of %s failed; retrying later", shard.id)
-            await asyncio.sleep(self._stagger)
+        """Rotate each connection as it comes due (``_rotation_due``), connections side by
+        side, starts at least ``rotation_stagger`` apart, each only while the attempt budget
+        has room beyond the redial reserve. The rotations are tasks of this one."""
+        async with asyncio.TaskGroup() as rotations:
+            while True:
+                candidates = [
+                    (self._rotation_due(s), s)
+                    for s in self._shards
+                    if s.connection.connected and not s.rotating
+                ]
+                if not candidates:
+                    await asyncio.sleep(min(max_age, _REPLAN))
+                    continue
+                when, shard = min(candidates, key=lambda pair: pair[0])
+                wait = when - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(min(wait, _REPLAN))  # shards change meanwhile
+                    continue
+                if not await self._gate.wait_for_room(self._reserve(), _REPLAN):
+                    continue
+                shard.rotating = True
+                rotations.create_task(self._rotation(shard), name=f"networkpype-rotate-{shard.id}")
+                await asyncio.sleep(self._stagger)
+
+    async def _rotation(self, shard: Shard) -> None:
+        try:
+            await self._rotate(shard)
+        except (ConnectionError, TimeoutError) as exc:
+            logger.info("sharded manager: rotation of %s not done: %s", shard.id, exc)
+        except Exception:
+            logger.exception("sharded manager: rotation of %s failed; retrying later", shard.id)
+        finally:
+            shard.rotating = False
 
     async def rotate(self, connection_id: str) -> None:
         """Replace connection ``connection_id`` make-before-break: a new connection opens and
         subscribes to the same topics (acknowledged) before the old one closes. The consumer
-        sees ``RotationStarted``/``RotationFinished`` around the overlap."""
-        async with self._lock:
-            old = next((s for s in self._shards if s.id == connection_id), None)
-            if old is None or not old.connection.connected:
-                return  # gone, or down (maybe cooling off at the venue's request): not now
-            new = await self._open_shard(append=False)
-            swapped = False
-            try:
-                self._queue.put_nowait(
-                    RotationStarted(connection_id=old.id, at=time.time(), replacement=new.id)
-                )
+        sees ``RotationStarted``/``RotationFinished`` around the overlap. Does nothing for a
+        connection that is down or already rotating; raises what ended the rotation."""
+        shard = self._shard(connection_id)
+        if shard is None or not shard.connection.connected or shard.rotating:
+            return  # gone, or down (maybe cooling off at the venue's request): not now
+        shard.rotating = True
+        try:
+            await self._rotate(shard)
+        finally:
+            shard.rotating = False
+
+    async def _rotate(self, old: Shard) -> None:
+        rotation = _Rotation(self, old)
+        new = await self._open_shard(append=False, rotation=rotation)
+        swapped = False
+        try:
+            async with self._lock:  # what the old one carries now; later changes: at the swap
                 groups: dict[int, list[str]] = {}
                 for topic, request in old.topics.items():
                     groups.setdefault(id(request), []).append(topic)
-                for topics in groups.values():
-                    rejected = await self._subscribe_on(new, topics)
-                    if rejected:
-                        logger.warning("%s: rotation lost %s: %s", new.id, list(rejected), rejected)
-                for request in old.raw:
+                raw = list(old.raw)
+                self._queue.put_nowait(
+                    RotationStarted(
+                        connection_id=old.id,
+                        at=time.time(),
+                        replacement=new.id,
+                        topics=tuple(old.topics),
+                    )
+                )
+                waits = []
+                for group in groups.values():
+                    waits.extend(await self._send_subscribes(new, group))
+                for request in raw:
                     new.raw.append(request)
                     await self._ask(Subscribe(request=request, connection_id=new.id))
+            rejected = await self._confirm_all(new, waits, rotation)
+            async with self._lock:
                 if old not in self._shards:  # given up on meanwhile: its topics are lost
                     raise GaveUpError(f"{old.id} was given up on during its rotation")
                 self._shards[self._shards.index(old)] = new
                 swapped = True
-                # Both deliver for a moment: what the old one had in flight still arrives,
-                # and the new one's first messages are on their way before the old one goes.
-                await asyncio.sleep(self._overlap)
-            finally:
-                # Whatever happens (a disconnect() cancelling us included), the connection
-                # that is not in the list is closed: no shard outlives the manager.
+                self._rotations.pop(new.id, None)
+                self._retiring.add(old.id)
+                # Unsubscribed from the old one during the rotation: gone from the new one too;
+                # subscribed to it meanwhile (a call that planned before the rotation): added.
+                gone = [t for t in new.topics if t not in old.topics and t not in rejected]
+                if gone:
+                    await self._unsubscribe_on(new, gone)
+                added = [t for t in old.topics if t not in new.topics and t not in rejected]
+                late = await self._send_subscribes(new, added) if added else []
+            if late:
+                rejected |= await self._confirm_all(new, late)
+            if rejected:
+                self._report_lost(new.id, rejected)
+            # Both deliver for a moment: what the old one had in flight still arrives,
+            # and the new one's first messages are on their way before the old one goes.
+            await asyncio.sleep(self._overlap)
+        finally:
+            self._rotations.pop(new.id, None)
+            # Whatever happens (a disconnect() cancelling us included), the connection
+            # that is not in the list is closed: no shard outlives the manager.
+            try:
                 await self._close_shard(old if swapped else new)
-            self._queue.put_nowait(
-                RotationFinished(connection_id=old.id, at=time.time(), replacement=new.id)
-            )
-            logger.info("sharded manager: rotated %s -> %s", old.id, new.id)
+            finally:
+                self._retiring.discard(old.id)
+                self._queue.put_nowait(
+                    RotationFinished(
+                        connection_id=old.id,
+                        at=time.time(),
+                        replacement=new.id,
+                        aborted=not swapped,
+                    )
+                )
+        logger.info("sharded manager: rotated %s -> %s", old.id, new.id)
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -424,13 +598,21 @@ class ShardedWebSocketManager:
 
     async def subscribe_topics(self, topics: Iterable[str]) -> SubscribeResult:
         """Subscribe ``topics`` (duplicates and topics already held count as accepted) and
-        wait for the venue's answers; every accepted topic is replayed after reconnects."""
+        wait for the venue's answers; every accepted topic is replayed after reconnects.
+
+        A subscription without an answer is sent again while its connection stays up
+        (``SUBSCRIBE_TRIES`` in all, ``ack_timeout`` apart); a connection that drops
+        meanwhile replays it, and the wait goes on (through a cool-off, if the venue asked
+        for one). ``rejected`` holds the topics the venue rejected, with its reason, and
+        those never acknowledged, with ``"no acknowledgement..."``: neither is recorded."""
         wanted = list(dict.fromkeys(topics))
         async with self._lock:
             held = {t for s in self._shards for t in s.topics}
             new = [t for t in wanted if t not in held]
             plan: list[tuple[Shard, list[str]]] = []
             for shard in self._shards:
+                if shard.rotating:
+                    continue  # its replacement is being subscribed to what it has now
                 room = self._cap - shard.load - sum(len(ts) for s, ts in plan if s is shard)
                 if room > 0 and new:
                     plan.append((shard, new[:room]))
@@ -439,36 +621,138 @@ class ShardedWebSocketManager:
                 shard = await self._open_shard()
                 plan.append((shard, new[: self._cap]))
                 new = new[self._cap :]
-            outcomes = await asyncio.gather(*(self._subscribe_on(s, ts) for s, ts in plan))
+            sent = [(s, await self._send_subscribes(s, ts)) for s, ts in plan]
+        # Written and acknowledged outside the lock: the shards' frames go out side by side,
+        # and a slow venue holds up no rotation and no other call.
+        outcomes = await asyncio.gather(*(self._confirm_all(s, waits) for s, waits in sent))
         rejected: dict[str, str] = {}
         for outcome in outcomes:
             rejected.update(outcome)
         accepted = tuple(t for t in wanted if t not in rejected)
         return SubscribeResult(accepted=accepted, rejected=rejected)
 
-    async def _subscribe_on(self, shard: Shard, topics: list[str]) -> dict[str, str]:
+    async def _send_subscribes(self, shard: Shard, topics: list[str]) -> list[_Wait]:
+        """Record the subscribe requests of ``topics`` on ``shard``, batched by the codec, and
+        queue them to be sent (paced); their writes and acknowledgements are to be awaited
+        (``_confirm_all``)."""
+        if self._actor is None:
+            raise NotConnectedError("no connection: disconnected")
         size = self._codec.max_topics_per_message
-        waits: list[tuple[list[str], WebSocketRequest, asyncio.Future[Reply]]] = []
+        waits: list[_Wait] = []
         for i in range(0, len(topics), size):
             chunk = topics[i : i + size]
             request, future = self._acks.subscribe(chunk)
             for topic in chunk:
                 shard.topics[topic] = request
             # Recorded: replayed after reconnects.
-            await self._ask(Subscribe(request=request, connection_id=shard.id))
-            waits.append((chunk, request, future))
+            written = await self._actor.ask(
+                Subscribe(request=request, connection_id=shard.id), block=False
+            )
+            waits.append((chunk, request, future, written))
+        return waits
+
+    async def _confirm_all(
+        self, shard: Shard, waits: list[_Wait], rotation: _Rotation | None = None
+    ) -> dict[str, str]:
+        """Wait for each acknowledgement (``_confirm``); take what is rejected or never
+        acknowledged out of the shard and its replay record. Returns them with the reason."""
         rejected: dict[str, str] = {}
-        for chunk, request, future in waits:
-            reason = await self._acks.wait(future, self._ack_timeout)
-            if reason is not None:
-                logger.warning("%s: subscription of %s rejected: %s", shard.id, chunk, reason)
-                for topic in chunk:
-                    shard.topics.pop(topic, None)
-                    rejected[topic] = reason
-                # Out of the replay record.
-                self._acks.forget(request)
+        for chunk, request, future, written in waits:
+            if written is not None:
+                # The acknowledgement is timed from the write: a long replay queues frames.
+                await asyncio.wait((written,))
+                if not written.cancelled():
+                    written.exception()  # a failed write is the ack's business: seen here
+            reason = await self._confirm(shard, request, future, rotation)
+            if reason is None:
+                continue
+            if reason is _CLOSED and all(self.shard_of(t) not in (None, shard.id) for t in chunk):
+                continue  # its shard was rotated meanwhile: the replacement carries them
+            logger.warning("%s: subscription of %s rejected: %s", shard.id, chunk, reason)
+            for topic in chunk:
+                if shard.topics.get(topic) is request:
+                    del shard.topics[topic]
+                rejected[topic] = reason
+            self._acks.forget(request)
+            with contextlib.suppress(ConnectionError, KeyError):  # closed or given up meanwhile
                 await self._ask(Unsubscribe(subscription=request, connection_id=shard.id))
         return rejected
+
+    async def _confirm(
+        self,
+        shard: Shard,
+        request: WebSocketRequest,
+        future: asyncio.Future[Reply],
+        rotation: _Rotation | None,
+    ) -> str | None:
+        """None once ``request`` is acknowledged; otherwise why not: the venue's reason, no
+        acknowledgement after ``SUBSCRIBE_TRIES`` sends on a connection that stayed up, or the
+        shard closed. A rotation's replacement that drops ends the rotation
+        (``ConnectionClosedError``): the old connection still carries the topics."""
+        connection = shard.connection
+        incarnation = connection.opened_at
+        waited, tries = 0.0, 1
+        while True:
+            step = min(self._ack_timeout - waited, _ACK_POLL)
+            await asyncio.wait((future,), timeout=step)
+            if future.cancelled():
+                return _CLOSED
+            if future.done():
+                return future.result().error
+            if not connection.connected or connection.opened_at != incarnation:
+                if rotation is not None:
+                    raise ConnectionClosedError(
+                        f"the replacement {shard.id} dropped before its subscriptions were "
+                        "acknowledged",
+                        code=1006,
+                    )
+                # Down, or up again: the replay sends it again, after the requests recorded
+                # before it; its answer is awaited afresh once the connection is up.
+                if connection.connected:
+                    incarnation = connection.opened_at
+                    waited = -self._replay_time(shard)
+                continue
+            waited += step
+            if waited < self._ack_timeout:
+                continue
+            if tries >= SUBSCRIBE_TRIES:
+                return (
+                    f"no acknowledgement after {tries} sends, ack_timeout={self._ack_timeout:g} "
+                    "s apart"
+                )
+            tries += 1
+            waited = 0.0
+            logger.info(
+                "%s: no acknowledgement within ack_timeout=%g s; sending the subscription "
+                "again (%d of %d)",
+                shard.id,
+                self._ack_timeout,
+                tries,
+                SUBSCRIBE_TRIES,
+            )
+            with contextlib.suppress(ConnectionError):  # dropped: the replay sends it
+                await self._ask(Send(request=request, connection_id=shard.id))
+
+    def _replay_time(self, shard: Shard) -> float:
+        """Seconds the replay of ``shard``'s subscriptions takes at its pacing."""
+        if self._gap is None:
+            return 0.0
+        requests = len({id(r) for r in shard.topics.values()}) + len(shard.raw)
+        return requests * self._gap * (1 + WIRE_MARGIN)
+
+    def _report_lost(self, shard_id: str, lost: dict[str, str]) -> None:
+        """Topics taken out of the record without the user asking: a ``TopicsLost`` event
+        per reason, in the stream."""
+        by_reason: dict[str, list[str]] = {}
+        for topic, reason in lost.items():
+            by_reason.setdefault(reason, []).append(topic)
+        for reason, topics in by_reason.items():
+            logger.warning("%s: %d topics lost: %s", shard_id, len(topics), reason)
+            self._queue.put_nowait(
+                TopicsLost(
+                    connection_id=shard_id, at=time.time(), topics=tuple(topics), reason=reason
+                )
+            )
 
     async def unsubscribe_topics(self, topics: Iterable[str]) -> None:
         """Unsubscribe ``topics`` (unknown ones are ignored): one message per shard and
@@ -481,18 +765,23 @@ class ShardedWebSocketManager:
                 gone = [t for t in wanted if t in shard.topics]
                 if not gone:
                     continue
-                await self._tell_unsubscribed(shard, gone)
-                affected: dict[int, WebSocketRequest] = {}
                 for topic in gone:
-                    request = shard.topics.pop(topic)
-                    affected[id(request)] = request
                     self._router.end(topic)  # its stream's consumer loop ends
-                for request in affected.values():
-                    await self._rerecord(shard, request)
-                if shard.load == 0:
+                await self._unsubscribe_on(shard, gone)
+                if shard.load == 0 and not shard.rotating:
                     self._shards.remove(shard)
                     await self._close_shard(shard)
                     logger.info("sharded manager: closed idle %s", shard.id)
+
+    async def _unsubscribe_on(self, shard: Shard, gone: list[str]) -> None:
+        """Tell the venue, and take ``gone`` out of ``shard`` and its replay record."""
+        await self._tell_unsubscribed(shard, gone)
+        affected: dict[int, WebSocketRequest] = {}
+        for topic in gone:
+            request = shard.topics.pop(topic)
+            affected[id(request)] = request
+        for request in affected.values():
+            await self._rerecord(shard, request)
 
     async def _tell_unsubscribed(self, shard: Shard, gone: list[str]) -> None:
         size = self._codec.max_topics_per_message
@@ -561,6 +850,7 @@ class ShardedWebSocketManager:
                     True,
                 ),
                 self._dedup_key,
+                self._codec.topic_of,
             ),
             events,
         )
@@ -575,7 +865,9 @@ class ShardedWebSocketManager:
         delivered there."""
         stream = self._router.open(topic, max_queue or self._max_queue, overflow or self._overflow)
         drained = drain(stream.queue, self._post_processors, True)
-        return drained if self._dedup_key is None else dedup_rotations(drained, self._dedup_key)
+        if self._dedup_key is None:
+            return drained
+        return dedup_rotations(drained, self._dedup_key, self._codec.topic_of)
 
     # -- statistics ------------------------------------------------------------------------
 
@@ -589,3 +881,34 @@ class ShardedWebSocketManager:
         """A frozen snapshot of every connection and subscription."""
         restarts = await self._actor.proxy().restarts() if self._actor is not None else {}
         return snapshot([*self._shards, *self._lost], self._router.streams, self._queue, restarts)
+
+
+class _Rotation:
+    """One rotation under way: the shard it replaces, as it was when the rotation began."""
+
+    __slots__ = ("dialled", "manager", "old", "opened_at")
+
+    def __init__(self, manager: ShardedWebSocketManager, old: Shard) -> None:
+        self.manager = manager
+        self.old = old
+        self.opened_at = old.connection.opened_at
+        self.dialled = False  # the replacement's first attempt has begun
+
+    def stale(self) -> str | None:
+        """Why the rotation has no reason left (for the attempt gate), or None."""
+        old = self.old
+        if old not in self.manager._shards:
+            return f"{old.id} was closed or given up on"
+        if not old.connection.connected:
+            return f"{old.id} is down: its redial comes first"
+        if old.connection.opened_at != self.opened_at:
+            return f"{old.id} was redialled meanwhile: it is new"
+        return None
+
+
+@contextlib.asynccontextmanager
+async def _never() -> AsyncIterator[None]:
+    """An attempt that never starts (the gate of a connection about to be closed for good:
+    closing it cancels the wait)."""
+    await asyncio.Event().wait()
+    yield  # pragma: no cover

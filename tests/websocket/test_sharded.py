@@ -329,11 +329,12 @@ async def test_disconnect_mid_rotation_leaves_no_connection_or_actor(
     assert len(ActorRegistry.get_all()) == before
 
 
-async def test_shards_share_one_manager_and_one_supervisor_and_a_throttler(
+async def test_shards_share_one_manager_and_one_supervisor(
     factory: ConnectionManagersFactory,
 ) -> None:
-    """A connection costs one actor: every shard runs under one manager actor, one supervisor
-    and one limits throttler (a pacing limit per live shard, dropped with the shard)."""
+    """A connection costs one actor: every shard runs under one manager actor and one
+    supervisor; the attempt budget is the manager's plain state, and each connection spaces
+    its own frames (no throttler actor)."""
     from pykka import ActorRegistry
 
     def census() -> dict[str, int]:
@@ -358,7 +359,6 @@ async def test_shards_share_one_manager_and_one_supervisor_and_a_throttler(
             "ManagerActor": 1,
             "SupervisorActor": 1,
             "ConnectionActor": 4,
-            "ThrottlerActor": 1,
         }
         # An idle shard runs one task of its own, its reader: liveness is on timers, and the
         # outbox task exists only while sends are queued.
@@ -369,19 +369,11 @@ async def test_shards_share_one_manager_and_one_supervisor_and_a_throttler(
             if t.get_name().startswith("networkpype-") and not t.done()
         )
         assert kinds == ["networkpype-reader"] * 4
-        limits = ws._limits  # the manager's own throttler: attempts and pacing
-        assert limits is not None
-        assert sorted(limit.limit_id for limit in limits.rate_limits) == [
-            "connect",
-            "pace/shard1",
-            "pace/shard2",
-            "pace/shard3",
-            "pace/shard4",
-        ]
-        # One shard closed for good: the others keep streaming, its pacing limit goes.
+        pacers = {shard.connection.pacer for shard in ws._shards}
+        assert len(pacers) == 4 and None not in pacers  # one per connection
+        # One shard closed for good: the others keep streaming.
         await ws.unsubscribe_topics([topics(4)[1]])
         assert ws.connections == 3
-        assert "pace/shard2" not in [limit.limit_id for limit in limits.rate_limits]
         assert census().get("ConnectionActor", 0) - before.get("ConnectionActor", 0) == 3
         # Every remaining shard heals on its own under the shared supervisor.
         assert sim.kill_all() == 3
@@ -528,8 +520,6 @@ async def test_a_caller_giving_up_on_a_new_shard_leaves_no_connection(
         await asyncio.sleep(0.6)  # the slow handshake has been answered by now
         assert ws.connections == 1 and sim.connections_active == 1
         assert await ws._actor.proxy().restarts() == {"shard1": 0}  # type: ignore[union-attr]
-        assert ws._limits is not None
-        assert sorted(x.limit_id for x in ws._limits.rate_limits) == ["pace/shard1"]
         # A handshake that hangs for 3 s does not hold up disconnect().
         hanging = asyncio.create_task(ws.subscribe_topics(["cccusdt@trade"]))
         async with asyncio.timeout(2):

@@ -1,0 +1,262 @@
+"""A sharded manager against a venue's limits, on the loopback exchange simulator (issue 11):
+frames paced at the wire with pongs counted, attempts counted as the venue counts them, an
+unacknowledged subscription kept or reported, a rotation's old connection not redialled,
+quiet logs for the venue's expected answers, and the configuration-time warning.
+
+Every manager is given the venue's exact numbers: the margins are the library's."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from networkpype.demo.exchange import ExchangeSimulator
+from networkpype.demo.exchange_connection import SimulatedConnection
+from networkpype.factory import ConnectionManagersFactory
+from networkpype.protocol.events import RotationFinished, TopicsLost
+from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.throttler.rate_limit import RateLimit
+from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.codec import BinanceCodec
+from networkpype.websocket.request import WebSocketJSONRequest
+from networkpype.websocket.response import WebSocketResponse
+from networkpype.websocket.sharded import SUBSCRIBE_TRIES
+
+FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.0))
+
+
+@pytest.fixture
+async def factory() -> AsyncIterator[ConnectionManagersFactory]:
+    factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("default", 100, 1)]))
+    yield factory
+    await factory.close()
+
+
+def topics(n: int, prefix: str = "t") -> list[str]:
+    return [f"{prefix}{i:03d}usdt@trade" for i in range(n)]
+
+
+async def test_frames_and_pongs_stay_within_the_venues_rate_at_its_exact_number(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """20 frames per 0.25 s (the venue), pings every 0.1 s answered with pongs, 40
+    subscriptions one a message with ``min_send_interval`` the venue's own 0.25 / 20: no
+    1008. Spaced when granted and pongs not counted, the venue closed such connections."""
+    async with ExchangeSimulator(
+        rate=20.0, max_incoming_per_second=20, incoming_window=0.25, server_ping_interval=0.1
+    ) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=1),
+            max_topics_per_connection=40,
+            min_send_interval=0.25 / 20,
+            restart_policy=FAST,
+        )
+        await ws.connect(sim.url)
+        result = await ws.subscribe_topics(topics(40))
+        assert result.rejected == {}
+        await asyncio.sleep(0.3)
+        stats = sim.statistics()
+        assert stats.violations == 0, stats.violation_details
+        (conn,) = stats.connections
+        assert conn.pongs_received > 0 and len(conn.subscriptions) == 40
+        await ws.disconnect()
+
+
+async def test_attempts_saturating_the_venues_limit_are_never_refused(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """12 connections (one topic each) redialled after resets, against 5 attempts per 0.5 s:
+    the attempts wait for the budget, and the venue refuses none."""
+    async with ExchangeSimulator(rate=20.0, max_connection_attempts=5, attempts_window=0.5) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1,
+            max_connection_attempts=(5, 0.5),
+            restart_policy=FAST,
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(topics(12))).rejected == {}
+        for _ in range(2):
+            sim.kill_all()
+            async with asyncio.timeout(10):
+                while sim.connections_active < 12:
+                    await asyncio.sleep(0.02)
+        assert sim.connections_accepted == 36
+        assert sim.attempts_refused == 0
+        await ws.disconnect()
+
+
+class Unanswered(ExchangeSimulator):
+    """The simulator, leaving unanswered every SUBSCRIBE that names a ``mute`` topic, and
+    closing connection 1 with 1008 at the first SUBSCRIBE of ``drop`` (a cool-off)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.muted: list[int] = []
+
+    def _on_request(self, conn: SimulatedConnection, text: str) -> None:
+        if '"SUBSCRIBE"' in text and "mute" in text:
+            self.muted.append(conn.connection_id)
+            return
+        if '"SUBSCRIBE"' in text and "drop" in text and conn.connection_id == 1:
+            conn.begin_close(1008, "too many requests")
+            return
+        super()._on_request(conn, text)
+
+
+async def test_a_subscription_unanswered_across_a_cool_off_is_kept_and_replayed(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """The connection closes (1008) before the acknowledgement and cools off for longer than
+    ``ack_timeout`` (both tuned short): the subscription stays recorded, the replay sends it
+    again, its acknowledgement is awaited, and the topic streams. (It used to be counted
+    rejected at the timeout, taken out of the record, and never subscribed again.)"""
+    async with Unanswered(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            restart_policy=RestartPolicy(cool_off=0.8, backoff=FAST.backoff)
+        )
+        ws._ack_timeout = 0.2  # tuned: shorter than the cool-off
+        await ws.connect(sim.url)
+        result = await ws.subscribe_topics(["dropusdt@trade"])
+        assert result.accepted == ("dropusdt@trade",) and result.rejected == {}
+        async with asyncio.timeout(5):
+            async for item in ws.iter_messages():
+                if isinstance(item, WebSocketResponse):
+                    assert item.data["stream"] == "dropusdt@trade"
+                    break
+        assert sim.connections_accepted == 2
+        await ws.disconnect()
+
+
+async def test_a_subscription_never_answered_is_sent_again_then_reported(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with Unanswered(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=1), restart_policy=FAST
+        )
+        ws._ack_timeout = 0.2  # tuned: a short test
+        await ws.connect(sim.url)
+        result = await ws.subscribe_topics(["okusdt@trade", "muteusdt@trade"])
+        assert result.accepted == ("okusdt@trade",)
+        assert "no acknowledgement after 3 sends" in result.rejected["muteusdt@trade"]
+        assert sim.muted == [1] * SUBSCRIBE_TRIES
+        assert ws.shard_of("muteusdt@trade") is None  # out of the record: not replayed
+        assert ws.shard_of("okusdt@trade") == "shard1"
+        await ws.disconnect()
+
+
+class RejectOnSecond(ExchangeSimulator):
+    """The simulator, rejecting ``bad`` topics on every connection after the first."""
+
+    def _on_request(self, conn: SimulatedConnection, text: str) -> None:
+        if conn.connection_id > 1 and "bad" in text and '"SUBSCRIBE"' in text:
+            request = json.loads(text)
+            conn.send_json({"error": {"code": 2, "msg": "no more bad"}, "id": request["id"]})
+            return
+        super()._on_request(conn, text)
+
+
+async def test_a_topic_a_rotation_loses_is_named_by_an_event(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with RejectOnSecond(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=1), rotation_overlap=0.05
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(["goodusdt@trade", "badusdt@trade"])).rejected == {}
+        events = ws.iter_messages(events=True)
+        await ws.rotate("shard1")
+        lost: list[TopicsLost] = []
+        async with asyncio.timeout(5):
+            async for item in events:
+                if isinstance(item, TopicsLost):
+                    lost.append(item)
+                elif isinstance(item, RotationFinished):
+                    assert not item.aborted
+                    break
+        assert [(e.topics, e.reason) for e in lost] == [
+            (("badusdt@trade",), "no more bad (code 2)")
+        ]
+        assert ws.shard_of("badusdt@trade") is None
+        assert ws.shard_of("goodusdt@trade") == "shard2"
+        await ws.disconnect()
+
+
+async def test_a_rotated_out_connection_reset_in_its_overlap_is_not_redialled(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(restart_policy=FAST, rotation_overlap=0.5)
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(topics(3))).rejected == {}
+        rotation = asyncio.create_task(ws.rotate("shard1"))
+        async with asyncio.timeout(5):
+            while ws.shard_of(topics(3)[0]) != "shard2":
+                await asyncio.sleep(0.01)
+        assert sim.kill(1)  # the old connection, in its overlap
+        await asyncio.wait_for(rotation, 5)
+        assert sim.connections_accepted == 2  # the old one was closed, never redialled
+        assert sim.connections_active == 1
+        await ws.disconnect()
+
+
+async def test_the_venues_expected_answers_are_logged_without_tracebacks(
+    factory: ConnectionManagersFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429 on a first open and on redials, a 1008, sends refused while a shard is down:
+    each logged on one line, never with a traceback."""
+    caplog.set_level(logging.DEBUG)
+    async with ExchangeSimulator(rate=20.0, max_incoming_per_second=3) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1,
+            restart_policy=RestartPolicy(cool_off=0.3, backoff=FAST.backoff),
+        )
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade"])
+        sim.refuse_for(0.3)
+        with pytest.raises(ConnectionError, match="HTTP 429"):
+            await ws.subscribe_topics(["bbbusdt@trade"])
+        for i in range(6):  # unpaced: the venue closes with 1008
+            with contextlib.suppress(ConnectionError):
+                await ws.send(
+                    WebSocketJSONRequest(payload={"method": "LIST_SUBSCRIPTIONS", "id": i})
+                )
+        await asyncio.sleep(0.5)
+        assert sim.violations == 1
+        await ws.disconnect()
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+async def test_settings_whose_rotations_cannot_fit_are_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="networkpype.websocket.sharded")
+    from networkpype.websocket.sharded import ShardedWebSocketManager
+
+    async def never() -> Any:
+        raise AssertionError("not opened")
+
+    ShardedWebSocketManager(
+        never,
+        min_send_interval=0.2,
+        max_connection_attempts=(30, 60.0),
+        max_age=20.0,
+        max_topics_per_connection=200,
+        codec=BinanceCodec(max_topics_per_message=50),
+    )
+    assert not caplog.records  # one connection's rotations fit
+    ShardedWebSocketManager(
+        never,
+        min_send_interval=0.2,
+        max_connection_attempts=(3, 60.0),
+        max_age=20.0,
+    )
+    (record,) = caplog.records
+    assert "rotations fit 0 connections" in record.getMessage()
