@@ -6,6 +6,7 @@
     python3 dev.py bench   # the benchmark programs under bench/
     python3 dev.py soak    # reset storm (100 resets), accept-then-close server (60 s), and
                            # the book storm (200 order books, 60 s of faults)
+    python3 dev.py cluster # the NATS bus: 1,000 topics, 3 collector processes, faults (~3 min)
 
 The first run creates ``.venv/`` at the repository root and installs the package with its
 development extras; later runs reuse it and reinstall only when ``pyproject.toml`` changed.
@@ -78,7 +79,24 @@ def cmd_soak(extra: list[str]) -> int:
     return storm or accept_close or books
 
 
-COMMANDS = {"test": cmd_test, "demo": cmd_demo, "bench": cmd_bench, "soak": cmd_soak}
+def cmd_cluster(extra: list[str]) -> int:
+    """The market-data bus in full (docs/deployment.md): 1,000 topics over 3 collector
+    processes with every fault, then a hot standby losing a collector; arguments go to both."""
+    demo = (PY, "-m", "networkpype", "demo", "--cluster", "--topics", "1000")
+    full = _run(*demo, *extra)
+    standby = _run(
+        *demo, "--replicas", "2", "--scenarios", "kill-collector,restart-nats", *extra
+    )
+    return full or standby
+
+
+COMMANDS = {
+    "test": cmd_test,
+    "demo": cmd_demo,
+    "bench": cmd_bench,
+    "soak": cmd_soak,
+    "cluster": cmd_cluster,
+}
 
 
 def main() -> None:

@@ -65,6 +65,7 @@ PAGES = (
     "migrating.md",
     "testing.md",
     "performance.md",
+    "deployment.md",
 )
 RUN_TIMEOUT = 20.0  # seconds for one runnable block; most take well under one
 DEMO_RATE = 100.0  # events per second per topic of the demo server the blocks run against

@@ -48,7 +48,7 @@ from networkpype.bus.publisher import (
     PublishSettings,
 )
 from networkpype.factory import ConnectionManagersFactory
-from networkpype.protocol.errors import ConfigurationError
+from networkpype.protocol.errors import ConfigurationError, NetworkPypeError
 from networkpype.protocol.events import (
     Connected,
     Disconnected,
@@ -274,8 +274,15 @@ class Collector:
         control_nc: NATS | None = None
         factory: ConnectionManagersFactory | None = None
         try:
-            control_nc = await connect(s.nats_urls, name=name, deadline=s.connect_deadline)
-            js = control_nc.jetstream()
+            control_nc = await connect(
+                s.nats_urls,
+                name=name,
+                deadline=s.connect_deadline,
+                on_reconnected=self._nats_reconnected,
+            )
+            # KV requests time out within half a TTL: a request lost with a broken connection
+            # must not hold the lease keeper past the leases it should renew.
+            js = control_nc.jetstream(timeout=max(s.leases.interval, s.leases.ttl / 2))
             await ensure_stream(js, s.stream)
             await self._publisher.attach(publisher_nc)
             self._keeper = keeper = LeaseKeeper(js, s.bucket, s.collector_id, s.leases)
@@ -324,6 +331,10 @@ class Collector:
                 if nc is not None:
                     with contextlib.suppress(Exception):
                         await nc.close()
+
+    async def _nats_reconnected(self) -> None:
+        if self._keeper is not None:
+            self._keeper.reconnected()
 
     def stop(self) -> None:
         """Ask :meth:`run` to end cleanly (see the module docstring)."""
@@ -408,7 +419,21 @@ class Collector:
             for topic in topics:
                 self._record(topic, acquired)
                 self._serving[topic] = partition
-            result = await manager.subscribe_topics(topics)
+            try:
+                result = await manager.subscribe_topics(topics)
+            except (NetworkPypeError, OSError) as exc:
+                # The venue could not be reached for a new connection (the manager does not
+                # retry a first handshake): hand the partition back; it is taken again, by
+                # this collector or another, at a later tick.
+                logger.warning(
+                    "collector %s: partition %d not subscribed (%s); handing it back",
+                    s.collector_id,
+                    partition,
+                    exc,
+                )
+                assert self._keeper is not None
+                await self._keeper.give_up(change.slot, f"subscribing failed: {exc}")
+                return
             if result.rejected:
                 logger.warning(
                     "collector %s: partition %d: %d topics rejected by the venue: %s",

@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 _TRANSIENT = (OSError, TimeoutError, nats.errors.Error)
 _RETRY = 0.25  # seconds between two fetches while NATS is unreachable
 _RECENT_RECORDS = 4096  # records remembered to show each once
+_PULL_EXPIRES = 1.0  # seconds a pull request waits at the server for messages
 
 
 @dataclass(slots=True)
@@ -212,10 +213,8 @@ class BusConsumer:
                 batch = await reader.next_batch()
                 for msg in batch:
                     headers = msg.headers or {}
-                    meta = msg.metadata
-                    redelivered = (
-                        meta.num_delivered is not None and meta.num_delivered > 1
-                    ) or meta.sequence.stream <= reader.redelivered_up_to
+                    delivered, stream_seq = _delivery(msg.reply)
+                    redelivered = delivered > 1 or stream_seq <= reader.redelivered_up_to
                     token = msg.subject[prefix_len:]
                     if headers.get(records.HEADER_KIND) == records.KIND_RECORD:
                         try:
@@ -259,7 +258,7 @@ class BusConsumer:
                         decode_text(msg.data),
                         topic,
                         seq,
-                        meta.sequence.stream,
+                        stream_seq,
                         redelivered,
                         int(received) if received is not None else None,
                     )
@@ -273,9 +272,23 @@ class BusConsumer:
             await reader.close()
 
 
+def _delivery(reply: str) -> tuple[int, int]:
+    """(times delivered, stream sequence) from a JetStream message's reply subject:
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`` (with a domain and an
+    account hash after ``$JS.ACK`` in the newer form)."""
+    parts = reply.split(".")
+    if len(parts) == 9:
+        return int(parts[4]), int(parts[5])
+    return int(parts[6]), int(parts[7])
+
+
 class _Reader:
     """One JetStream pull consumer and its acknowledgements (AckAll: acknowledging a
-    message acknowledges every one before it)."""
+    message acknowledges every one before it).
+
+    Pulls with requests of its own on an inbox of its own (nats-py's ``fetch`` makes a task
+    per message): one request of ``batch`` messages at a time, the next one sent as soon as
+    the last is answered, so up to two batches wait while the application works."""
 
     def __init__(
         self, owner: BusConsumer, js: JetStreamContext, subject: str, name: str | None
@@ -284,11 +297,17 @@ class _Reader:
         self._js = js
         self._subject = subject
         self._name = name
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._consumer = ""
         self._handed: Msg | None = None  # the last message handed out, not yet acknowledged
         self._closed = False
         self.redelivered_up_to = 0
         """Stream sequence up to which messages were delivered to an earlier reader."""
+        self._queue: list[Msg] = []
+        self._arrived = asyncio.Event()
+        self._inbox = ""
+        self._sub: Any = None
+        self._owed = 0  # messages the request in flight may still bring
+        self._asked_at = 0.0
 
     async def open(self) -> None:
         """Create the consumer, or resume a durable one from its acknowledgement floor."""
@@ -305,11 +324,16 @@ class _Reader:
             ),
             inactive_threshold=None if self._name else 60.0,
         )
+        stream = owner._stream.name
         if self._name is not None:
             await self._resume_from_floor(config)
-        self._sub = await self._js.pull_subscribe(
-            self._subject, durable=self._name, stream=owner._stream.name, config=config
-        )
+        info = await self._js.add_consumer(stream, config=config)
+        self._consumer = info.name
+        nc = owner._nc
+        assert nc is not None
+        self._inbox = nc.new_inbox()
+        self._sub = await nc.subscribe(f"{self._inbox}", cb=self._on_message)
+        self._next = f"{js_api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{self._consumer}"
 
     async def _resume_from_floor(self, config: js_api.ConsumerConfig) -> None:
         """A durable consumer whose last reader stopped (or crashed) with messages delivered
@@ -340,7 +364,17 @@ class _Reader:
         await self._js.delete_consumer(stream, self._name)
         config.deliver_policy = js_api.DeliverPolicy.BY_START_SEQUENCE
         config.opt_start_seq = floor + 1
-        await self._js.add_consumer(stream, config=config)
+
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self._queue.append(msg)
+            self._owed -= 1
+        elif status == js_api.StatusCode.CONTROL_MESSAGE:
+            return  # a heartbeat
+        else:  # 404 no messages, 408 request expired, 409 ...: the request is over
+            self._owed = 0
+        self._arrived.set()
 
     def handed(self, msg: Msg) -> None:
         self._handed = msg
@@ -358,22 +392,39 @@ class _Reader:
             # Unacknowledged: JetStream delivers it (and what follows) again, marked.
             logger.info("consumer: acknowledgement failed (%r); redelivery will follow", exc)
 
-    async def next_batch(self) -> list[Msg]:
-        """Acknowledge what was handed out, then fetch more (waiting as long as it takes;
-        NATS unreachable: retried)."""
-        await self._ack(sync=False)
-        sub = self._sub
-        assert sub is not None
+    async def _ask(self) -> None:
+        nc = self._owner._nc
+        if nc is None or not nc.is_connected:
+            return
         batch = self._owner._batch
+        request = {"batch": batch, "expires": int(_PULL_EXPIRES * 1e9)}
+        try:
+            await nc.publish(self._next, msgspec.json.encode(request), reply=self._inbox)
+        except _TRANSIENT as exc:
+            logger.debug("consumer: pull request failed (%r); retrying", exc)
+            return
+        self._owed = batch
+        self._asked_at = time.monotonic()
+
+    async def next_batch(self) -> list[Msg]:
+        """Acknowledge what was handed out, then the next messages (waiting as long as it
+        takes; while NATS is unreachable, asking again)."""
+        await self._ack(sync=False)
         while True:
             raise_if_cancelled()
+            if self._owed > 0 and time.monotonic() - self._asked_at > _PULL_EXPIRES + 1.0:
+                self._owed = 0  # the request was lost (a reconnection): ask again
+            if self._owed <= 0:
+                await self._ask()
+            if self._queue:
+                batch, self._queue = self._queue, []
+                return batch
+            self._arrived.clear()
             try:
-                return await sub.fetch(batch, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except (OSError, nats.errors.Error) as exc:
-                logger.debug("consumer: fetch failed (%r); retrying", exc)
-                await asyncio.sleep(_RETRY)
+                async with asyncio.timeout(_RETRY if self._owed <= 0 else _PULL_EXPIRES + 1.0):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
 
     async def close(self) -> None:
         if self._closed:

@@ -132,6 +132,7 @@ class LeaseKeeper:
         self._last_owner: dict[Slot, str] = {}
         self._members = 0
         self._acquired = self._lost = 0
+        self._acquire_from = 0.0  # monotonic time before which no slot is taken
         self.changes: asyncio.Queue[LeaseChange] = asyncio.Queue()
         """Every change of this collector's slots, in order."""
 
@@ -174,21 +175,21 @@ class LeaseKeeper:
         """Renew, watch the others, take free slots: every ``renew_interval`` seconds,
         until cancelled."""
         interval = self._settings.interval
-        settle_until = time.monotonic() + self._settings.settle_time
-        healthy = 0  # ticks in a row that reached NATS
+        self._acquire_from = time.monotonic() + self._settings.settle_time
         while True:
             started = time.monotonic()
             try:
-                # After NATS was away, renew first for a whole tick before taking anything:
-                # the other collectors renew what they hold meanwhile, and only what truly
-                # has no holder is free.
-                await self._tick(acquire=started >= settle_until and healthy >= 1)
-                healthy += 1
+                await self._tick(acquire=started >= self._acquire_from)
             except _TRANSIENT as exc:
-                healthy = 0
                 logger.info("%s: lease tick failed (%r); leases kept, in doubt", self._id, exc)
             raise_if_cancelled()
             await asyncio.sleep(max(0.0, started + interval - time.monotonic()))
+
+    def reconnected(self) -> None:
+        """NATS is back after an outage: keys may have expired meanwhile, and the other
+        collectors renew theirs as they reconnect, each within a tick. Take nothing new for
+        a TTL, so that only what truly has no holder is free."""
+        self._acquire_from = max(self._acquire_from, time.monotonic() + self._settings.ttl)
 
     async def release_all(self, cause: str = "collector stopping") -> None:
         """Delete this collector's slot and membership keys (best effort: an unreachable

@@ -3,7 +3,7 @@ checked message by message.
 
 The pieces, all real and on loopback: a ``nats-server`` with JetStream and a file store in
 a temporary directory (:class:`~networkpype.bus.LocalNatsServer`); the exchange simulator
-as the venue (a thread of this process); ``--collectors`` collector processes
+as the venue (a process of its own); ``--collectors`` collector processes
 (``networkpype collect``), each taking partition leases; one consumer process
 (``networkpype consume --durable ... --format audit --events``) writing what it reads to a
 file that :mod:`networkpype.cli.cluster_audit` checks.
@@ -39,10 +39,22 @@ import msgspec
 from networkpype.bus.partitions import partition_of
 from networkpype.cli.cluster_audit import ClusterAudit, ClusterReport
 
-__all__ = ["SCENARIOS", "Cluster", "ClusterPlan", "ClusterResult", "run", "run_plan"]
+__all__ = [
+    "EXTRA_SCENARIOS",
+    "SCENARIOS",
+    "Cluster",
+    "ClusterPlan",
+    "ClusterResult",
+    "run",
+    "run_plan",
+]
 
 SCENARIOS = ("kill-collector", "restart-consumer", "crash-consumer", "restart-nats")
+"""The default run, in order."""
+EXTRA_SCENARIOS = ("crash-nats",)
+"""Also available: SIGKILL nats-server (what a crash costs is reported, not promised)."""
 _DURABLE = "cluster-demo"
+_MAY_MISS = ("kill-collector", "crash-nats")  # faults whose gaps are reported, not failures
 _RECOVERY_TIMEOUT = 60.0  # seconds for every topic to flow again after a fault
 
 
@@ -72,6 +84,8 @@ class ClusterResult:
     report: ClusterReport
     killed_topics: frozenset[str] = frozenset()
     kills: list[float] = field(default_factory=list)
+    faults: list[tuple[str, float]] = field(default_factory=list)  # (scenario, Unix time)
+    gap_windows: list[tuple[str, float, float]] = field(default_factory=list)
     nats_outage: float | None = None  # seconds from the server's kill to every topic back
     collector_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
@@ -92,14 +106,30 @@ class ClusterResult:
             ("no message dropped by a collector's buffer", dropped == 0),
             ("no venue limit broken", self.venue_violations == 0),
         ]
+        by_fault = self.gaps_by_fault()
+        unexplained = {f: n for f, (n, _) in by_fault.items() if f not in _MAY_MISS}
+        checks.append(
+            (
+                "gaps only where a fault may cost data (a killed collector, a crashed "
+                f"nats-server): {unexplained or 'none elsewhere'}",
+                not unexplained,
+            )
+        )
+        if "restart-nats" in plan.scenarios:
+            moved = sum(
+                s.get("leases", {}).get("lost", 0) for s in self.collector_status.values()
+            )
+            checks.append(("no partition changed hands over the nats-server restart", moved == 0))
         if "kill-collector" in plan.scenarios:
             if plan.replicas >= 2:
-                checks.append(("hot standby: nothing missed", r.missed == 0))
+                lost = by_fault.get("kill-collector", (0, set()))[0]
+                checks.append(("hot standby: no gap over the collector's kill", lost == 0))
             else:
+                killed = by_fault.get("kill-collector", (0, set()))[1]
                 checks.append(
                     (
-                        "gaps only on the killed collector's topics",
-                        r.gap_topics <= self.killed_topics,
+                        "kill: gaps only on the killed collector's topics",
+                        killed <= self.killed_topics,
                     )
                 )
                 bound = plan.lease_ttl + plan.lease_ttl / 3 * 2 + 5.0
@@ -111,6 +141,18 @@ class ClusterResult:
                     )
                 )
         return checks
+
+    def gaps_by_fault(self) -> dict[str, tuple[int, set[str]]]:
+        """Reported gaps by the last fault before the consumer saw them (``"none"``: before
+        any fault). (The consumer may see a gap well after its fault: a backlog after a
+        nats-server restart, say.)"""
+        out: dict[str, tuple[int, set[str]]] = {}
+        for topic, _before, after in self.gap_windows:
+            name = next((f for f, t in reversed(self.faults) if t <= after), "none")
+            count, topics = out.get(name, (0, set()))
+            topics.add(topic)
+            out[name] = (count + 1, topics)
+        return out
 
     @property
     def ok(self) -> bool:
@@ -145,6 +187,8 @@ class ClusterResult:
                 f"{pub.get('published', 0)}, duplicates collapsed {pub.get('duplicates', 0)}, "
                 f"re-sent {pub.get('resent', 0)}, dropped {pub.get('dropped', 0)}"
             )
+        for fault, (count, topics) in sorted(self.gaps_by_fault().items()):
+            lines.append(f"  reported gaps over {fault}: {count} on {len(topics)} topics")
         for topic, before, after in self.unreported[:5]:
             lines.append(
                 f"  unreported gap: {topic} between {before - self.started:.2f} s and "
@@ -215,17 +259,33 @@ class Cluster:
         self.audit = ClusterAudit()
         self._offset = 0
         self._partial = b""
-        self.venue: Any = None
+        self.venue: subprocess.Popen[bytes] | None = None
+        self.venue_url = ""
 
     def __enter__(self) -> Cluster:
-        from networkpype.demo.thread import ExchangeSimulatorThread
-
         self.nats.start()
         self.say(f"nats-server with JetStream on {self.nats.url}, store {self.nats.store_dir}")
-        self.venue = ExchangeSimulatorThread(rate=self.plan.rate, lifetime=3600.0)
-        self.venue.start()
-        self.say(f"venue (exchange simulator) on {self.venue.url}")
+        self.venue = subprocess.Popen(
+            [sys.executable, "-m", "networkpype.cli._cluster_venue", str(self.plan.rate)],
+            stdout=subprocess.PIPE,
+        )
+        assert self.venue.stdout is not None
+        line = self.venue.stdout.readline().decode()
+        if "listening on " not in line:
+            raise RuntimeError(f"the venue did not start: {line!r}")
+        self.venue_url = line.rsplit(" ", 1)[-1].strip()
+        self.say(f"venue (exchange simulator, a process of its own) on {self.venue_url}")
         return self
+
+    def stop_venue(self) -> dict[str, Any]:
+        """Stop the venue; its statistics."""
+        venue, self.venue = self.venue, None
+        if venue is None:
+            return {}
+        venue.send_signal(signal.SIGTERM)
+        out, _ = venue.communicate(timeout=30)
+        lines = [line for line in out.splitlines() if line.startswith(b"{")]
+        return dict(msgspec.json.decode(lines[-1])) if lines else {}
 
     def __exit__(self, *exc: object) -> None:
         if self.consumer is not None and self.consumer.poll() is None:
@@ -235,7 +295,8 @@ class Cluster:
             collector.signal(signal.SIGKILL)
             collector.wait(5.0)
         if self.venue is not None:
-            self.venue.stop()
+            self.venue.kill()
+            self.venue.wait()
         self.nats.close()
 
     def _cli(self, *args: str) -> list[str]:
@@ -245,7 +306,7 @@ class Cluster:
         plan = self.plan
         argv = self._cli(
             "collect",
-            self.venue.url,
+            self.venue_url,
             "--topics",
             f"@{self.topics_file}",
             "--id",
@@ -385,20 +446,25 @@ def _scenario(cluster: Cluster, plan: ClusterPlan, say: Callable[[str], None]) -
             say(f"  consumer ended in {time.monotonic() - t0:.2f} s")
             time.sleep(1.0)
             cluster.start_consumer()
-        elif scenario == "restart-nats":
-            say(f"fault: SIGKILL nats-server, start it again after {plan.nats_down:g} s "
+        elif scenario in ("restart-nats", "crash-nats"):
+            how = "SIGTERM" if scenario == "restart-nats" else "SIGKILL"
+            say(f"fault: {how} nats-server, start it again after {plan.nats_down:g} s "
                 "(same store)")
-            cluster.nats.kill()
+            if scenario == "restart-nats":
+                cluster.nats.stop()
+            else:
+                cluster.nats.kill()
             time.sleep(plan.nats_down)
             cluster.nats.start()
         else:
-            raise ValueError(f"unknown scenario {scenario!r}: use {', '.join(SCENARIOS)}")
+            raise ValueError(f"unknown scenario {scenario!r}")
+        result.faults.append((scenario, now))
         back = cluster.wait_flowing(now)
         if back is None:
             say(f"  not every topic came back within {_RECOVERY_TIMEOUT:g} s")
         else:
             say(f"  every topic flowing again {back:.2f} s after the fault")
-            if scenario == "restart-nats":
+            if scenario in ("restart-nats", "crash-nats"):
                 result.nats_outage = back
         last_fault = time.time()
     cluster.stream(plan.phase)
@@ -411,9 +477,13 @@ def _scenario(cluster: Cluster, plan: ClusterPlan, say: Callable[[str], None]) -
         collector.wait(15.0)
         result.collector_status[name] = collector.status
     cluster.progress()
-    result.venue_violations = cluster.venue.statistics().violations
+    venue = cluster.stop_venue()
+    result.venue_violations = int(venue.get("violations", -1))
+    if result.venue_violations:
+        say(f"venue: {result.venue_violations} incoming-rate violations (closed with 1008)")
     result.started = started
     result.unreported = cluster.audit.unreported_windows
+    result.gap_windows = cluster.audit.gap_windows
     result.report = cluster.audit.report(
         kills=result.kills, expected_topics=plan.topics, since=last_fault
     )
@@ -438,17 +508,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
-        help=f"comma-separated, in order (default {','.join(SCENARIOS)})",
+        help=f"comma-separated, in order (default {','.join(SCENARIOS)}; also "
+        f"{','.join(EXTRA_SCENARIOS)})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """``networkpype demo --cluster``; returns the exit status."""
     scenarios = tuple(s for s in args.scenarios.split(",") if s)
-    bad = [s for s in scenarios if s not in SCENARIOS]
+    bad = [s for s in scenarios if s not in SCENARIOS + EXTRA_SCENARIOS]
     if bad or args.collectors < 1 or args.replicas < 1 or args.partitions < 1:
         print(
-            f"networkpype demo: error: --scenarios from {', '.join(SCENARIOS)}; "
+            f"networkpype demo: error: --scenarios from {', '.join(SCENARIOS + EXTRA_SCENARIOS)}; "
             "--collectors, --replicas, --partitions at least 1",
             file=sys.stderr,
         )

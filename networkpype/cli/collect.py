@@ -33,7 +33,7 @@ from networkpype.cli import _args
 from networkpype.cli.demo_plan import demo_topics
 from networkpype.protocol.errors import NetworkPypeError
 
-__all__ = ["add_parser", "run", "topic_list"]
+__all__ = ["add_nats_arguments", "add_parser", "nats_url", "run", "topic_list"]
 
 
 def topic_list(text: str) -> list[str]:
@@ -66,11 +66,26 @@ def _name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def nats_url(text: str) -> str:
+    """A type: a ``nats://`` (or ``tls://``) URL with a host."""
+    from urllib.parse import urlsplit
+
+    from networkpype.protocol.redaction import redact_url
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("nats", "tls") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{redact_url(text)!r} is not a NATS URL: use nats://host:port"
+        )
+    return text
+
+
 def add_nats_arguments(parser: argparse.ArgumentParser) -> None:
     """The options a collector and a consumer share."""
     parser.add_argument(
         "--nats",
         action="append",
+        type=nats_url,
         default=None,
         metavar="URL",
         help="a NATS server (nats://host:port); repeatable (default nats://127.0.0.1:4222)",
@@ -138,8 +153,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--min-send-interval",
         type=_args.seconds(),
-        default=0.25,
-        help="least seconds between two frames of a connection (default 0.25: Binance's 5/s)",
+        default=0.3,
+        help="least seconds between two frames of a connection (default 0.3: under Binance's "
+        "5 a second, pongs included, with a margin for jitter)",
     )
     parser.add_argument(
         "--max-buffer",

@@ -75,7 +75,10 @@ async def test_data_per_topic_and_gap_records_in_order(nats_server: LocalNatsSer
                     elif isinstance(item, Reconnected) and killed_at >= 0:
                         reconnected_at = len(items) - 1
                     if killed_at < 0 and len(last_data) == len(TOPICS):
-                        assert venue.kill_all() > 0  # every connection reset (TCP RST)
+                        # Every connection reset (TCP RST), and the venue refuses handshakes
+                        # (429, Retry-After: 1) for a second: the feeds go on meanwhile.
+                        venue.refuse_for(1.0)
+                        assert venue.kill_all() > 0
                         killed_at = len(items) - 1
                     if reconnected_at >= 0 and all(
                         i > reconnected_at for i in last_data.values()
@@ -129,3 +132,29 @@ async def test_a_hot_standby_is_stored_once(nats_server: LocalNatsServer) -> Non
     assert all(s.topics == len(TOPICS) for s in stats)  # both serve every partition
     assert len(set(got)) == len(got)  # each venue event once
     assert sum(s.publisher.duplicates for s in stats) > 500  # the standby's copies collapsed
+
+
+async def test_a_venue_that_cannot_be_reached_hands_the_partitions_back(
+    nats_server: LocalNatsServer,
+) -> None:
+    collector = Collector(
+        CollectorSettings(
+            venue="sim",
+            url="ws://127.0.0.1:9/ws",  # nobody listens: every handshake fails
+            topics=TOPICS,
+            collector_id="c1",
+            nats_urls=(nats_server.url,),
+            stream=STREAM,
+            leases=LeaseSettings(partitions=2, ttl=1.0, renew_interval=0.2, settle=0.2),
+        )
+    )
+    task = asyncio.get_running_loop().create_task(collector.run())
+    try:
+        async with asyncio.timeout(10):
+            while collector.statistics().leases.lost < 2:
+                await asyncio.sleep(0.1)
+        assert not task.done()  # the collector goes on, and tries again at later ticks
+    finally:
+        collector.stop()
+        async with asyncio.timeout(15):
+            await task
