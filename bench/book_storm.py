@@ -73,6 +73,7 @@ class StormResult:
     invalid_for: list[float] = field(default_factory=list)  # break -> valid, seconds
     mass_invalid_for: list[float] = field(default_factory=list)  # those of the mass reset
     in_mass_reset: bool = False
+    loop_lags: list[float] = field(default_factory=list)  # event-loop lateness, seconds
     resets: int = 0
     drops: int = 0
     stale_armed: int = 0
@@ -107,11 +108,14 @@ class StormResult:
     def percentile(self, q: float, mass: bool = False) -> float | None:
         """The ``q``-th percentile of the break-to-valid times of the storm's faults, or
         (``mass``) of the mass reset."""
-        values = self.mass_invalid_for if mass else self.invalid_for
-        if not values:
-            return None
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+        return _quantile(self.mass_invalid_for if mass else self.invalid_for, q)
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def _all_valid(maintainer: OrderBookMaintainer, seconds: float) -> bool:
@@ -162,6 +166,7 @@ async def run_book_storm(
             )
             async with maintainer, asyncio.TaskGroup() as tasks:
                 collector = tasks.create_task(_collect(maintainer, result))
+                lag = tasks.create_task(_loop_lag(result.loop_lags))
                 refused = await maintainer.add(symbols)
                 if refused:
                     raise RuntimeError(f"the venue refused books: {refused}")
@@ -179,6 +184,7 @@ async def run_book_storm(
                 result.rest_rate_limited = stats.snapshots_rate_limited
                 result.unclaimed = stats.unclaimed_messages
                 collector.cancel()
+                lag.cancel()
         finally:
             await factory.close()
         result.checks = audit.checks
@@ -193,6 +199,16 @@ async def run_book_storm(
         result.diffs_dropped = venue.depth.diffs_dropped
         result.connections_accepted = venue.connections_accepted
     return result
+
+
+async def _loop_lag(lags: list[float], period: float = 0.05) -> None:
+    """How late the event loop runs a timer: above a few milliseconds, the process lacks
+    CPU (the venue and the client share one loop) and every time measured here grows."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + period
+        await asyncio.sleep(period)
+        lags.append(max(0.0, loop.time() - due))
 
 
 async def _collect(maintainer: OrderBookMaintainer, result: StormResult) -> None:
@@ -283,6 +299,9 @@ async def _mass_reset(
             return
         await asyncio.sleep(0.002)
     recovered = await _all_valid(maintainer, MASS_RESET_BOUND)
+    if not recovered:
+        for state in [s for s in maintainer.statistics().states if s.status != "valid"][:5]:
+            say(f"not valid after the mass reset: {state}")
     await asyncio.sleep(0.1)  # the last events reach the collector
     result.in_mass_reset = False
     if recovered:
@@ -332,6 +351,9 @@ def report(result: StormResult, seed: int) -> list[str]:
         f"{result.handshakes_refused}, {result.connections_accepted} handshakes",
         f"  valid at the end: {result.valid_at_end} of {result.books}; unclaimed messages "
         f"{result.unclaimed}",
+        f"  event loop late by p50 {ms(_quantile(result.loop_lags, 50))}, p99 "
+        f"{ms(_quantile(result.loop_lags, 99))}, max {ms(max(result.loop_lags, default=None))} "
+        "(CPU: the venue and the client share one loop)",
         *(f"  WRONG: {m.symbol} at {m.update_id}: {m.detail}" for m in result.mismatches[:5]),
         f"result: {'OK' if result.ok else 'FAILED'}",
     ]

@@ -30,7 +30,7 @@ class BookSettings:
     """
 
     max_buffer: int = 1000
-    snapshot_concurrency: int = 4
+    snapshot_concurrency: int = 10
     snapshot_timeout: float = 10.0
     retry_initial: float = 0.25
     retry_cap: float = 10.0

@@ -16,6 +16,7 @@ Prices and quantities are sent as decimal strings with 8 decimals, built from in
 
 from __future__ import annotations
 
+import functools
 import random
 import zlib
 from collections import deque
@@ -36,13 +37,17 @@ CHECKSUM_DEPTH = 10
 """Levels per side in each update's checksum (``"c"``)."""
 
 _ZERO = "0.00000000"
+_MOVES = (-2, -1, -1, 0, 0, 0, 1, 1, 2)  # ticks the mid moves in one update
+_MAX_LOTS = 50_000  # the largest quantity of a level, in lots (50.000)
 
 
+@functools.cache
 def price_text(ticks: int) -> str:
     """A price of ``ticks`` hundredths as the venue writes it (8 decimals)."""
     return f"{ticks // 100}.{ticks % 100:02d}000000"
 
 
+@functools.cache
 def lots_text(lots: int) -> str:
     """A quantity of ``lots`` thousandths as the venue writes it (8 decimals)."""
     return f"{lots // 1000}.{lots % 1000:03d}00000" if lots else _ZERO
@@ -104,8 +109,8 @@ class DepthTruth:
 
     def step(self) -> TruthStep:
         """Move the market one update (at least one level changes) and record it."""
-        rng = self._rng
-        self.mid = max(self.levels + 2, self.mid + rng.choice((-2, -1, -1, 0, 0, 0, 1, 1, 2)))
+        random_ = self._rng.random  # random() and int(): a few times faster than randint()
+        self.mid = max(self.levels + 2, self.mid + _MOVES[int(random_() * len(_MOVES))])
         low, high = self.mid - self.levels, self.mid + self.levels
         changes: dict[tuple[int, int], tuple[int, int]] = {}  # (side, ticks) -> before, after
 
@@ -128,12 +133,13 @@ class DepthTruth:
                 put(side, book, ticks, 0)  # left the window, or crossed the mid
             for ticks in keep:
                 if ticks not in book:
-                    put(side, book, ticks, rng.randint(1, 50_000))
-            for ticks in rng.sample(keep, min(len(keep), rng.randint(1, 6))):
-                put(side, book, ticks, rng.randint(0, 50_000) if rng.random() < 0.9 else 0)
+                    put(side, book, ticks, 1 + int(random_() * _MAX_LOTS))
+            for _ in range(1 + int(random_() * 6)):  # a few quantities change, some to 0
+                ticks = keep[int(random_() * len(keep))]
+                put(side, book, ticks, int(random_() * _MAX_LOTS) if random_() < 0.9 else 0)
         if not changes:  # at least one change, so that the ids advance
             ticks = self.mid - 1
-            put(0, self.bids, ticks, self.bids.get(ticks, 0) % 50_000 + 1)
+            put(0, self.bids, ticks, self.bids.get(ticks, 0) % _MAX_LOTS + 1)
         first = self.update_id + 1
         self.update_id += len(changes)
         self.sequence += 1
