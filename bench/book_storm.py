@@ -151,7 +151,7 @@ async def run_book_storm(
 
     async with venue, FaultProxy(target_port=venue.port, seed=seed) as proxy:
         audit = BookAudit(venue.depth)
-        throttler = AsyncThrottler(rules.rate_limits(REST_WEIGHT, REST_WINDOW, latency_guard=0.1))
+        throttler = AsyncThrottler(rules.rate_limits(REST_WEIGHT, REST_WINDOW, latency_guard=0.25))
         factory = ConnectionManagersFactory(throttler=throttler)
         try:
             ws = await factory.get_sharded_ws_manager(

@@ -57,7 +57,7 @@ from networkpype.protocol.events import (
     MessagesDropped,
     Reconnected,
     RotationFinished,
-    RotationStarted,
+    TopicsLost,
 )
 from networkpype.rest.errors import RESTDecodeError, RESTStatusError
 from networkpype.rest.manager import RESTManager
@@ -353,12 +353,9 @@ class OrderBookMaintainer:
                 if self._ws.shard_of(entry.topic) is None:
                     self._invalidate(entry, f"subscription lost in the rotation of {old}")
                     self._resubscriber.request(entry)
-            case RotationStarted():
-                pass
-            case _ if entry.topic in getattr(event, "topics", ()):
-                # The manager will not subscribe the topic again by itself (``TopicsLost``:
-                # refused on a replay, say); its stream ends after this event.
-                reason = getattr(event, "reason", type(event).__name__)
+            case TopicsLost(topics=topics, reason=reason) if entry.topic in topics:
+                # The manager will not subscribe it again by itself (refused to a rotation's
+                # replacement, say); its stream ends after this event.
                 entry.stream_ended = True
                 self._invalidate(entry, f"subscription lost: {reason}")
                 self._resubscriber.request(entry)

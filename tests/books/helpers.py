@@ -48,7 +48,8 @@ async def simulated_books(
     ws_kwargs: dict[str, Any] | None = None,
 ) -> AsyncIterator[Books]:
     """The simulator (REST weight ``venue_weight``, default ``weight``), a factory whose
-    throttler declares ``weight`` for the snapshots, a sharded manager of
+    throttler declares ``weight`` for the snapshots (with a latency guard of a quarter of
+    the window: loaded test machines delay some requests far more than others), a sharded manager of
     ``per_connection`` topics a connection, and a started maintainer whose every update is
     audited."""
     rules = rules or BinanceSpotRules(limit=100)
@@ -57,7 +58,7 @@ async def simulated_books(
     async with ExchangeSimulator(rate=rate, depth=depth, **(sim_kwargs or {})) as sim:
         audit = BookAudit(sim.depth, ids=ids)
         if limits is None:
-            limits = BinanceSpotRules(limit=100).rate_limits(*weight, latency_guard=weight[1] / 20)
+            limits = BinanceSpotRules(limit=100).rate_limits(*weight, latency_guard=weight[1] / 4)
         factory = ConnectionManagersFactory(throttler=AsyncThrottler(limits))
         try:
             ws = await factory.get_sharded_ws_manager(
