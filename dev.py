@@ -4,8 +4,9 @@
     python3 dev.py demo    # the main job: the library against its own loopback server
     python3 dev.py test    # ruff, mypy --strict, pytest, pykka's own suite on our runtime
     python3 dev.py bench   # the benchmark programs under bench/
-    python3 dev.py soak    # reset storm (100 resets), accept-then-close server (60 s), and
-                           # the book storm (200 order books, 60 s of faults)
+    python3 dev.py soak    # reset storm (100 resets), accept-then-close server (60 s), the
+                           # book storm (200 order books, 60 s of faults) and the sharding
+                           # storms (1,000 and 2,000 topics, 5 seeds each, ~25 min)
     python3 dev.py cluster # the NATS bus: 1,000 topics, 3 collector processes, faults (~3 min)
 
 The first run creates ``.venv/`` at the repository root and installs the package with its
@@ -72,11 +73,17 @@ def cmd_bench(extra: list[str]) -> int:
 
 def cmd_soak(extra: list[str]) -> int:
     """Both forms of bench/recovery.py with default settings (arguments go to the storm),
-    then bench/book_storm.py in full."""
+    then bench/book_storm.py and bench/sharding_storm.py in full (the sharding storms: 1,000
+    and 2,000 topics, 50 and 10 a message, 5 seeds each, about 25 minutes)."""
     storm = _run(PY, "bench/recovery.py", "--resets", "100", *extra)
     accept_close = _run(PY, "bench/recovery.py", "--mode", "accept-close", "--seconds", "60")
     books = _run(PY, "bench/book_storm.py", "--books", "200", "--seconds", "60")
-    return storm or accept_close or books
+    sharding = [
+        _run(PY, "bench/sharding_storm.py", "--topics", n, "--per-message", k, "--seeds", "5")
+        for n in ("1000", "2000")
+        for k in ("50", "10")
+    ]
+    return storm or accept_close or books or max(sharding)
 
 
 def cmd_cluster(extra: list[str]) -> int:

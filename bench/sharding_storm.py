@@ -22,8 +22,8 @@ subscribed to the topic.
 **The storm** (seeded): subscribe every topic (``subscribe_topics``) and wait until each has
 delivered; then, for ``--seconds``, reset (TCP RST) one random open connection every
 ``--reset-every`` seconds, and reset every connection at once ``--mass-resets`` times at
-seeded moments; then stop the faults and wait until every topic delivers again
-(``--alive-bound`` seconds at most).
+seeded moments (one in each of as many equal spans of the storm); then stop the faults and
+wait until every topic delivers again (``--alive-bound`` seconds at most).
 
 **The figures**, counted by the consumer (``iter_messages(events=True)``) and the venue:
 
@@ -171,6 +171,7 @@ class StormResult:
             f"recovery p50/max (s) {rec}, {self.handshakes} handshakes, "
             f"{self.rotations} rotations, {self.reported_gaps} reported gaps, "
             f"{self.messages:,} messages, {self.elapsed:.0f} s"
+            + (f", {self.unrecovered} recoveries cut short" if self.unrecovered else "")
             + ("" if self.aborted is None else f", ABORTED: {self.aborted}")
         )
 
@@ -317,7 +318,9 @@ async def run_storm(
     options = manager_settings(venue, per_message) | (settings or {})
     # After the faults stop: the venue's attempt window, and a replay, is enough.
     alive_bound = alive_bound if alive_bound is not None else venue.attempts_window + 30.0
-    mass_at = sorted(rng.uniform(0.15, 0.85) * seconds for _ in range(mass_resets))
+    # One mass reset in each of `mass_resets` equal spans, away from their edges: each
+    # recovery is measured whole, before the next mass reset.
+    mass_at = [(i + rng.uniform(0.2, 0.8)) * seconds / mass_resets for i in range(mass_resets)]
     started = time.monotonic()
     factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("default", 10, 1.0)]))
     consumer_task: asyncio.Task[None] | None = None

@@ -203,11 +203,12 @@ class ConnectionManagersFactory:
         """Opt-in: a manager that spreads topic subscriptions over as many connections as
         ``max_topics_per_connection`` requires (see ``networkpype.websocket.sharded``).
 
-        For Binance spot: ``max_topics_per_connection=1024, min_send_interval=0.25,
-        max_connection_attempts=(300, 300.0), max_age=23 * 3600`` (4 messages a second per
-        connection leaves room for pongs under the venue's 5, pings and pongs included;
-        connections are rotated before the venue ends them at 24 h). ``dedup_key(data)``
-        removes the messages both connections deliver while a rotation overlaps.
+        Give the venue's own numbers; the margins are the library's. For Binance spot:
+        ``max_topics_per_connection=1024, min_send_interval=0.2,
+        max_connection_attempts=(300, 300.0), max_age=24 * 3600`` (5 frames a second per
+        connection, pings and pongs included; 300 attempts per 5 minutes; connections
+        rotated so as to be replaced before the venue ends them at 24 h). ``dedup_key(data)``
+        removes the messages both connections deliver around a rotation.
         ``on_shard_gave_up``: ``"continue"`` (the others go on) or ``"stop"`` (everything ends
         with the ``GaveUpError``) when a shard's supervisor gives up.
         """

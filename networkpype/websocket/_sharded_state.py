@@ -3,16 +3,18 @@ snapshot and log functions. Public names are re-exported by ``networkpype.websoc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import GaveUpError
+from networkpype.websocket.codec import Reply
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import WebSocketRequest
 
@@ -21,6 +23,7 @@ __all__ = [
     "ShardedStatistics",
     "SubscribeResult",
     "SubscriptionStatistics",
+    "Wait",
     "log_statistics",
     "snapshot",
 ]
@@ -67,6 +70,13 @@ class ShardedStatistics(msgspec.Struct, frozen=True):
     subscriptions: tuple[SubscriptionStatistics, ...]
     queue_depth: int
     dropped: int
+
+
+Wait: TypeAlias = tuple[
+    list[str], WebSocketRequest, asyncio.Future[Reply], asyncio.Future[None] | None
+]
+"""A subscription sent: its topics, its request, its reply, its write (None: sent by the
+replay of a connection that is down)."""
 
 
 @dataclass(eq=False, slots=True)

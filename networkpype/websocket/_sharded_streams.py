@@ -57,7 +57,6 @@ async def dedup_rotations(
                 if keys is not None:
                     k = key(data)
                     if k in keys:
-                        keys.discard(k)  # a message comes at most twice (old, new)
                         removed += 1
                         continue
                     if active.get(topic):

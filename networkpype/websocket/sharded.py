@@ -55,8 +55,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import (
@@ -71,7 +70,7 @@ from networkpype.protocol.errors import (
     GaveUpError,
     NotConnectedError,
 )
-from networkpype.protocol.events import RotationFinished, RotationStarted, TopicsLost
+from networkpype.protocol.events import TopicsLost
 from networkpype.protocol.messages import (
     Connect,
     ConnectionSpec,
@@ -85,20 +84,19 @@ from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket._acks import Acks
-from networkpype.websocket._attempts import REDIAL, ROTATION, AttemptGate
+from networkpype.websocket._attempts import AttemptGate
 from networkpype.websocket._budget import (
     AttemptBudget,
-    redial_reserve,
-    rotation_lead,
-    rotation_load,
 )
 from networkpype.websocket._pacing import WIRE_MARGIN, FramePacer
+from networkpype.websocket._rotation import Rotation, Rotations
 from networkpype.websocket._sharded_state import (
     ConnectionStatistics,
     Shard,
     ShardedStatistics,
     SubscribeResult,
     SubscriptionStatistics,
+    Wait,
     log_statistics,
     snapshot,
 )
@@ -129,21 +127,15 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-_REPLAN = 1.0  # seconds: the rotator looks at the shards again at least this often
 _ACK_POLL = 0.5  # seconds: a wait for an acknowledgement looks at its connection this often
 _CLOSED = "the connection was closed or given up before the acknowledgement"
-_Wait: TypeAlias = (
-    "tuple[list[str], WebSocketRequest, asyncio.Future[Reply], asyncio.Future[None] | None]"
-)
-"""A subscription sent: its topics, its request, its reply, its write (None: sent by the
-replay of a connection that is down)."""
 
 SUBSCRIBE_TRIES = 3
 """How often a subscription is sent on a connection that stays up without acknowledging it,
 ``ack_timeout`` apart, before its topics are reported lost."""
 
 
-class ShardedWebSocketManager:
+class ShardedWebSocketManager(Rotations):
     """Topic subscriptions spread over supervised connections; see the module docstring.
 
     ``connection_factory`` makes a fresh ``WebSocketConnection`` per shard (the factory's
@@ -222,7 +214,7 @@ class ShardedWebSocketManager:
         else:
             self._budget = None
         self._gate = AttemptGate(self._budget)
-        self._rotations: dict[str, _Rotation] = {}  # replacement id -> its rotation
+        self._rotations: dict[str, Rotation] = {}  # replacement id -> its rotation
         self._retiring: set[str] = set()  # rotated-out connections in their overlap
         self._fit_warned = False
         self._ack_timeout = ack_timeout
@@ -317,7 +309,7 @@ class ShardedWebSocketManager:
         if done is not None:
             await done
 
-    async def _open_shard(self, *, append: bool = True, rotation: _Rotation | None = None) -> Shard:
+    async def _open_shard(self, *, append: bool = True, rotation: Rotation | None = None) -> Shard:
         """Open a new shard; ``rotation``: as the replacement of that rotation (its attempt
         goes after redials, and is cancelled when the rotation's reason is gone)."""
         if self._spec is None:
@@ -397,196 +389,6 @@ class ShardedWebSocketManager:
     def _shard(self, shard_id: str) -> Shard | None:
         return next((s for s in self._shards if s.id == shard_id), None)
 
-    # -- connection attempts ---------------------------------------------------------------
-
-    def _attempt_gate(self, shard_id: str) -> AbstractAsyncContextManager[Any]:
-        """Around every connection attempt of shard ``shard_id`` (``connect_gate``)."""
-        if shard_id in self._retiring:
-            # Rotated out and in its overlap: closed in a moment, never redialled.
-            return _never()
-        rotation = self._rotations.get(shard_id)
-        if rotation is None:
-            return self._gate.attempt(REDIAL)  # a first open or a redial: topics are dark
-        if rotation.dialled:
-            return _never()  # the replacement failed before taking over: the rotation ends
-        rotation.dialled = True
-        return self._gate.attempt(ROTATION, self._reserve(), cancelled=rotation.stale)
-
-    def _reserve(self) -> int:
-        """Attempts a rotation leaves free for redials."""
-        budget = self._budget
-        return 0 if budget is None else redial_reserve(len(self._shards), budget.limit)
-
-    def _lead(self, topics: int) -> float:
-        """Seconds before ``max_age`` a rotation of a shard with ``topics`` starts."""
-        assert self._max_age is not None
-        size = self._codec.max_topics_per_message
-        frames = -(-topics // size)
-        gap = self._gap * (1 + WIRE_MARGIN) if self._gap is not None else 0.0
-        return rotation_lead(self._max_age, frames, gap, self._overlap)
-
-    def _check_rotation_fit(self, connections: int, *, at_configuration: bool = False) -> None:
-        """WARNING when rotating ``connections`` full shards needs more attempts than the
-        budget leaves rotations (``_budget.rotation_load``); once per manager."""
-        budget, max_age = self._budget, self._max_age
-        if budget is None or max_age is None or self._fit_warned:
-            return
-        load = rotation_load(
-            connections, max_age, self._lead(self._cap), budget.limit, budget.window
-        )
-        if load.fits:
-            return
-        self._fit_warned = True
-        if load.every <= 0:
-            logger.warning(
-                "sharded manager: max_age=%g s is too short to rotate a connection of %d topics "
-                "(a rotation takes about %.1f s): connections will be cut by the venue and "
-                "redialled, with a gap",
-                max_age,
-                self._cap,
-                self._lead(self._cap),
-            )
-            return
-        fit = max(0, int(load.available * load.every // budget.window))
-        logger.warning(
-            "sharded manager: %d connections rotated every %.1f s (max_age=%g s) need %.1f "
-            "attempts per %g s; max_connection_attempts=(%d, %g) leaves rotations %d (the rest "
-            "is kept for redials): rotations fit %d connections (%d topics)%s. The others will "
-            "be cut by the venue at max_age and redialled, with a gap (reported)",
-            connections,
-            load.every,
-            max_age,
-            load.needed,
-            budget.window,
-            budget.limit,
-            budget.window,
-            load.available,
-            fit,
-            fit * self._cap,
-            " at most" if at_configuration else "",
-        )
-
-    # -- rotation --------------------------------------------------------------------------
-
-    def _rotation_due(self, shard: Shard) -> float:
-        """When ``shard``'s rotation starts (monotonic): early enough to end before
-        ``max_age``."""
-        assert self._max_age is not None
-        return shard.connection.opened_at + self._max_age - self._lead(shard.load)
-
-    async def _rotate_forever(self, max_age: float) -> None:
-        """Rotate each connection as it comes due (``_rotation_due``), connections side by
-        side, starts at least ``rotation_stagger`` apart, each only while the attempt budget
-        has room beyond the redial reserve. The rotations are tasks of this one."""
-        async with asyncio.TaskGroup() as rotations:
-            while True:
-                candidates = [
-                    (self._rotation_due(s), s)
-                    for s in self._shards
-                    if s.connection.connected and not s.rotating
-                ]
-                if not candidates:
-                    await asyncio.sleep(min(max_age, _REPLAN))
-                    continue
-                when, shard = min(candidates, key=lambda pair: pair[0])
-                wait = when - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(min(wait, _REPLAN))  # shards change meanwhile
-                    continue
-                if not await self._gate.wait_for_room(self._reserve(), _REPLAN):
-                    continue
-                shard.rotating = True
-                rotations.create_task(self._rotation(shard), name=f"networkpype-rotate-{shard.id}")
-                await asyncio.sleep(self._stagger)
-
-    async def _rotation(self, shard: Shard) -> None:
-        try:
-            await self._rotate(shard)
-        except (ConnectionError, TimeoutError) as exc:
-            logger.info("sharded manager: rotation of %s not done: %s", shard.id, exc)
-        except Exception:
-            logger.exception("sharded manager: rotation of %s failed; retrying later", shard.id)
-        finally:
-            shard.rotating = False
-
-    async def rotate(self, connection_id: str) -> None:
-        """Replace connection ``connection_id`` make-before-break: a new connection opens and
-        subscribes to the same topics (acknowledged) before the old one closes. The consumer
-        sees ``RotationStarted``/``RotationFinished`` around the overlap. Does nothing for a
-        connection that is down or already rotating; raises what ended the rotation."""
-        shard = self._shard(connection_id)
-        if shard is None or not shard.connection.connected or shard.rotating:
-            return  # gone, or down (maybe cooling off at the venue's request): not now
-        shard.rotating = True
-        try:
-            await self._rotate(shard)
-        finally:
-            shard.rotating = False
-
-    async def _rotate(self, old: Shard) -> None:
-        rotation = _Rotation(self, old)
-        new = await self._open_shard(append=False, rotation=rotation)
-        swapped = False
-        try:
-            async with self._lock:  # what the old one carries now; later changes: at the swap
-                groups: dict[int, list[str]] = {}
-                for topic, request in old.topics.items():
-                    groups.setdefault(id(request), []).append(topic)
-                raw = list(old.raw)
-                self._queue.put_nowait(
-                    RotationStarted(
-                        connection_id=old.id,
-                        at=time.time(),
-                        replacement=new.id,
-                        topics=tuple(old.topics),
-                    )
-                )
-                waits = []
-                for group in groups.values():
-                    waits.extend(await self._send_subscribes(new, group))
-                for request in raw:
-                    new.raw.append(request)
-                    await self._ask(Subscribe(request=request, connection_id=new.id))
-            rejected = await self._confirm_all(new, waits, rotation)
-            async with self._lock:
-                if old not in self._shards:  # given up on meanwhile: its topics are lost
-                    raise GaveUpError(f"{old.id} was given up on during its rotation")
-                self._shards[self._shards.index(old)] = new
-                swapped = True
-                self._rotations.pop(new.id, None)
-                self._retiring.add(old.id)
-                # Unsubscribed from the old one during the rotation: gone from the new one too;
-                # subscribed to it meanwhile (a call that planned before the rotation): added.
-                gone = [t for t in new.topics if t not in old.topics and t not in rejected]
-                if gone:
-                    await self._unsubscribe_on(new, gone)
-                added = [t for t in old.topics if t not in new.topics and t not in rejected]
-                late = await self._send_subscribes(new, added) if added else []
-            if late:
-                rejected |= await self._confirm_all(new, late)
-            if rejected:
-                self._report_lost(new.id, rejected)
-            # Both deliver for a moment: what the old one had in flight still arrives,
-            # and the new one's first messages are on their way before the old one goes.
-            await asyncio.sleep(self._overlap)
-        finally:
-            self._rotations.pop(new.id, None)
-            # Whatever happens (a disconnect() cancelling us included), the connection
-            # that is not in the list is closed: no shard outlives the manager.
-            try:
-                await self._close_shard(old if swapped else new)
-            finally:
-                self._retiring.discard(old.id)
-                self._queue.put_nowait(
-                    RotationFinished(
-                        connection_id=old.id,
-                        at=time.time(),
-                        replacement=new.id,
-                        aborted=not swapped,
-                    )
-                )
-        logger.info("sharded manager: rotated %s -> %s", old.id, new.id)
-
     # -- subscriptions ---------------------------------------------------------------------
 
     def shard_of(self, topic: str) -> str | None:
@@ -631,14 +433,14 @@ class ShardedWebSocketManager:
         accepted = tuple(t for t in wanted if t not in rejected)
         return SubscribeResult(accepted=accepted, rejected=rejected)
 
-    async def _send_subscribes(self, shard: Shard, topics: list[str]) -> list[_Wait]:
+    async def _send_subscribes(self, shard: Shard, topics: list[str]) -> list[Wait]:
         """Record the subscribe requests of ``topics`` on ``shard``, batched by the codec, and
         queue them to be sent (paced); their writes and acknowledgements are to be awaited
         (``_confirm_all``)."""
         if self._actor is None:
             raise NotConnectedError("no connection: disconnected")
         size = self._codec.max_topics_per_message
-        waits: list[_Wait] = []
+        waits: list[Wait] = []
         for i in range(0, len(topics), size):
             chunk = topics[i : i + size]
             request, future = self._acks.subscribe(chunk)
@@ -652,7 +454,7 @@ class ShardedWebSocketManager:
         return waits
 
     async def _confirm_all(
-        self, shard: Shard, waits: list[_Wait], rotation: _Rotation | None = None
+        self, shard: Shard, waits: list[Wait], rotation: Rotation | None = None
     ) -> dict[str, str]:
         """Wait for each acknowledgement (``_confirm``); take what is rejected or never
         acknowledged out of the shard and its replay record. Returns them with the reason."""
@@ -683,7 +485,7 @@ class ShardedWebSocketManager:
         shard: Shard,
         request: WebSocketRequest,
         future: asyncio.Future[Reply],
-        rotation: _Rotation | None,
+        rotation: Rotation | None,
     ) -> str | None:
         """None once ``request`` is acknowledged; otherwise why not: the venue's reason, no
         acknowledgement after ``SUBSCRIBE_TRIES`` sends on a connection that stayed up, or the
@@ -881,34 +683,3 @@ class ShardedWebSocketManager:
         """A frozen snapshot of every connection and subscription."""
         restarts = await self._actor.proxy().restarts() if self._actor is not None else {}
         return snapshot([*self._shards, *self._lost], self._router.streams, self._queue, restarts)
-
-
-class _Rotation:
-    """One rotation under way: the shard it replaces, as it was when the rotation began."""
-
-    __slots__ = ("dialled", "manager", "old", "opened_at")
-
-    def __init__(self, manager: ShardedWebSocketManager, old: Shard) -> None:
-        self.manager = manager
-        self.old = old
-        self.opened_at = old.connection.opened_at
-        self.dialled = False  # the replacement's first attempt has begun
-
-    def stale(self) -> str | None:
-        """Why the rotation has no reason left (for the attempt gate), or None."""
-        old = self.old
-        if old not in self.manager._shards:
-            return f"{old.id} was closed or given up on"
-        if not old.connection.connected:
-            return f"{old.id} is down: its redial comes first"
-        if old.connection.opened_at != self.opened_at:
-            return f"{old.id} was redialled meanwhile: it is new"
-        return None
-
-
-@contextlib.asynccontextmanager
-async def _never() -> AsyncIterator[None]:
-    """An attempt that never starts (the gate of a connection about to be closed for good:
-    closing it cancels the wait)."""
-    await asyncio.Event().wait()
-    yield  # pragma: no cover

@@ -169,3 +169,30 @@ async def test_dedup_during_the_overlap_counts_in_rotation_finished() -> None:
     ]
     assert [i.data["seq"] for i in out if isinstance(i, WebSocketResponse)] == [1, 2]
     assert out[-1].duplicates_removed == 2
+
+
+async def test_dedup_removes_every_copy_while_rotations_of_a_topic_overlap() -> None:
+    """A replacement rotated again before its own rotation ended: three connections deliver
+    the same events; each event is delivered once."""
+    first = RotationStarted(connection_id="s1", at=0.0, replacement="s2", topics=("a",))
+    second = RotationStarted(connection_id="s2", at=0.0, replacement="s3", topics=("a",))
+    source = _items(
+        first,
+        _msg("a", 1),
+        _msg("a", 1),
+        second,
+        _msg("a", 1),
+        _msg("a", 2),
+        _msg("a", 2),
+        RotationFinished(connection_id="s1", at=0.0, replacement="s2"),
+        _msg("a", 2),
+        RotationFinished(connection_id="s2", at=0.0, replacement="s3"),
+        _msg("a", 3),
+    )
+    out = [
+        i
+        async for i in dedup_rotations(
+            source, lambda d: (d["stream"], d["seq"]), lambda d: d["stream"]
+        )
+    ]
+    assert [i.data["seq"] for i in out if isinstance(i, WebSocketResponse)] == [1, 2, 3]
