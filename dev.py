@@ -91,8 +91,12 @@ def cmd_cluster(extra: list[str]) -> int:
     processes with every fault, then a hot standby losing a collector; arguments go to both."""
     demo = (PY, "-m", "networkpype", "demo", "--cluster", "--topics", "1000")
     full = _run(*demo, *extra)
+    # Two collectors on every topic: the venue sends each event twice (halve the rate).
     standby = _run(
-        *demo, "--replicas", "2", "--scenarios", "kill-collector,restart-nats", *extra
+        *demo,
+        *("--rate", "5", "--replicas", "2"),
+        *("--scenarios", "kill-collector,restart-nats,crash-nats"),
+        *extra,
     )
     return full or standby
 

@@ -218,7 +218,12 @@ class LeaseKeeper:
             raise RuntimeError("open() the lease keeper first")
         self._member_revision = await self._renew(kv, member_key(self._id), self._member_revision)
         for slot in list(self._held):
-            revision = await self._renew(kv, slot.key, self._held[slot])
+            held = self._held.get(slot)
+            if held is None:
+                continue  # handed back meanwhile (give_up)
+            revision = await self._renew(kv, slot.key, held)
+            if slot not in self._held:
+                continue  # handed back while we renewed: not ours to keep
             if revision:
                 self._held[slot] = revision
                 self._renewed[slot] = time.monotonic()

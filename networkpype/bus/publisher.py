@@ -4,9 +4,11 @@ window of unacknowledged messages, on a NATS connection of its own.
 ``publish_nowait()`` never waits: the message goes into a buffer of at most
 ``max_buffer`` messages. A task owned by the caller (:meth:`run`) sends the buffer in order,
 with at most ``max_in_flight`` messages unacknowledged by JetStream. What is not
-acknowledged within ``ack_timeout`` seconds, or was in flight when the connection broke, is
-sent again, in order, under the same message id: JetStream's de-duplication makes the
-re-send harmless. Nothing is published while NATS is unreachable; the buffer fills.
+acknowledged within ``ack_timeout`` seconds, or was in flight when the connection broke, or
+was answered with a server error (5xx: no stream yet, JetStream restarting), is sent again,
+in order, under the same message id: JetStream's de-duplication makes the re-send
+harmless. Nothing is published while NATS is unreachable; the buffer fills. A message
+JetStream refuses for good (4xx) is logged and reported like a dropped one.
 
 When the buffer is full, the oldest message is dropped. Never silently: the drop is counted
 per topic (with the first and last sequence numbers dropped), logged at WARNING, and once
@@ -186,12 +188,7 @@ class BusPublisher:
         self._dropped += 1
         if old.record:
             self._records_dropped += 1
-        if old.topic is not None and not old.record:
-            notice = self._drops.setdefault(old.topic, DropNotice())
-            notice.count += 1
-            if old.seq is not None:
-                notice.first_seq = old.seq if notice.first_seq is None else notice.first_seq
-                notice.last_seq = old.seq
+        self._count_drop(old)
         now = time.monotonic()
         if now - self._last_warning >= _WARN_INTERVAL:
             self._last_warning = now
@@ -203,6 +200,16 @@ class BusPublisher:
                 self._dropped,
                 len(self._drops),
             )
+
+    def _count_drop(self, item: _Outgoing) -> None:
+        """Remember ``item`` for its topic's ``PublishDropped`` notice."""
+        if item.topic is None or item.record:
+            return
+        notice = self._drops.setdefault(item.topic, DropNotice())
+        notice.count += 1
+        if item.seq is not None:
+            notice.first_seq = item.seq if notice.first_seq is None else notice.first_seq
+            notice.last_seq = item.seq
 
     @property
     def buffered(self) -> int:
@@ -333,18 +340,23 @@ class BusPublisher:
         if item is None:
             return  # acknowledged already (an answer to an earlier send)
         headers = msg.headers or {}
-        if headers.get("Status") == _NO_RESPONDERS:
-            # No stream (JetStream restarting): send again a little later, in order.
+        try:
+            ack = (
+                _Ack(error={"code": 503, "description": "no responders"})
+                if headers.get("Status") == _NO_RESPONDERS
+                else _decode_ack(msg.data)
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            ack = _Ack(error={"description": f"not an acknowledgement: {msg.data[:100]!r}"})
+        if ack.error is not None and int(ack.error.get("code") or 0) >= 500:
+            # No stream, or JetStream (re)starting: send again a little later, in order.
             self._in_flight[token] = item
             item.sent_at = time.monotonic() - self._settings.ack_timeout + _RETRY_DELAY
             self._wake.set()
             return
-        try:
-            ack = _decode_ack(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            ack = _Ack(error={"description": f"not an acknowledgement: {msg.data[:100]!r}"})
         if ack.error is not None:
             self._rejected += 1
+            self._count_drop(item)  # reported on the bus like a message dropped here
             logger.warning(
                 "publisher: JetStream refused a message on %s: %s",
                 item.subject,

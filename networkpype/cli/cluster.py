@@ -142,13 +142,16 @@ class ClusterResult:
                 )
         return checks
 
+    def _fault_of(self, when: float) -> str:
+        return next((f for f, t in reversed(self.faults) if t <= when), "none")
+
     def gaps_by_fault(self) -> dict[str, tuple[int, set[str]]]:
         """Reported gaps by the last fault before the consumer saw them (``"none"``: before
         any fault). (The consumer may see a gap well after its fault: a backlog after a
         nats-server restart, say.)"""
         out: dict[str, tuple[int, set[str]]] = {}
         for topic, _before, after in self.gap_windows:
-            name = next((f for f, t in reversed(self.faults) if t <= after), "none")
+            name = self._fault_of(after)
             count, topics = out.get(name, (0, set()))
             topics.add(topic)
             out[name] = (count + 1, topics)
@@ -189,6 +192,13 @@ class ClusterResult:
             )
         for fault, (count, topics) in sorted(self.gaps_by_fault().items()):
             lines.append(f"  reported gaps over {fault}: {count} on {len(topics)} topics")
+        for topic, before, after in [
+            w for w in self.gap_windows if self._fault_of(w[2]) not in _MAY_MISS
+        ][:5]:
+            lines.append(
+                f"  gap outside a data-costing fault: {topic} between "
+                f"{before - self.started:.2f} s and {after - self.started:.2f} s"
+            )
         for topic, before, after in self.unreported[:5]:
             lines.append(
                 f"  unreported gap: {topic} between {before - self.started:.2f} s and "
@@ -325,6 +335,7 @@ class Cluster:
             "0.5",
             "--connect-deadline",
             "20",
+            "--stamp",  # the audit dates messages by the collectors' receipt
         )
         self.collectors[name] = _Collector(name, argv)
 
@@ -373,17 +384,28 @@ class Cluster:
                 self.audit.add(decode(line))
 
     def wait_flowing(self, since: float, timeout: float = _RECOVERY_TIMEOUT) -> float | None:
-        """Seconds until every topic has a message received after ``since`` (Unix time);
-        None if not within ``timeout``."""
+        """Seconds from ``since`` (Unix time) until the consumer had, for every topic, a
+        message the venue sent after ``since``; None if not within ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
             self.progress()
             last = self.audit.last_time
             if all(last.get(t, 0.0) > since for t in self.plan.topics):
-                return max(last[t] for t in self.plan.topics) - since
+                return max(self.audit.last_receipt[t] for t in self.plan.topics) - since
             time.sleep(0.1)
         return None
+
+    def drain(self, quiet: float = 2.0, timeout: float = _RECOVERY_TIMEOUT) -> float:
+        """Read until the consumer wrote nothing for ``quiet`` seconds; seconds it took."""
+        started = last_change = time.monotonic()
+        seen = -1
+        while time.monotonic() - last_change < quiet and time.monotonic() - started < timeout:
+            self.progress()
+            if self.audit.messages != seen:
+                seen, last_change = self.audit.messages, time.monotonic()
+            time.sleep(0.1)
+        return last_change - started
 
     def check_alive(self) -> None:
         """Raise if a collector ended that was not killed on purpose."""
@@ -468,14 +490,17 @@ def _scenario(cluster: Cluster, plan: ClusterPlan, say: Callable[[str], None]) -
                 result.nats_outage = back
         last_fault = time.time()
     cluster.stream(plan.phase)
-    say("stopping: consumer (SIGTERM), then the collectors (SIGTERM)")
-    cluster.stop_consumer(signal.SIGTERM)
+    say("stopping: the collectors (SIGTERM), then the consumer once it has read everything")
     cluster.killed.update(cluster.collectors)
     for collector in cluster.collectors.values():
         collector.signal(signal.SIGTERM)
     for name, collector in cluster.collectors.items():
         collector.wait(15.0)
         result.collector_status[name] = collector.status
+    behind = cluster.drain()
+    if behind:
+        say(f"  the consumer was {behind:.1f} s behind the collectors")
+    cluster.stop_consumer(signal.SIGTERM)
     cluster.progress()
     venue = cluster.stop_venue()
     result.venue_violations = int(venue.get("violations", -1))

@@ -10,7 +10,9 @@ consumer's output shows exactly what the bus holds. For each topic, in the order
   record for exactly it just before (the bus never had those messages: a collector was
   down), *unreported* otherwise (something the bus had was lost on its way: never allowed).
 
-``t`` (Unix seconds of receipt) dates each line; :func:`audit` also measures, for a
+``t`` (Unix seconds of receipt) dates each line, or ``rx`` where the collector stamped its
+own receipt (``--stamp``: Unix ns), which a consumer's backlog does not shift; :func:`audit`
+also measures, for a
 ``kill`` at time ``K``, how long each topic whose gap spans ``K`` waited for its next
 message: the fail-over time.
 """
@@ -60,6 +62,7 @@ class ClusterAudit:
     last_seq: dict[str, int] = field(default_factory=dict)
     seen: dict[str, set[int]] = field(default_factory=dict)
     last_time: dict[str, float] = field(default_factory=dict)
+    last_receipt: dict[str, float] = field(default_factory=dict)  # the consumer's ``t``
     pending_gap: dict[str, tuple[int, int]] = field(default_factory=dict)
     messages: int = 0
     duplicates: int = 0
@@ -81,7 +84,11 @@ class ClusterAudit:
             if event == "SequenceGap":
                 self.pending_gap[line["topic"]] = (line["after"], line["missed"])
             return
-        topic, seq, t = line["topic"], line["seq"], line["t"]
+        topic, seq = line["topic"], line["seq"]
+        # When the collector stamped it, the time it left the venue's socket: what a fault
+        # cost is then measured at the collectors, whatever the consumer's backlog.
+        rx = line.get("rx")
+        t = rx / 1e9 if rx is not None else line["t"]
         self.messages += 1
         seen = self.seen.setdefault(topic, set())
         if seq in seen:
@@ -106,6 +113,7 @@ class ClusterAudit:
         if last is None or seq > last:
             self.last_seq[topic] = seq
         self.last_time[topic] = t
+        self.last_receipt[topic] = line["t"]
 
     def report(
         self, *, kills: Iterable[float] = (), expected_topics: Iterable[str] = (), since: float = 0

@@ -43,3 +43,14 @@ def test_duplicates_and_marked_redeliveries() -> None:
 def test_silent_topics() -> None:
     report = audit([_m("a", 1, 5.0), _m("b", 1, 1.0)], expected_topics=["a", "b", "c"], since=2.0)
     assert report.silent_topics == ("b", "c")
+
+
+def test_the_collectors_stamp_dates_a_line_when_present() -> None:
+    # The consumer read both late (t = 9.0), the collector had them at 1.0 and 4.0.
+    lines = [
+        {"topic": "a", "seq": 1, "t": 9.0, "rx": 1_000_000_000},
+        _gap("a", 1, 2),
+        {"topic": "a", "seq": 4, "t": 9.0, "rx": 4_000_000_000},
+    ]
+    report = audit(lines, kills=[2.0])
+    assert report.recoveries == (2.0,)
