@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 
 from networkpype.websocket.codec import Reply, TopicCodec
 from networkpype.websocket.request import WebSocketRequest
@@ -28,10 +29,17 @@ a reply to the user's own ``send()`` reaches the user."""
 
 class Acks:
     """Builds the manager's subscribe/unsubscribe requests with ``codec`` and takes their
-    replies out of the stream (``intercept``)."""
+    replies out of the stream (``intercept``). ``on_replay_rejected(request, reason)`` is
+    called (in the reader, without waiting) when the venue rejects a recorded subscription it
+    had accepted before, at a replay."""
 
-    def __init__(self, codec: TopicCodec) -> None:
+    def __init__(
+        self,
+        codec: TopicCodec,
+        on_replay_rejected: Callable[[WebSocketRequest, str], None] | None = None,
+    ) -> None:
         self._codec = codec
+        self._on_replay_rejected = on_replay_rejected
         self._ids = itertools.count(FIRST_ID)
         self._pending: dict[int, asyncio.Future[Reply]] = {}  # awaited by subscribe_topics
         self._recorded: dict[int, WebSocketRequest] = {}  # subscribe requests to replay
@@ -52,9 +60,12 @@ class Acks:
             if not future.done():
                 future.set_result(reply)
             return True
-        if rid in self._recorded:
+        recorded = self._recorded.get(rid)
+        if recorded is not None:
             if reply.error is not None:
                 logger.warning("venue rejected request %d on replay: %s", rid, reply.error)
+                if self._on_replay_rejected is not None:
+                    self._on_replay_rejected(recorded, reply.error)
             return True
         if rid in self._once:
             self._once.discard(rid)

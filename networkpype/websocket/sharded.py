@@ -218,7 +218,7 @@ class ShardedWebSocketManager(Rotations):
         self._retiring: set[str] = set()  # rotated-out connections in their overlap
         self._fit_warned = False
         self._ack_timeout = ack_timeout
-        self._acks = Acks(self._codec)
+        self._acks = Acks(self._codec, self._replay_rejected)
         self._settings = ManagerSettings(
             policy=restart_policy or RestartPolicy(),
             on_escalate=on_escalate,
@@ -541,6 +541,24 @@ class ShardedWebSocketManager(Rotations):
             return 0.0
         requests = len({id(r) for r in shard.topics.values()}) + len(shard.raw)
         return requests * self._gap * (1 + WIRE_MARGIN)
+
+    def _replay_rejected(self, request: WebSocketRequest, reason: str) -> None:
+        """The venue rejected, at a replay, a subscription it had accepted: its topics leave
+        the shard and its record, and are reported lost. Runs in the reader: nothing here
+        waits (the record is told with a message, not an ask that is awaited)."""
+        for shard in self._shards:
+            topics = {t: None for t, r in shard.topics.items() if r is request}
+            if not topics:
+                continue
+            for topic in topics:
+                del shard.topics[topic]
+            self._acks.forget(request)
+            if self._actor is not None:
+                self._actor.ask(
+                    Unsubscribe(subscription=request, connection_id=shard.id), block=False
+                )
+            self._report_lost(shard.id, dict.fromkeys(topics, f"rejected at a replay: {reason}"))
+            return
 
     def _report_lost(self, shard_id: str, lost: dict[str, str]) -> None:
         """Topics taken out of the record without the user asking: a ``TopicsLost`` event

@@ -189,6 +189,30 @@ async def test_a_topic_a_rotation_loses_is_named_by_an_event(
         await ws.disconnect()
 
 
+async def test_a_topic_rejected_at_a_replay_is_named_by_an_event(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """Accepted on the first connection, rejected when the reconnection replays it: out of
+    the record (not replayed again, dead) and reported, not only logged."""
+    async with RejectOnSecond(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=1), restart_policy=FAST
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(["goodusdt@trade", "badusdt@trade"])).rejected == {}
+        events = ws.iter_messages(events=True)
+        assert sim.kill_all() == 1
+        async with asyncio.timeout(5):
+            async for item in events:
+                if isinstance(item, TopicsLost):
+                    break
+        assert item.topics == ("badusdt@trade",) and "no more bad" in item.reason
+        assert ws.shard_of("badusdt@trade") is None
+        assert ws.shard_of("goodusdt@trade") == "shard1"
+        assert len(await ws._actor.proxy().subscriptions("shard1")) == 1  # type: ignore[union-attr]
+        await ws.disconnect()
+
+
 async def test_a_rotated_out_connection_reset_in_its_overlap_is_not_redialled(
     factory: ConnectionManagersFactory,
 ) -> None:
