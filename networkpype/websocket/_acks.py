@@ -43,6 +43,7 @@ class Acks:
         self._ids = itertools.count(FIRST_ID)
         self._pending: dict[int, asyncio.Future[Reply]] = {}  # awaited by subscribe_topics
         self._recorded: dict[int, WebSocketRequest] = {}  # subscribe requests to replay
+        self._rids: dict[int, int] = {}  # id(recorded request) -> its request id
         self._once: set[int] = set()  # unsubscribe requests: one reply each
 
     def __len__(self) -> int:
@@ -78,6 +79,7 @@ class Acks:
         """A subscribe request for ``topics``, recorded, and the future of its reply."""
         rid = next(self._ids)
         request = self._recorded[rid] = self._codec.subscribe(topics, rid)
+        self._rids[id(request)] = rid
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         return request, future
@@ -86,6 +88,7 @@ class Acks:
         """A subscribe request for ``topics`` that will be replayed (not sent now)."""
         rid = next(self._ids)
         request = self._recorded[rid] = self._codec.subscribe(topics, rid)
+        self._rids[id(request)] = rid
         return request
 
     def unsubscribe(self, topics: list[str]) -> tuple[WebSocketRequest, int]:
@@ -100,25 +103,12 @@ class Acks:
 
     def forget(self, request: WebSocketRequest) -> None:
         """``request`` left every replay record: its later replies are not expected."""
-        rid = self._id_of(request)
+        rid = self._rids.pop(id(request), None)
         if rid is not None:
             self._recorded.pop(rid, None)
             future = self._pending.pop(rid, None)
             if future is not None and not future.done():
                 future.cancel()
-
-    async def wait(self, future: asyncio.Future[Reply], ack_timeout: float) -> str | None:
-        """The venue's reason for rejecting, None when accepted; a missing reply counts as a
-        rejection after ``ack_timeout`` seconds, and so does a disconnect meanwhile."""
-        try:
-            return (await asyncio.wait_for(future, ack_timeout)).error
-        except TimeoutError:
-            return f"no acknowledgement within ack_timeout={ack_timeout} s"
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # we are cancelled, not just the wait
-            return "disconnected before the acknowledgement"
 
     def close(self) -> None:
         """Cancel every wait (the manager disconnects)."""
@@ -126,10 +116,5 @@ class Acks:
             future.cancel()
         self._pending.clear()
         self._recorded.clear()
+        self._rids.clear()
         self._once.clear()
-
-    def _id_of(self, request: WebSocketRequest) -> int | None:
-        for rid, recorded in self._recorded.items():
-            if recorded is request:
-                return rid
-        return None
