@@ -74,7 +74,7 @@ async def test_a_dead_collectors_slots_are_taken_after_the_ttl(
         b.changes()
         await _stop(a)  # a crash: nothing released, the keys expire
         took = await _until(lambda: len(b.keeper.held) == 4, 10)
-        assert took <= SETTINGS.ttl + 2 * SETTINGS.interval + 1.0  # server expiry ~1 s grain
+        assert took <= SETTINGS.ttl + 2 * SETTINGS.interval + 2.0  # server expiry: ~1 s grain
         changes = b.changes()
         assert {c.slot for c in changes if c.acquired} == lost
         assert all(c.previous_owner == "a" for c in changes)
