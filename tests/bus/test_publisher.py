@@ -154,3 +154,33 @@ async def test_nats_unreachable_at_start_is_a_clear_error() -> None:
         assert loop.time() - started < 5.0
     finally:
         server.close()
+
+
+async def test_a_message_jetstream_refuses_is_reported_not_dropped_silently(
+    nats_server: LocalNatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    nc = await connect(nats_server.url, name="setup", deadline=5.0)
+    await nc.jetstream().add_stream(
+        js_api.StreamConfig(name=STREAM.name, subjects=["md.>"], max_msg_size=200)
+    )
+    await nc.close()
+    caplog.set_level(logging.WARNING, logger="networkpype.bus.publisher")
+    async for running in _start(nats_server, PublishSettings()):
+        running.publish(1)
+        running.publisher.publish_nowait(
+            records.subject_for("md", "sim", "t1"),
+            b"x" * 500,  # above the stream's max_msg_size: refused (4xx)
+            {records.HEADER_MSG_ID: "big", records.HEADER_SEQ: "2"},
+            topic="t1",
+            seq=2,
+        )
+        running.publish(3)
+        assert await running.publisher.flush(deadline=10.0)
+        assert running.publisher.statistics().rejected == 1
+    assert "refused a message" in caplog.text
+    stored = await _stored(nats_server)
+    kinds = [h.get(records.HEADER_KIND, h.get(records.HEADER_SEQ)) for h, _ in stored]
+    assert kinds == ["1", "3", "record"]  # the notice follows: the refusal came later
+    notice = records.decode_record(stored[2][1])
+    assert isinstance(notice, records.PublishDropped)
+    assert (notice.count, notice.first_seq, notice.last_seq) == (1, 2, 2)

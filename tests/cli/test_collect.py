@@ -86,3 +86,16 @@ def test_a_collector_and_a_consumer_process(nats_server: LocalNatsServer) -> Non
         finally:
             collector.kill()
             collector.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenarios", "kill-collector,bogus"], "--scenarios from kill-collector"),
+        (["--replicas", "3", "--collectors", "2"], "--replicas above --collectors"),
+    ],
+)
+def test_demo_cluster_bad_arguments_exit_2(args: list[str], message: str) -> None:
+    proc = networkpype("demo", "--cluster", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
