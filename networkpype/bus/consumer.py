@@ -27,7 +27,6 @@ de-duplication window did not catch) is not delivered; ``statistics().stale`` co
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -37,21 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import nats.errors
-import nats.js.errors
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js import api as js_api
 
 from networkpype.bus import records
-from networkpype.bus._nats import (
-    DEFAULT_NATS_URL,
-    StreamSettings,
-    connect,
-    ensure_stream,
-    raise_if_cancelled,
-)
+from networkpype.bus._nats import DEFAULT_NATS_URL, StreamSettings, connect, ensure_stream
+from networkpype.bus._pull import PullReader, PullSettings, delivery
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
 from networkpype.websocket.decoding import DecoderSpec, make_decoder
 from networkpype.websocket.processor.base import WebSocketPostProcessor
@@ -61,10 +51,7 @@ __all__ = ["BusConsumer", "BusResponse", "ConsumerStatistics"]
 
 logger = logging.getLogger(__name__)
 
-_TRANSIENT = (OSError, TimeoutError, nats.errors.Error)
-_RETRY = 0.25  # seconds between two fetches while NATS is unreachable
 _RECENT_RECORDS = 4096  # records remembered to show each once
-_PULL_EXPIRES = 1.0  # seconds a pull request waits at the server for messages
 
 
 @dataclass(slots=True)
@@ -145,7 +132,7 @@ class BusConsumer:
         self._deadline = connect_deadline
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
-        self._readers: list[_Reader] = []
+        self._readers: list[PullReader] = []
         self._messages = self._records = self._gaps = self._missed = 0
         self._stale = self._redelivered = self._undecodable = 0
 
@@ -200,7 +187,9 @@ class BusConsumer:
         js = self._js
         if js is None:
             raise NotConnectedError("call connect() before reading")
-        reader = _Reader(self, js, subject, name)
+        assert self._nc is not None
+        settings = PullSettings(self._stream.name, self._batch, self._ack_wait, self._deliver)
+        reader = PullReader(self._nc, js, settings, subject, name)
         await reader.open()
         self._readers.append(reader)
         last_seq: dict[str, int] = {}
@@ -213,7 +202,7 @@ class BusConsumer:
                 batch = await reader.next_batch()
                 for msg in batch:
                     headers = msg.headers or {}
-                    delivered, stream_seq = _delivery(msg.reply)
+                    delivered, stream_seq = delivery(msg.reply)
                     redelivered = delivered > 1 or stream_seq <= reader.redelivered_up_to
                     token = msg.subject[prefix_len:]
                     if headers.get(records.HEADER_KIND) == records.KIND_RECORD:
@@ -270,167 +259,3 @@ class BusConsumer:
                     yield response
         finally:
             await reader.close()
-
-
-def _delivery(reply: str) -> tuple[int, int]:
-    """(times delivered, stream sequence) from a JetStream message's reply subject:
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`` (with a domain and an
-    account hash after ``$JS.ACK`` in the newer form)."""
-    parts = reply.split(".")
-    if len(parts) == 9:
-        return int(parts[4]), int(parts[5])
-    return int(parts[6]), int(parts[7])
-
-
-class _Reader:
-    """One JetStream pull consumer and its acknowledgements (AckAll: acknowledging a
-    message acknowledges every one before it).
-
-    Pulls with requests of its own on an inbox of its own (nats-py's ``fetch`` makes a task
-    per message): one request of ``batch`` messages at a time, the next one sent as soon as
-    the last is answered, so up to two batches wait while the application works."""
-
-    def __init__(
-        self, owner: BusConsumer, js: JetStreamContext, subject: str, name: str | None
-    ) -> None:
-        self._owner = owner
-        self._js = js
-        self._subject = subject
-        self._name = name
-        self._consumer = ""
-        self._handed: Msg | None = None  # the last message handed out, not yet acknowledged
-        self._closed = False
-        self.redelivered_up_to = 0
-        """Stream sequence up to which messages were delivered to an earlier reader."""
-        self._queue: list[Msg] = []
-        self._arrived = asyncio.Event()
-        self._inbox = ""
-        self._sub: Any = None
-        self._owed = 0  # messages the request in flight may still bring
-        self._asked_at = 0.0
-
-    async def open(self) -> None:
-        """Create the consumer, or resume a durable one from its acknowledgement floor."""
-        owner = self._owner
-        config = js_api.ConsumerConfig(
-            durable_name=self._name,
-            name=self._name,
-            filter_subject=self._subject,
-            ack_policy=js_api.AckPolicy.ALL,
-            ack_wait=owner._ack_wait,
-            max_ack_pending=max(1000, owner._batch * 4),
-            deliver_policy=(
-                js_api.DeliverPolicy.ALL if owner._deliver == "all" else js_api.DeliverPolicy.NEW
-            ),
-            inactive_threshold=None if self._name else 60.0,
-        )
-        stream = owner._stream.name
-        if self._name is not None:
-            await self._resume_from_floor(config)
-        info = await self._js.add_consumer(stream, config=config)
-        self._consumer = info.name
-        nc = owner._nc
-        assert nc is not None
-        self._inbox = nc.new_inbox()
-        self._sub = await nc.subscribe(f"{self._inbox}", cb=self._on_message)
-        self._next = f"{js_api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{self._consumer}"
-
-    async def _resume_from_floor(self, config: js_api.ConsumerConfig) -> None:
-        """A durable consumer whose last reader stopped (or crashed) with messages delivered
-        but not acknowledged starts again right after its last acknowledgement.
-
-        Left as it is, JetStream would deliver newer messages first and those only after
-        ``ack_wait``, out of order, and an acknowledgement of a newer message (AckAll) would
-        cover them unseen. So the consumer is made again, same name, starting at the floor;
-        what it had delivered past the floor comes again marked ``redelivered``. (A durable
-        name is for one reading process at a time.)"""
-        stream = self._owner._stream.name
-        assert self._name is not None
-        try:
-            info = await self._js.consumer_info(stream, self._name)
-        except nats.js.errors.NotFoundError:
-            return
-        floor = info.ack_floor.stream_seq if info.ack_floor else 0
-        delivered = info.delivered.stream_seq if info.delivered else 0
-        if delivered <= floor:
-            return
-        self.redelivered_up_to = delivered
-        logger.info(
-            "consumer %s: resuming at stream sequence %d (delivered up to %d, unacknowledged)",
-            self._name,
-            floor + 1,
-            delivered,
-        )
-        await self._js.delete_consumer(stream, self._name)
-        config.deliver_policy = js_api.DeliverPolicy.BY_START_SEQUENCE
-        config.opt_start_seq = floor + 1
-
-    async def _on_message(self, msg: Msg) -> None:
-        status = msg.headers.get("Status") if msg.headers else None
-        if status is None:
-            self._queue.append(msg)
-            self._owed -= 1
-        elif status == js_api.StatusCode.CONTROL_MESSAGE:
-            return  # a heartbeat
-        else:  # 404 no messages, 408 request expired, 409 ...: the request is over
-            self._owed = 0
-        self._arrived.set()
-
-    def handed(self, msg: Msg) -> None:
-        self._handed = msg
-
-    async def _ack(self, *, sync: bool) -> None:
-        msg, self._handed = self._handed, None
-        if msg is None:
-            return
-        try:
-            if sync:
-                await msg.ack_sync(timeout=2.0)
-            else:
-                await msg.ack()
-        except _TRANSIENT as exc:
-            # Unacknowledged: JetStream delivers it (and what follows) again, marked.
-            logger.info("consumer: acknowledgement failed (%r); redelivery will follow", exc)
-
-    async def _ask(self) -> None:
-        nc = self._owner._nc
-        if nc is None or not nc.is_connected:
-            return
-        batch = self._owner._batch
-        request = {"batch": batch, "expires": int(_PULL_EXPIRES * 1e9)}
-        try:
-            await nc.publish(self._next, msgspec.json.encode(request), reply=self._inbox)
-        except _TRANSIENT as exc:
-            logger.debug("consumer: pull request failed (%r); retrying", exc)
-            return
-        self._owed = batch
-        self._asked_at = time.monotonic()
-
-    async def next_batch(self) -> list[Msg]:
-        """Acknowledge what was handed out, then the next messages (waiting as long as it
-        takes; while NATS is unreachable, asking again)."""
-        await self._ack(sync=False)
-        while True:
-            raise_if_cancelled()
-            if self._owed > 0 and time.monotonic() - self._asked_at > _PULL_EXPIRES + 1.0:
-                self._owed = 0  # the request was lost (a reconnection): ask again
-            if self._owed <= 0:
-                await self._ask()
-            if self._queue:
-                batch, self._queue = self._queue, []
-                return batch
-            self._arrived.clear()
-            try:
-                async with asyncio.timeout(_RETRY if self._owed <= 0 else _PULL_EXPIRES + 1.0):
-                    await self._arrived.wait()
-            except TimeoutError:
-                pass
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._ack(sync=True)
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
