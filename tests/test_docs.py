@@ -39,6 +39,13 @@ from pykka import ActorRegistry
 from networkpype.actors import stop_actor
 from networkpype.actors.throttler import ThrottlerActor
 from networkpype.books import BinanceSpotRules, BookSettings
+from networkpype.bus import (
+    BusConsumer,
+    CollectorSettings,
+    LeaseSettings,
+    PublishSettings,
+    StreamSettings,
+)
 from networkpype.demo import DemoServer
 from networkpype.facade import NetworkPype
 from networkpype.factory import ConnectionManagersFactory, ConnectionsFactory
@@ -79,15 +86,20 @@ SETTING_OWNERS: dict[str, Any] = {
         BinanceCodec,
         BinanceSpotRules,
         BookSettings,
+        BusConsumer,
+        CollectorSettings,
         ConnectionManagersFactory,
         ConnectionsFactory,
         DemoServer,
         FaultProxy,
+        LeaseSettings,
         LinkedLimitWeightPair,
         NetworkPype,
+        PublishSettings,
         RateLimit,
         RestartPolicy,
         ShardedWebSocketManager,
+        StreamSettings,
         SupervisorActor,
         WebSocketConnection,
         WebSocketManager,

@@ -63,9 +63,15 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
 
-__all__ = ["Collector", "CollectorSettings", "CollectorStatistics"]
+__all__ = ["BINANCE_SPOT_LIMITS", "Collector", "CollectorSettings", "CollectorStatistics"]
 
 logger = logging.getLogger(__name__)
+
+BINANCE_SPOT_LIMITS: Mapping[str, Any] = {
+    "min_send_interval": 0.2,  # 5 frames a second per connection, pings and pongs included
+    "max_connection_attempts": (300, 300.0),  # per 5 minutes per IP
+}
+"""The default ``manager_options``: Binance spot's limits (the exchange simulator's too)."""
 
 _PUBLISHED_EVENTS = (
     Connected,
@@ -88,7 +94,8 @@ class CollectorSettings:
     partitions it holds); ``collector_id``: unique per process (default: host and pid);
     ``nats_urls``: the NATS servers; ``connect_deadline``: seconds to reach NATS at start
     before ``BusUnavailableError``; ``stamp_received``: add the ``Np-Received`` header;
-    ``manager_options``: keyword arguments of ``get_sharded_ws_manager``;
+    ``manager_options``: keyword arguments of ``get_sharded_ws_manager`` (default
+    :data:`BINANCE_SPOT_LIMITS`, the venue's own numbers: the manager keeps its margins);
     ``connect_options``: of the manager's ``connect()``; ``shutdown_timeout``: seconds a
     clean stop waits for outstanding acknowledgements.
     """
@@ -105,7 +112,7 @@ class CollectorSettings:
     seq_field: str = "seq"
     connect_deadline: float = 30.0
     stamp_received: bool = False
-    manager_options: Mapping[str, Any] = field(default_factory=dict)
+    manager_options: Mapping[str, Any] = field(default_factory=lambda: dict(BINANCE_SPOT_LIMITS))
     connect_options: Mapping[str, Any] = field(default_factory=dict)
     shutdown_timeout: float = 5.0
 

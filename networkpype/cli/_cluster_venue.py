@@ -3,7 +3,8 @@ networkpype.cli._cluster_venue RATE``): the exchange simulator, so that its feed
 share an interpreter with the demo's audit.
 
 Prints ``venue listening on URL`` once it accepts handshakes; on SIGTERM it stops and prints
-its statistics as one JSON line (``{"violations": N, "connections_accepted": N}``).
+its statistics as one JSON line (``{"violations": N, "connections_accepted": N,
+"violation_details": [...]}``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,17 @@ async def _serve(rate: float) -> None:
         print(f"venue listening on ws://127.0.0.1:{venue.port}/ws", flush=True)
         await stop.wait()
         stats = venue.statistics()
-    line = {"violations": stats.violations, "connections_accepted": stats.connections_accepted}
+    violations = [
+        f"connection {c.connection_id}: {v.messages_in_window} frames within {v.window:g} s "
+        f"(limit {v.limit}), the last a {v.frame_type}, {v.age:.1f} s after its handshake"
+        for c in stats.connections
+        if (v := c.violation) is not None
+    ]
+    line = {
+        "violations": stats.violations,
+        "connections_accepted": stats.connections_accepted,
+        "violation_details": violations[:5],
+    }
     print(msgspec.json.encode(line).decode(), flush=True)
 
 

@@ -273,6 +273,8 @@ def _scenario(cluster: Cluster, plan: ClusterPlan, say: Callable[[str], None]) -
     result.venue_violations = int(venue.get("violations", -1))
     if result.venue_violations:
         say(f"venue: {result.venue_violations} incoming-rate violations (closed with 1008)")
+        for detail in venue.get("violation_details", []):
+            say(f"  {detail}")
     result.started = started
     result.unreported = cluster.audit.unreported_windows
     result.gap_windows = cluster.audit.gap_windows
