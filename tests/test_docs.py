@@ -73,6 +73,7 @@ PAGES = (
     "testing.md",
     "performance.md",
     "deployment.md",
+    "architecture.md",
 )
 RUN_TIMEOUT = 20.0  # seconds for one runnable block; most take well under one
 DEMO_RATE = 100.0  # events per second per topic of the demo server the blocks run against
