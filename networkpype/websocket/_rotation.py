@@ -5,8 +5,10 @@ what only rotation needs).
 
 Every attempt passes ``_attempt_gate``: a first open or a redial at ``REDIAL`` priority, a
 rotation's replacement at ``ROTATION`` priority with the redial reserve, cancelled when its
-reason is gone; a connection rotated out, in its overlap, and a replacement that failed
-before taking over are never redialled (closing them ends the wait).
+reason is gone. A connection whose replacement is open and subscribing does not redial on
+its own if it drops (the venue's age limit cuts it, say): it waits for the rotation, and is
+redialled only if the rotation failed; rotated out, it is closed, never redialled. A
+replacement that fails before taking over is not redialled either (the rotation ends).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Rotations:
     _budget: AttemptBudget | None
     _gate: AttemptGate
     _rotations: dict[str, Rotation]  # replacement id -> its rotation
-    _retiring: set[str]  # rotated-out connections in their overlap
+    _replacing: dict[str, Rotation]  # old id -> its rotation, once the replacement is open
     _fit_warned: bool
     _max_age: float | None
     _gap: float | None
@@ -79,9 +81,11 @@ class Rotations:
 
     def _attempt_gate(self, shard_id: str) -> AbstractAsyncContextManager[Any]:
         """Around every connection attempt of shard ``shard_id`` (``connect_gate``)."""
-        if shard_id in self._retiring:
-            # Rotated out and in its overlap: closed in a moment, never redialled.
-            return _never()
+        replacing = self._replacing.get(shard_id)
+        if replacing is not None:
+            # Its replacement is open and subscribing: no attempt of its own unless the
+            # rotation fails (rotated out, it is closed in a moment and never redialled).
+            return self._redial_after(replacing)
         rotation = self._rotations.get(shard_id)
         if rotation is None:
             return self._gate.attempt(REDIAL)  # a first open or a redial: topics are dark
@@ -89,6 +93,14 @@ class Rotations:
             return _never()  # the replacement failed before taking over: the rotation ends
         rotation.dialled = True
         return self._gate.attempt(ROTATION, self._reserve(), cancelled=rotation.stale)
+
+    @contextlib.asynccontextmanager
+    async def _redial_after(self, rotation: Rotation) -> AsyncIterator[None]:
+        await rotation.ended.wait()
+        if rotation.swapped:
+            await asyncio.Event().wait()  # closed for good in a moment: that ends the wait
+        async with self._gate.attempt(REDIAL):
+            yield
 
     def _reserve(self) -> int:
         """Attempts a rotation leaves free for redials."""
@@ -152,21 +164,37 @@ class Rotations:
         assert self._max_age is not None
         return shard.connection.opened_at + self._max_age - self._lead(shard.load)
 
+    def _rotation_starts(self) -> list[tuple[float, Shard]]:
+        """The shards to rotate, earliest start first: each at its ``_rotation_due``, or
+        earlier when the starts after it, ``rotation_stagger`` apart, would not be in time
+        (connections that opened together, after a mass reset, come due together)."""
+        due = sorted(
+            (
+                (self._rotation_due(s), s)
+                for s in self._shards
+                if s.connection.connected and not s.rotating
+            ),
+            key=lambda pair: pair[0],
+        )
+        starts: list[tuple[float, Shard]] = []
+        latest = float("inf")
+        for when, shard in reversed(due):
+            latest = min(when, latest - self._stagger)
+            starts.append((latest, shard))
+        starts.reverse()
+        return starts
+
     async def _rotate_forever(self, max_age: float) -> None:
         """Rotate each connection as it comes due (``_rotation_due``), connections side by
         side, starts at least ``rotation_stagger`` apart, each only while the attempt budget
         has room beyond the redial reserve. The rotations are tasks of this one."""
         async with asyncio.TaskGroup() as rotations:
             while True:
-                candidates = [
-                    (self._rotation_due(s), s)
-                    for s in self._shards
-                    if s.connection.connected and not s.rotating
-                ]
+                candidates = self._rotation_starts()
                 if not candidates:
                     await asyncio.sleep(min(max_age, _REPLAN))
                     continue
-                when, shard = min(candidates, key=lambda pair: pair[0])
+                when, shard = candidates[0]
                 wait = when - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(min(wait, _REPLAN))  # shards change meanwhile
@@ -207,6 +235,9 @@ class Rotations:
         # Not rotated itself (nor given new topics) before this rotation has ended: a chain
         # of overlaps would have three connections deliver the same topics at once.
         new.rotating = True
+        # The old one, if it drops now (the venue's age limit, say), waits for the outcome
+        # rather than cost an attempt of its own.
+        self._replacing[old.id] = rotation
         swapped = False
         try:
             async with self._lock:  # what the old one carries now; later changes: at the swap
@@ -233,9 +264,8 @@ class Rotations:
                 if old not in self._shards:  # given up on meanwhile: its topics are lost
                     raise GaveUpError(f"{old.id} was given up on during its rotation")
                 self._shards[self._shards.index(old)] = new
-                swapped = True
+                swapped = rotation.swapped = True
                 self._rotations.pop(new.id, None)
-                self._retiring.add(old.id)
                 # Unsubscribed from the old one during the rotation: gone from the new one too;
                 # subscribed to it meanwhile (a call that planned before the rotation): added.
                 gone = [t for t in new.topics if t not in old.topics and t not in rejected]
@@ -257,7 +287,8 @@ class Rotations:
             try:
                 await self._close_shard(old if swapped else new)
             finally:
-                self._retiring.discard(old.id)
+                self._replacing.pop(old.id, None)
+                rotation.ended.set()
                 new.rotating = False
                 self._queue.put_nowait(
                     RotationFinished(
@@ -273,13 +304,15 @@ class Rotations:
 class Rotation:
     """One rotation under way: the shard it replaces, as it was when the rotation began."""
 
-    __slots__ = ("dialled", "manager", "old", "opened_at")
+    __slots__ = ("dialled", "ended", "manager", "old", "opened_at", "swapped")
 
     def __init__(self, manager: Rotations, old: Shard) -> None:
         self.manager = manager
         self.old = old
         self.opened_at = old.connection.opened_at
         self.dialled = False  # the replacement's first attempt has begun
+        self.swapped = False  # the replacement took over
+        self.ended = asyncio.Event()
 
     def stale(self) -> str | None:
         """Why the rotation has no reason left (for the attempt gate), or None."""

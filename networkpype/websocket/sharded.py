@@ -215,7 +215,7 @@ class ShardedWebSocketManager(Rotations):
             self._budget = None
         self._gate = AttemptGate(self._budget)
         self._rotations: dict[str, Rotation] = {}  # replacement id -> its rotation
-        self._retiring: set[str] = set()  # rotated-out connections in their overlap
+        self._replacing: dict[str, Rotation] = {}  # old id -> rotation, replacement open
         self._fit_warned = False
         self._ack_timeout = ack_timeout
         self._acks = Acks(self._codec, self._replay_rejected)

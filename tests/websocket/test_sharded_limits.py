@@ -231,6 +231,32 @@ async def test_a_rotated_out_connection_reset_in_its_overlap_is_not_redialled(
         await ws.disconnect()
 
 
+async def test_a_connection_cut_while_its_replacement_subscribes_costs_no_attempt(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """The venue cuts the old connection (its age limit) while the replacement is still
+    subscribing: the old one waits for the rotation instead of redialling (an attempt, and a
+    replay, thrown away at the swap); the rotation completes."""
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=1),
+            min_send_interval=0.1,
+            restart_policy=FAST,
+            rotation_overlap=0.05,
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(topics(4))).rejected == {}
+        rotation = asyncio.create_task(ws.rotate("shard1"))
+        async with asyncio.timeout(5):
+            while sim.connections_accepted < 2:
+                await asyncio.sleep(0.005)
+        await sim._connections[1].close(1001, "max connection age")
+        await asyncio.wait_for(rotation, 10)
+        assert sim.connections_accepted == 2
+        assert {ws.shard_of(t) for t in topics(4)} == {"shard2"}
+        await ws.disconnect()
+
+
 async def test_the_venues_expected_answers_are_logged_without_tracebacks(
     factory: ConnectionManagersFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
