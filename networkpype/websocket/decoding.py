@@ -88,12 +88,15 @@ class RawDecoder:
 class TypedDecoder:
     """Text decoded by msgspec straight into ``type``; a mismatch is delivered as ``str``."""
 
-    __slots__ = ("_decode", "type")
+    __slots__ = ("_decode", "fast_path", "type")
 
     def __init__(self, type: Any) -> None:
         decoder = type if isinstance(type, msgspec.json.Decoder) else msgspec.json.Decoder(type)
         self.type = decoder.type
         self._decode = decoder.decode
+        # As JSONOrTextDecoder's: the consumer loop calls msgspec itself, and decode_text()
+        # only for a frame that raised one of these (it logs and gives the text).
+        self.fast_path = (self._decode, (msgspec.DecodeError, RecursionError))
 
     def decode_text(self, data: bytes) -> Any:
         try:
