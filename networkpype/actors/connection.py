@@ -328,6 +328,7 @@ class ConnectionActor(AsyncioActor):
                 self._timed_out,
                 self._intercept,
                 self._intercept_prefixes or (),
+                self._sink.offer_many,
             )
         except NotConnectedError:
             return  # closed by us between two frames

@@ -158,6 +158,24 @@ class DeliveryQueue(Generic[T]):
             self._wake_getter()
         return True
 
+    def offer_many(self, batch: list[T]) -> int:
+        """Append the items of ``batch`` in order as ``offer`` would, one by one, and return
+        how many were taken: all of them, unless the policy is ``"block"`` and the queue
+        filled (the producer then awaits ``put`` for each of the rest). Room is counted in
+        items, as for ``offer``; a batch that fits costs one ``deque.extend``."""
+        items = self.items
+        if len(items) + len(batch) > self._maxsize:
+            for taken, item in enumerate(batch):
+                if not self.offer(item):
+                    return taken
+            return len(batch)
+        if self._overflowed:
+            self._overflowed = False
+        items.extend(batch)
+        if self._getter is not None:
+            self._wake_getter()
+        return len(batch)
+
     def _overflow_item(self, item: T) -> bool:
         items = self.items
         if self._overflow == "drop_oldest":

@@ -22,12 +22,14 @@ use it from the event loop that connected it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import msgspec
@@ -214,6 +216,75 @@ def _screening_byte(prefixes: tuple[bytes, ...]) -> tuple[slice, frozenset[bytes
     return slice(i, i + 1), frozenset(p[i : i + 1] for p in prefixes)
 
 
+class _ProbeProtocol:
+    """The stand-in transport protocol of ``_queue_layout_ok``'s probe queue."""
+
+    _reading_paused = False
+
+    def pause_reading(self) -> None:
+        """Never called: the probe holds one small frame."""
+
+    def resume_reading(self) -> None:
+        """Never called: the probe holds one small frame."""
+
+
+@functools.cache
+def _queue_layout_ok(queue_type: type) -> bool:
+    """The fast path's self-check, once per type of aiohttp's frame queue: does a queue of
+    ``queue_type`` keep its parsed frames as ``(message, size)`` pairs in a deque
+    ``_buffer``, and does its ``read()`` hand the head back without suspending when one is
+    there (and account for it, ``_size`` back to 0)? A probe queue is fed one frame and read
+    to find out; any difference (another layout, a renamed attribute, an error) is False,
+    and ``pump`` then reads with the public ``receive()`` only."""
+    try:
+        probe = queue_type(_ProbeProtocol(), 2**16, loop=asyncio.get_running_loop())
+        message = aiohttp.WSMessage(_TEXT, b"probe", None)
+        probe.feed_data(message, 5)
+        buffer = probe._buffer
+        if not (type(buffer) is deque and len(buffer) == 1 and buffer[0][0] is message):
+            return False
+        if buffer[0][0][0] is not _TEXT:
+            return False
+        reading = probe.read()
+        try:
+            reading.send(None)
+        except StopIteration as done:
+            return done.value is message and not buffer and probe._size == 0
+        reading.close()  # it would have waited: not the structure relied on
+        return False
+    except Exception:  # any mismatch means "use the public path"
+        return False
+
+
+def _parsed_frames(ws: Any) -> tuple[deque[Any], Callable[[], Awaitable[Any]]] | None:
+    """For ``pump``: the queue of frames aiohttp's parser has already parsed for ``ws`` (its
+    reader's buffer) and that queue's ``read()``, when the installed aiohttp has the
+    structures relied on (``_queue_layout_ok``, and ``ws``'s ``_closing``/``_closed`` flags,
+    which ``receive()`` would look at); None: read with ``receive()`` only."""
+    reader: Any = getattr(ws, "_reader", None)
+    queue_type: Any = type(reader)
+    if reader is None or not _queue_layout_ok(queue_type):
+        return None
+    if not all(type(getattr(ws, flag, None)) is bool for flag in ("_closing", "_closed")):
+        return None
+    return reader._buffer, reader.read
+
+
+def _one_by_one(
+    offer: Callable[[bytes | BinaryFrame], bool],
+) -> Callable[[list[bytes | BinaryFrame]], int]:
+    """``pump``'s ``offer_many`` made of ``offer``: frames offered in order until one is
+    refused; the number taken."""
+
+    def offer_many(batch: list[bytes | BinaryFrame]) -> int:
+        for taken, frame in enumerate(batch):
+            if not offer(frame):
+                return taken
+        return len(batch)
+
+    return offer_many
+
+
 class BinaryFrame:
     """The payload of a binary data frame, undecoded (text frames travel as plain bytes)."""
 
@@ -245,6 +316,7 @@ class WebSocketConnection:
         "_last_data_at",
         "_max_msg_size",
         "_message_timeout",
+        "_parsed",
         "_session",
         "_url",
         "_ws",
@@ -256,6 +328,11 @@ class WebSocketConnection:
         "opened_at",
         "pacer",
     )
+
+    fast_path_allowed: ClassVar[bool] = True
+    """``pump`` takes the frames aiohttp has already parsed without a ``receive()`` each when
+    the installed aiohttp passes the self-check (docs/performance.md); False: ``receive()``
+    only, for every connection connected from then on (the benchmark's fallback figure)."""
 
     def __init__(
         self,
@@ -272,6 +349,8 @@ class WebSocketConnection:
         self._decoder: MessageDecoder = make_decoder(decoder)
         self._max_msg_size = max_msg_size
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        # pump's fast path: aiohttp's queue of parsed frames and its read(), or None.
+        self._parsed: tuple[deque[Any], Callable[[], Awaitable[Any]]] | None = None
         self._connected = False
         self._message_timeout: float | None = None
         self.opened_at = 0.0  # monotonic time of the last successful connect()
@@ -318,6 +397,13 @@ class WebSocketConnection:
     def last_data_monotonic(self) -> float:
         """``time.monotonic()`` of the last data frame; 0.0 before the first."""
         return self._last_data_at
+
+    @property
+    def fast_path(self) -> bool:
+        """True when ``pump`` takes the frames aiohttp has parsed in batches (the installed
+        aiohttp passed the self-check at ``connect()``), False when it reads with the public
+        ``receive()``, one await per frame."""
+        return self._parsed is not None
 
     @property
     def url(self) -> str:
@@ -370,6 +456,7 @@ class WebSocketConnection:
             # its token, the request headers) is not its __context__.
             raise failure
         self._ws = ws
+        self._parsed = _parsed_frames(ws) if self.fast_path_allowed else None
         self._url = ws_url
         self._display_url = redact_url(ws_url)
         self.opened_at = time.monotonic()
@@ -523,10 +610,17 @@ class WebSocketConnection:
         on_timeout: Callable[[MessageTimeoutError], None],
         intercept: Callable[[bytes], bool] | None = None,
         intercept_prefixes: tuple[bytes, ...] = (),
+        offer_many: Callable[[list[bytes | BinaryFrame]], int] | None = None,
     ) -> None:
         """Read data frames until the connection ends, undecoded: the payload ``bytes`` of a
-        text frame, or a :class:`BinaryFrame`. Each goes to ``offer`` (or, when ``offer``
-        returns False because the consumer is full, is awaited with ``put``).
+        text frame, or a :class:`BinaryFrame`. They are handed on in batches, in order:
+        ``offer_many(batch)`` takes what fits and returns how many it took (default: ``offer``
+        one by one until it refuses, because the consumer is full); each frame it did not
+        take is awaited with ``put``. A batch is every data frame aiohttp's parser has
+        queued when the reader looks (the fast path, ``fast_path``), or one frame (the public
+        ``receive()`` path); it is handed on before the reader waits for more, before a
+        control frame is handled and before a non-ASCII frame is checked. ``last_data_monotonic``,
+        ``messages_in`` and ``bytes_in`` are updated once per batch.
 
         Frames are decoded by the consumer (``decode``) as it takes them, not here: a queue of
         undecoded payloads holds no objects the garbage collector must scan, while thousands
@@ -544,21 +638,41 @@ class WebSocketConnection:
         prefixes = intercept_prefixes or (b"",)  # none: every text frame is shown
         where, may_be = _screening_byte(prefixes)
         timeout = self._message_timeout
-        now = time.monotonic
         receive = ws.receive
+        if offer_many is None:
+            offer_many = _one_by_one(offer)
+        # The fast path: frames aiohttp has parsed already are taken with its queue's own
+        # read() (no suspension, its accounting and flow control kept), without the Python
+        # frame of receive() each. Only data frames, and only while receive() would hand
+        # them out itself (not closing): everything else goes through receive() as before.
+        buffer, read = self._parsed or (None, None)
+        batch: list[bytes | BinaryFrame] = []
+        append = batch.append
+        size = 0  # bytes in batch
+        seen = False  # data frames read since the last hand-over (intercepted ones too)
         while True:
-            try:
-                msg = await receive(timeout)
-            except TimeoutError:
-                on_timeout(self._timeout_error())
-                continue
+            msg = None
+            if buffer:
+                head = buffer[0][0][0]
+                if (head is _TEXT or head is _BINARY) and not (ws._closing or ws._closed):
+                    msg = await read()  # type: ignore[misc]
+            if msg is None:
+                if seen:
+                    await self._hand_over(batch, size, offer_many, put)
+                    size, seen = 0, False
+                try:
+                    msg = await receive(timeout)
+                except TimeoutError:
+                    on_timeout(self._timeout_error())
+                    continue
             kind = msg[0]  # indexing: cheaper than attributes or unpacking a namedtuple
             data = msg[1]
             if kind is _TEXT:
-                self._last_data_at = now()
+                seen = True
                 if not data.isascii():  # ASCII is valid UTF-8: most frames stop here
+                    await self._hand_over(batch, size, offer_many, put)  # those before it
+                    size = 0
                     await self._check_text(ws, data)
-                frame: bytes | BinaryFrame = data
                 if (
                     screen
                     and data[where] in may_be
@@ -566,18 +680,37 @@ class WebSocketConnection:
                     and intercept(data)  # type: ignore[misc]
                 ):
                     continue
+                append(data)
             elif kind is _BINARY:
-                self._last_data_at = now()
-                frame = BinaryFrame(data)
+                seen = True
+                append(BinaryFrame(data))
             else:
-                self._last_control_at = now()
+                self._last_control_at = time.monotonic()
                 if await self._control_frame(ws, msg):
                     continue
                 return
-            self.messages_in += 1
-            self.bytes_in += len(data)
-            if not offer(frame):
+            size += len(data)
+
+    async def _hand_over(
+        self,
+        batch: list[bytes | BinaryFrame],
+        size: int,
+        offer_many: Callable[[list[bytes | BinaryFrame]], int],
+        put: Callable[[bytes | BinaryFrame], Awaitable[None]],
+    ) -> None:
+        """``pump``'s hand-over of ``batch`` (``size`` bytes): stamped and counted once,
+        offered at once, the rest awaited frame by frame; ``batch`` is emptied."""
+        self._last_data_at = time.monotonic()
+        count = len(batch)
+        if not count:
+            return  # every frame was intercepted: stamped, not counted
+        self.messages_in += count
+        self.bytes_in += size
+        taken = offer_many(batch)
+        if taken < count:
+            for frame in batch[taken:]:
                 await put(frame)
+        batch.clear()
 
     async def _check_text(self, ws: aiohttp.ClientWebSocketResponse[bool], data: bytes) -> None:
         """Return when ``data`` (a text frame's payload) is valid UTF-8; otherwise fail the
