@@ -166,6 +166,9 @@ class ConnectionActor(AsyncioActor):
                 return
             if task.cancelled():
                 opened.set_exception(ConnectAbortedError(f"{self}: closed while opening"))
+                # Its asker may be gone too (cancelled between the reply and its await, as
+                # in a shutdown): the stop is the news, not an error nobody retrieved.
+                opened.exception()
             elif error is not None:
                 opened.set_exception(error)
             else:
@@ -191,6 +194,7 @@ class ConnectionActor(AsyncioActor):
             message_timeout=spec.message_timeout,
             ws_headers=spec.headers,
             verify_ssl=spec.verify_ssl,
+            compress=spec.compress,
         )
         self._opened = (spec, down_since, attempts)
         if self._parent is not None:

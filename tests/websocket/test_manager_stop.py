@@ -201,3 +201,39 @@ async def test_a_first_connect_that_fails_still_raises_its_own_error(
         await ws.connect(f"ws://127.0.0.1:{port}/ws")  # nothing listens there any more
     assert ws.actor_ref is None
     await factory.close()
+
+
+async def test_an_opening_stopped_after_its_asker_left_logs_no_unretrieved_error() -> None:
+    """A connection actor stopped mid-handshake whose OpenSocket reply nobody awaits any
+    more (its asker was cancelled between the reply and its await, as in a shutdown of many
+    connections) must not log "Future exception was never retrieved"."""
+    import gc
+
+    import aiohttp
+
+    from networkpype.actors.connection import ConnectionActor
+    from networkpype.actors.delivery import DeliveryQueue
+    from networkpype.protocol.messages import OpenSocket
+    from networkpype.runtime import stop_actor
+    from networkpype.websocket.connection import WebSocketConnection
+    from networkpype.websocket.manager import connection_spec
+
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        async with stall_gate() as gate, aiohttp.ClientSession() as session:
+            queue: DeliveryQueue[object] = DeliveryQueue(10)
+            actor = ConnectionActor.start(WebSocketConnection(session), queue, None, "c1")
+            spec = connection_spec(gate.url)
+            opened = await actor.ask(OpenSocket(spec=spec, start_reading=False), block=False)
+            await gate.wait_held()
+            await stop_actor(actor)  # cancels the handshake; nobody awaits `opened`
+            assert opened.done()
+            del opened
+            gc.collect()
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert not [c for c in reported if "never retrieved" in str(c.get("message"))], reported
