@@ -53,7 +53,9 @@ def test_seed_signatures_and_defaults() -> None:
     from networkpype.websocket.manager import WebSocketManager
 
     connect = inspect.signature(WebSocketConnection.connect).parameters
-    assert [(n, p.default) for n, p in connect.items()][1:] == [
+    # The seed's parameters, in its order; what was added since is keyword-only.
+    assert [n for n, p in connect.items() if p.kind is p.KEYWORD_ONLY] == ["compress"]
+    assert [(n, p.default) for n, p in connect.items() if p.kind is not p.KEYWORD_ONLY][1:] == [
         ("ws_url", inspect.Parameter.empty),
         ("ping_timeout", 10),
         ("auto_ping", False),

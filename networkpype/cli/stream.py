@@ -115,6 +115,16 @@ def add_parser(commands: Any) -> None:
         help=f"largest message accepted (default {DEFAULT_MAX_MSG_SIZE})",
     )
     parser.add_argument(
+        "--compress",
+        type=_window_bits,
+        nargs="?",
+        const=15,
+        default=0,
+        metavar="BITS",
+        help="offer permessage-deflate, with window bits 9-15 (default when given: 15); "
+        "the server decides. Off by default",
+    )
+    parser.add_argument(
         "--no-verify-ssl", action="store_true", help="do not verify the TLS certificate"
     )
     parser.add_argument(
@@ -122,6 +132,16 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--duration", type=_args.seconds(), help="stop after this many seconds")
     parser.set_defaults(run=run)
+
+
+def _window_bits(text: str) -> int:
+    try:
+        bits = int(text)
+    except ValueError:
+        bits = 0
+    if not 9 <= bits <= 15:
+        raise argparse.ArgumentTypeError(f"window bits are 9-15, not {text!r}")
+    return bits
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,6 +199,7 @@ async def _subscribed_manager(
         "verify_ssl": not args.no_verify_ssl,
         "ping_interval": args.ping_interval,
         "pong_timeout": args.pong_timeout,
+        "compress": args.compress,
     }
     requests = [WebSocketJSONRequest(payload=payload) for payload in args.subscribe]
     if not args.topic:

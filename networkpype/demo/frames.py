@@ -13,9 +13,10 @@ OP_PING = 0x9
 OP_PONG = 0xA
 
 
-def frame_header(length: int, opcode: int = OP_TEXT) -> bytes:
-    """The header of one unmasked, final frame carrying ``length`` payload bytes."""
-    first = 0x80 | opcode
+def frame_header(length: int, opcode: int = OP_TEXT, *, compressed: bool = False) -> bytes:
+    """The header of one unmasked, final frame carrying ``length`` payload bytes;
+    ``compressed`` sets RSV1, the permessage-deflate bit (RFC 7692)."""
+    first = 0x80 | (0x40 if compressed else 0) | opcode
     if length < 126:
         return struct.pack("!BB", first, length)
     if length < 65536:

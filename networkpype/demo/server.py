@@ -47,7 +47,7 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from networkpype.demo._app_server import LOOPBACK_HOSTS, LoopbackAppServer
-from networkpype.demo._bench_stream import send_stream, stream_templates
+from networkpype.demo._bench_stream import deflate_templates, send_stream, stream_templates
 from networkpype.demo._demo_connection import DemoConnection
 from networkpype.demo.market import StreamKind, SyntheticMarket, topic_kind
 from networkpype.demo.statistics import ConnectionStatistics, DemoServerStatistics
@@ -111,6 +111,7 @@ class DemoServer(LoopbackAppServer):
         self._ids = itertools.count(1)
         self._markets: dict[str, SyntheticMarket] = {}
         self._templates: dict[StreamKind, list[bytes]] = {}
+        self._deflated: dict[str, list[bytes]] = {}
         self._last_headers: Mapping[str, str] = MappingProxyType({})
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -172,7 +173,8 @@ class DemoServer(LoopbackAppServer):
     async def _accept(self, request: web.Request) -> DemoConnection:
         if self._expired:
             raise web.HTTPServiceUnavailable(text="demo server lifetime is over\n")
-        ws = web.WebSocketResponse(compress=False, timeout=_CLOSE_TIMEOUT)
+        # permessage-deflate is accepted when a client offers it (clients do not by default).
+        ws = web.WebSocketResponse(compress=True, timeout=_CLOSE_TIMEOUT)
         await ws.prepare(request)
         conn = DemoConnection(next(self._ids), request.path, request.headers, ws)
         self._connections.append(conn)
@@ -274,6 +276,15 @@ class DemoServer(LoopbackAppServer):
             templates = self._templates[kind] = stream_templates(kind)
         return templates
 
+    def _deflated_templates(self, kind: str) -> list[bytes]:
+        key = f"{kind}+deflate"
+        deflated = self._deflated.get(key)
+        if deflated is None:
+            deflated = self._deflated[key] = deflate_templates(
+                self._stream_templates("trade" if kind == "trade" else "book")
+            )
+        return deflated
+
     async def _handle_stream(self, request: web.Request) -> web.StreamResponse:
         kind = request.query.get("kind", "trade")
         if kind not in ("trade", "book"):
@@ -291,7 +302,8 @@ class DemoServer(LoopbackAppServer):
         try:
             if transport is None:
                 raise ConnectionResetError("the client went away during the handshake")
-            await send_stream(conn, transport, templates, count)
+            deflated = self._deflated_templates(kind) if ws.compress else None
+            await send_stream(conn, transport, templates, count, deflated)
             await ws.close(code=WSCloseCode.OK, message=b"stream complete")
         except ConnectionError:
             logger.debug("connection %d: /stream ended by a reset", conn.connection_id)

@@ -63,6 +63,7 @@ class ConnectionSpec(msgspec.Struct, frozen=True, kw_only=True):
     arrives within this long. ``no_data_timeout``: dead when no *data* frame arrives for this
     long. ``app_ping_interval``/``app_ping_payload``: a text frame sent on a schedule for
     venues that want application-level pings. ``headers`` go with the upgrade request.
+    ``compress``: permessage-deflate window bits offered to the server (9-15), 0 for none.
     """
 
     url: str
@@ -76,6 +77,7 @@ class ConnectionSpec(msgspec.Struct, frozen=True, kw_only=True):
     no_data_timeout: float | None = None
     app_ping_interval: float | None = None
     app_ping_payload: str = "ping"
+    compress: int = 0
 
 
 # -- to a connection actor ---------------------------------------------------------------

@@ -56,7 +56,14 @@ from networkpype.websocket.decoding import DecoderSpec, MessageDecoder, make_dec
 from networkpype.websocket.request import WebSocketRequest
 from networkpype.websocket.response import WebSocketResponse
 
-__all__ = ["DEFAULT_MAX_MSG_SIZE", "BinaryFrame", "WebSocketConnection", "close_reason"]
+__all__ = [
+    "DEFAULT_COMPRESS",
+    "DEFAULT_MAX_MSG_SIZE",
+    "BinaryFrame",
+    "WebSocketConnection",
+    "close_reason",
+    "compress_window_bits",
+]
 
 logger = logging.getLogger(__name__)
 _json_encode = msgspec.json.Encoder().encode
@@ -79,6 +86,25 @@ def _valid_close_code(code: int) -> bool:
     """A close code an endpoint may send (RFC 6455 §7.4, the IANA registry): 1000-1003,
     1007-1014, 3000-4999. 1004 is reserved; 1005, 1006 and 1015 must never be sent."""
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+DEFAULT_COMPRESS = 0
+"""permessage-deflate is not offered by default (see ``WebSocketConnection.connect``)."""
+
+
+def compress_window_bits(compress: int | bool) -> int:
+    """aiohttp's ``compress`` of our ``compress=``: 0 (off), or the LZ77 window bits the
+    client offers, 9-15 (``True`` is 15, zlib's largest); raises ``ConfigurationError``."""
+    if compress is True:
+        return 15
+    if compress is False or compress == 0:
+        return 0
+    if not isinstance(compress, int) or not 9 <= compress <= 15:
+        raise ConfigurationError(
+            f"compress={compress!r}: use False/0 (off), True or window bits 9-15 (zlib "
+            "cannot inflate with 8)"
+        )
+    return compress
 
 
 def close_reason(code: int, reason: str) -> bytes:
@@ -394,16 +420,24 @@ class WebSocketConnection:
         return max(self._last_data_at, self._last_control_at)
 
     @property
-    def last_data_monotonic(self) -> float:
-        """``time.monotonic()`` of the last data frame; 0.0 before the first."""
-        return self._last_data_at
-
-    @property
     def fast_path(self) -> bool:
         """True when ``pump`` takes the frames aiohttp has parsed in batches (the installed
         aiohttp passed the self-check at ``connect()``), False when it reads with the public
         ``receive()``, one await per frame."""
         return self._parsed is not None
+
+    @property
+    def last_data_monotonic(self) -> float:
+        """``time.monotonic()`` of the last data frame; 0.0 before the first."""
+        return self._last_data_at
+
+    @property
+    def compression(self) -> int:
+        """While connected with permessage-deflate, the window bits our frames are compressed
+        with (9-15, as the server's answer allows); 0 when compression is off (not offered,
+        or declined by the server)."""
+        ws = self._ws
+        return ws.compress if ws is not None and self._connected else 0
 
     @property
     def url(self) -> str:
@@ -418,6 +452,8 @@ class WebSocketConnection:
         message_timeout: float | None = None,
         ws_headers: dict[str, Any] | None = None,
         verify_ssl: bool = True,
+        *,
+        compress: int | bool = DEFAULT_COMPRESS,
     ) -> None:
         """Open the WebSocket.
 
@@ -427,7 +463,14 @@ class WebSocketConnection:
         ``receive()``. Raises ``AlreadyConnectedError`` when open already, and the error
         tree's handshake errors (``HandshakeError``, ``HandshakeRejectedError``,
         ``CertificateError``, ``InvalidURLError``, ``ConnectionFailedError``) on failure.
+
+        ``compress`` offers permessage-deflate (RFC 7692): ``True``, or the largest window
+        (9-15 bits) the server may compress with (``True``: 15); the server decides, and
+        ``compression`` then tells whether it accepted (0: it declined, frames are plain).
+        Off by default: on a fast link inflating costs the reader more than the bytes it
+        saves (docs/performance.md). ``ConfigurationError`` for any other value.
         """
+        window_bits = compress_window_bits(compress)
         if self._connected:
             raise AlreadyConnectedError(
                 f"already connected to {self._display_url}; disconnect() first"
@@ -444,6 +487,7 @@ class WebSocketConnection:
                     ssl=bool(verify_ssl),
                     max_msg_size=self._max_msg_size,
                     decode_text=False,
+                    compress=window_bits,
                     # Close frames are answered here: echoed, or 1002 for a code that no
                     # endpoint may send (aiohttp would answer every close with 1000).
                     autoclose=False,

@@ -38,7 +38,13 @@ from networkpype.protocol.messages import (
 from networkpype.runtime import stop_actor
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.websocket.connection import BinaryFrame, WebSocketConnection, close_reason
+from networkpype.websocket.connection import (
+    DEFAULT_COMPRESS,
+    BinaryFrame,
+    WebSocketConnection,
+    close_reason,
+    compress_window_bits,
+)
 from networkpype.websocket.decoding import MessageDecoder
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import WebSocketRequest
@@ -69,8 +75,10 @@ def connection_spec(
     no_data_timeout: float | None = None,
     app_ping_interval: float | None = None,
     app_ping_payload: str = "ping",
+    compress: int | bool = DEFAULT_COMPRESS,
 ) -> ConnectionSpec:
-    """The ``ConnectionSpec`` of ``WebSocketManager.connect``'s arguments (see there)."""
+    """The ``ConnectionSpec`` of ``WebSocketManager.connect``'s arguments (see there);
+    ``ConfigurationError`` for a ``compress`` that is not False/0, True or 9-15."""
     interval = ping_timeout if ping_interval is None else ping_interval
     return ConnectionSpec(
         url=ws_url,
@@ -84,6 +92,7 @@ def connection_spec(
         no_data_timeout=no_data_timeout,
         app_ping_interval=app_ping_interval,
         app_ping_payload=app_ping_payload,
+        compress=compress_window_bits(compress),
     )
 
 
@@ -172,6 +181,7 @@ class WebSocketManager:
         app_ping_interval: float | None = None,
         app_ping_payload: str = "ping",
         retry: bool = False,
+        compress: int | bool = DEFAULT_COMPRESS,
     ) -> None:
         """Open the WebSocket; the seed's parameters as ``WebSocketConnection.connect``.
 
@@ -181,7 +191,9 @@ class WebSocketManager:
         compatibility: under the manager, pings are sent by these settings and the server's
         pings are always answered. ``no_data_timeout`` replaces a
         link that carried no data for that long; ``app_ping_interval`` sends
-        ``app_ping_payload`` as a text frame on that schedule.
+        ``app_ping_payload`` as a text frame on that schedule. ``compress`` offers
+        permessage-deflate (``True``, or window bits 9-15; off by default), as
+        ``WebSocketConnection.connect``: every reconnection offers it again.
 
         Raises ``AlreadyConnectedError`` when connected, and the handshake errors of the
         error tree when the server cannot be reached or refuses: by default the first
@@ -206,6 +218,7 @@ class WebSocketManager:
             no_data_timeout=no_data_timeout,
             app_ping_interval=app_ping_interval,
             app_ping_payload=app_ping_payload,
+            compress=compress,
         )
         if self._actor is not None:
             raise AlreadyConnectedError("already connected; disconnect() first")

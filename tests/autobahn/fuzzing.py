@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -213,13 +214,27 @@ def run_fuzzing(
         ",".join(cases),
         *(["--compress"] if compress else []),
     ]
+    # A session of its own: on a timeout the whole group (the driver, wstest) is killed, so
+    # no fuzzing server outlives the run.
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         raise RuntimeError(f"the Autobahn run took over {timeout:.0f} s") from exc
-    log = (proc.stdout + proc.stderr).strip()
+    finally:
+        if proc.poll() is None:  # interrupted (KeyboardInterrupt): leave nothing behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log = out.strip()
     if proc.returncode != 0:
         if "unshare" in log and ("Operation not permitted" in log or "failed" in log):
             raise Unavailable(f"no network namespace could be made:\n{log[-2000:]}")

@@ -20,6 +20,17 @@ from tests.autobahn.echo_client import agent_name
 from tests.autobahn.fuzzing import Unavailable, ensure_wstest, run_fuzzing
 
 CASES_1_TO_10 = [f"{section}.*" for section in range(1, 11)]
+# permessage-deflate (the client offers): every section of 12 (server settings) and 13
+# (client offers), the cases of 16 to 1024 bytes. All 216 cases of 12.* and 13.* take about
+# 12-17 minutes per client (1000 messages of up to 128 KiB each, compressed by a Python 2.7
+# server); AUTOBAHN_FULL=1 runs them all.
+FULL = os.environ.get("AUTOBAHN_FULL") == "1"
+CASES_COMPRESSION = (
+    ["12.*", "13.*"]
+    if FULL
+    else [f"12.{s}.{n}" for s in range(1, 6) for n in range(1, 5)]
+    + [f"13.{s}.{n}" for s in range(1, 8) for n in range(1, 5)]
+)
 BUILD_AND_RUN_TIMEOUT = 900  # seconds: a first run builds the 2.7 environment (~1 min)
 
 # Fail-fast on invalid UTF-8 in a *fragment* of a text message: aiohttp hands over a message
@@ -111,3 +122,19 @@ def test_cases_1_to_10(wstest: Path, tmp_path: Path) -> None:
             allowed_non_strict=ALLOWED_NON_STRICT[api],
             known_failed=KNOWN_FAILED,
         )
+
+
+@pytest.mark.timeout(BUILD_AND_RUN_TIMEOUT + (3600 if FULL else 0))
+def test_cases_12_and_13_with_compression(wstest: Path, tmp_path: Path) -> None:
+    try:
+        report = run_fuzzing(
+            wstest,
+            CASES_COMPRESSION,
+            tmp_path / "report",
+            compress=True,
+            timeout=3600.0 if FULL else 300.0,
+        )
+    except Unavailable as exc:
+        unavailable(exc)
+    for api in ("connection", "manager"):
+        check(report, api, compress=True, expected_cases=216 if FULL else 48)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from networkpype.demo import ExchangeSimulatorThread
+from networkpype.demo import DemoServerThread, ExchangeSimulatorThread
 from tests.cli.helpers import networkpype
 
 
@@ -78,3 +78,24 @@ def test_unreachable_endpoint_exits_1_with_one_line() -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("networkpype stream: ConnectionFailedError: ")
+
+
+@pytest.mark.parametrize("option", [["--compress"], ["--compress", "10"]])
+def test_compress_offers_permessage_deflate(option: list[str]) -> None:
+    request = {"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 1}
+    with DemoServerThread(rate=50.0) as server:
+        proc = networkpype(
+            "stream", server.url, "--subscribe", json.dumps(request), "--count", "3", *option
+        )
+        headers = server.statistics().last_handshake_headers
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line).get("seq") for line in proc.stdout.splitlines()] == [None, 1, 2]
+    offer = headers.get("Sec-WebSocket-Extensions", "")
+    assert offer.startswith("permessage-deflate"), headers
+    assert ("server_max_window_bits=10" in offer) == (option[-1] == "10")
+
+
+def test_compress_refuses_window_bits_zlib_cannot_inflate() -> None:
+    proc = networkpype("stream", "ws://127.0.0.1:9/ws", "--compress", "8")
+    assert proc.returncode == 2
+    assert "window bits are 9-15" in proc.stderr
