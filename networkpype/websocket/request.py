@@ -106,4 +106,3 @@ class WebSocketBinaryRequest(WebSocketRequest):
                 f"WebSocketBinaryRequest.payload must be bytes, not {type(self.payload).__name__}"
             )
         return bytes(self.payload)
-
