@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Callable
 
 from networkpype.websocket.codec import Reply, TopicCodec
@@ -44,6 +45,7 @@ class Acks:
         self._pending: dict[int, asyncio.Future[Reply]] = {}  # awaited by subscribe_topics
         self._recorded: dict[int, WebSocketRequest] = {}  # subscribe requests to replay
         self._rids: dict[int, int] = {}  # id(recorded request) -> its request id
+        self._last: dict[int, tuple[float, Reply]] = {}  # request id -> its last reply, when
         self._once: set[int] = set()  # unsubscribe requests: one reply each
 
     def __len__(self) -> int:
@@ -56,6 +58,8 @@ class Acks:
         if reply is None:
             return False
         rid = reply.request_id
+        if rid in self._recorded:
+            self._last[rid] = (time.monotonic(), reply)
         future = self._pending.pop(rid, None)
         if future is not None:
             if not future.done():
@@ -84,6 +88,21 @@ class Acks:
         self._pending[rid] = future
         return request, future
 
+    def expect(self, request: WebSocketRequest, since: float) -> asyncio.Future[Reply]:
+        """The future of a reply to the recorded ``request`` (sent again by a replay, say)
+        that came at or after ``since`` (monotonic seconds): done at once when one did;
+        cancelled if the request is forgotten."""
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        rid = self._rids.get(id(request))
+        last = self._last.get(rid) if rid is not None else None
+        if rid is None:
+            future.cancel()
+        elif last is not None and last[0] >= since:
+            future.set_result(last[1])
+        else:
+            self._pending[rid] = future
+        return future
+
     def record(self, topics: list[str]) -> WebSocketRequest:
         """A subscribe request for ``topics`` that will be replayed (not sent now)."""
         rid = next(self._ids)
@@ -106,6 +125,7 @@ class Acks:
         rid = self._rids.pop(id(request), None)
         if rid is not None:
             self._recorded.pop(rid, None)
+            self._last.pop(rid, None)
             future = self._pending.pop(rid, None)
             if future is not None and not future.done():
                 future.cancel()
@@ -117,4 +137,5 @@ class Acks:
         self._pending.clear()
         self._recorded.clear()
         self._rids.clear()
+        self._last.clear()
         self._once.clear()

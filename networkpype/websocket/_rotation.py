@@ -25,6 +25,7 @@ from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import GaveUpError
 from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.protocol.messages import Subscribe
+from networkpype.websocket._acks import Acks
 from networkpype.websocket._attempts import REDIAL, ROTATION, AttemptGate
 from networkpype.websocket._budget import (
     AttemptBudget,
@@ -35,6 +36,7 @@ from networkpype.websocket._budget import (
 from networkpype.websocket._pacing import WIRE_MARGIN
 from networkpype.websocket._sharded_state import Shard, Wait
 from networkpype.websocket.codec import TopicCodec
+from networkpype.websocket.request import WebSocketRequest
 
 __all__ = ["Rotation", "Rotations"]
 
@@ -61,6 +63,7 @@ class Rotations:
     _shards: list[Shard]
     _lock: asyncio.Lock
     _queue: DeliveryQueue[Any]
+    _acks: Acks
 
     if TYPE_CHECKING:  # the manager's own
 
@@ -265,6 +268,7 @@ class Rotations:
                     raise GaveUpError(f"{old.id} was given up on during its rotation")
                 self._shards[self._shards.index(old)] = new
                 swapped = rotation.swapped = True
+                incarnation = new.connection.opened_at
                 self._rotations.pop(new.id, None)
                 # Unsubscribed from the old one during the rotation: gone from the new one too;
                 # subscribed to it meanwhile (a call that planned before the rotation): added.
@@ -280,6 +284,20 @@ class Rotations:
             # Both deliver for a moment: what the old one had in flight still arrives,
             # and the new one's first messages are on their way before the old one goes.
             await asyncio.sleep(self._overlap)
+            if not new.connection.connected or new.connection.opened_at != incarnation:
+                # The new one dropped in the overlap: the old one goes on delivering until the
+                # new one's replay is acknowledged (closing it now would leave a gap no event
+                # names).
+                batches: dict[int, tuple[list[str], WebSocketRequest]] = {}
+                for topic, request in new.topics.items():
+                    batches.setdefault(id(request), ([], request))[0].append(topic)
+                # Its replay's answers count from its reconnection (from now while it is down).
+                conn = new.connection
+                since = conn.opened_at if conn.connected else time.monotonic()
+                waits = [(ts, r, self._acks.expect(r, since), None) for ts, r in batches.values()]
+                lost = await self._confirm_all(new, waits)
+                if lost:
+                    self._report_lost(new.id, lost)
         finally:
             self._rotations.pop(new.id, None)
             # Whatever happens (a disconnect() cancelling us included), the connection

@@ -257,6 +257,50 @@ async def test_a_connection_cut_while_its_replacement_subscribes_costs_no_attemp
         await ws.disconnect()
 
 
+async def test_a_replacement_that_drops_in_the_overlap_is_covered_by_the_old_one(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """The new connection drops right after taking over: the old one keeps delivering until
+    the new one's replay is acknowledged, so every topic's sequence goes on without a hole
+    (closing the old one at the end of the overlap left a gap no event named)."""
+    names = topics(4)
+    async with ExchangeSimulator(rate=50.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=1),
+            min_send_interval=0.05,
+            restart_policy=FAST,
+            rotation_overlap=0.1,
+            dedup_key=lambda data: (data.get("stream"), data.get("seq")),
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(names)).rejected == {}
+        seqs: dict[str, list[int]] = {name: [] for name in names}
+        finished: list[RotationFinished] = []
+
+        async def consume() -> None:
+            async for item in ws.iter_messages(events=True):
+                if isinstance(item, WebSocketResponse):
+                    seqs[item.data["stream"]].append(item.data["seq"])
+                elif isinstance(item, RotationFinished):
+                    finished.append(item)
+
+        consumer = asyncio.create_task(consume())
+        rotation = asyncio.create_task(ws.rotate("shard1"))
+        async with asyncio.timeout(5):
+            while ws.shard_of(names[0]) != "shard2":
+                await asyncio.sleep(0.005)
+        assert sim.kill(2)  # the new one, in the overlap
+        await asyncio.wait_for(rotation, 10)
+        await asyncio.sleep(0.3)
+        assert [f.aborted for f in finished] == [False]
+        assert sim.connections_accepted == 3  # old, new, the new one's redial
+        for name, got in seqs.items():
+            assert got == list(range(got[0], got[0] + len(got))), f"{name}: a hole or a copy"
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await ws.disconnect()
+
+
 async def test_the_venues_expected_answers_are_logged_without_tracebacks(
     factory: ConnectionManagersFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
