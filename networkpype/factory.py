@@ -191,7 +191,7 @@ class ConnectionManagersFactory:
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_age: float | None = None,
-        rotation_stagger: float = 1.0,
+        rotation_stagger: float = 0.1,
         rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
         stats_interval: float | None = None,

@@ -7,7 +7,8 @@ replacement) passes :meth:`AttemptGate.attempt`, an async context manager around
 handshake: it waits for a place, holds it until the handshake's outcome, and then for the
 budget's ``hold``. Waiting attempts go by priority, then in arrival order: a redial of a dark
 connection (``REDIAL``) before a rotation of a healthy one (``ROTATION``), and a rotation
-only while ``reserve`` places stay free for redials. A rotation whose reason has gone while
+only while ``reserve`` places stay free for redials (the caller's reserve may grow with
+:meth:`recent_redials`). A rotation whose reason has gone while
 it waited (its connection was redialled meanwhile) is cancelled: ``cancelled()`` returns why,
 and the attempt raises ``ConnectAbortedError``. A 429 from the venue pauses every attempt
 until its ``Retry-After``.
@@ -22,6 +23,7 @@ import itertools
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from networkpype.protocol.errors import ConnectAbortedError, HandshakeError
@@ -50,8 +52,19 @@ class AttemptGate:
         self.budget = budget
         self._clock = clock
         self._waiting: list[tuple[int, int]] = []  # (priority, arrival), sorted
+        self._redials: deque[float] = deque()  # when REDIAL attempts started, oldest first
         self._arrivals = itertools.count()
         self._changed: asyncio.Event | None = None
+
+    def recent_redials(self) -> int:
+        """``REDIAL`` attempts started within the budget's window (0 without a budget)."""
+        if self.budget is None:
+            return 0
+        horizon = self._clock() - self.budget.window
+        redials = self._redials
+        while redials and redials[0] < horizon:
+            redials.popleft()
+        return len(redials)
 
     def room(self, reserve: int = 0) -> bool:
         """True when an attempt that leaves ``reserve`` places free could start now, with
@@ -100,6 +113,8 @@ class AttemptGate:
             self._notify()
         budget = self.budget
         token = budget.start(self._clock()) if budget is not None else None
+        if budget is not None and priority == REDIAL:
+            self._redials.append(self._clock())
         try:
             yield
         except HandshakeError as exc:

@@ -125,11 +125,12 @@ class AttemptBudget:
         self._paused_until = max(self._paused_until, now + wait)
 
 
-def redial_reserve(connections: int, limit: int) -> int:
+def redial_reserve(connections: int, limit: int, recent_redials: int = 0) -> int:
     """Places of the attempt budget a rotation leaves free for redialling dark connections:
-    one per connection (after a mass reset every connection redials at once), at most half
-    the budget."""
-    return max(0, min(connections, limit // 2))
+    one per connection (after a mass reset every connection redials at once) and one per
+    redial of the last window (failures come again: a storm keeps rotations back), at most
+    half the budget."""
+    return max(0, min(connections + recent_redials, limit // 2))
 
 
 def rotation_lead(max_age: float, frames: int, frame_gap: float, overlap: float) -> float:

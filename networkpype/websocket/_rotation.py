@@ -108,7 +108,9 @@ class Rotations:
     def _reserve(self) -> int:
         """Attempts a rotation leaves free for redials."""
         budget = self._budget
-        return 0 if budget is None else redial_reserve(len(self._shards), budget.limit)
+        if budget is None:
+            return 0
+        return redial_reserve(len(self._shards), budget.limit, self._gate.recent_redials())
 
     def _lead(self, topics: int) -> float:
         """Seconds before ``max_age`` a rotation of a shard with ``topics`` starts."""

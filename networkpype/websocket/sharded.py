@@ -166,7 +166,7 @@ class ShardedWebSocketManager(Rotations):
         ack_timeout: float = 10.0,
         on_escalate: EscalationHandler | None = None,
         max_age: float | None = None,
-        rotation_stagger: float = 1.0,
+        rotation_stagger: float = 0.1,
         rotation_overlap: float = 1.0,
         dedup_key: Callable[[Any], Hashable] | None = None,
         stats_interval: float | None = None,

@@ -73,6 +73,18 @@ async def test_a_rotation_leaves_the_reserve_to_redials() -> None:
             pass
 
 
+async def test_redials_of_the_last_window_are_counted() -> None:
+    clock = Clock()
+    gate = AttemptGate(AttemptBudget(30, 10.0), clock=clock)
+    for priority in (REDIAL, ROTATION, REDIAL):
+        async with gate.attempt(priority):
+            pass
+    assert gate.recent_redials() == 2
+    clock.now = 10.5
+    assert gate.recent_redials() == 0
+    assert AttemptGate(None).recent_redials() == 0
+
+
 async def test_a_rotation_whose_reason_went_is_cancelled_while_waiting() -> None:
     budget = AttemptBudget(1, 10.0)
     gate = AttemptGate(budget, clock=Clock())

@@ -160,7 +160,9 @@ def test_rotation_arithmetic() -> None:
     assert not rotation_load(1, 2.0, rotation_lead(2.0, 40, 0.25, 1.0), 30, 60.0).fits
 
 
-def test_the_redial_reserve_is_one_place_a_connection_at_most_half_the_budget() -> None:
+def test_the_redial_reserve_is_one_place_a_connection_and_a_recent_redial() -> None:
     assert redial_reserve(5, 30) == 5
-    assert redial_reserve(40, 30) == 15
+    assert redial_reserve(5, 30, recent_redials=4) == 9  # a storm keeps rotations back
+    assert redial_reserve(40, 30) == 15  # at most half the budget
+    assert redial_reserve(5, 30, recent_redials=40) == 15
     assert redial_reserve(3, 1) == 0
