@@ -128,6 +128,12 @@ class PullReader:
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         delivered = info.delivered.stream_seq if info.delivered else 0
         if delivered <= floor:
+            # Kept as it is: JetStream refuses to change an existing consumer's deliver
+            # policy (10012), which an earlier resume set to BY_START_SEQUENCE.
+            existing = info.config
+            config.deliver_policy = existing.deliver_policy
+            config.opt_start_seq = existing.opt_start_seq
+            config.opt_start_time = existing.opt_start_time
             return
         self.redelivered_up_to = delivered
         logger.info(

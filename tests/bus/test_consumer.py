@@ -91,6 +91,30 @@ async def test_a_crashed_consumer_loses_nothing_and_marks_what_comes_again(
     assert {m.seq for m in taken} | {m.seq for m in rest} == set(range(1, 101))  # type: ignore[attr-defined]
 
 
+async def test_a_durable_consumer_starts_again_after_a_crash_and_a_clean_stop(
+    nats_server: LocalNatsServer,
+) -> None:
+    # The crash makes the next reader re-create the durable at its floor (a start sequence);
+    # the reader after a clean stop must keep that consumer as it is: JetStream refuses to
+    # change a deliver policy ("deliver policy can not be updated", error 10012).
+    await _publish(nats_server, _data("a", range(1, 101)))
+    crashed = _consumer(nats_server, durable="d", batch=30)
+    await crashed.connect()
+    await _take(crashed, 45)
+    assert crashed._nc is not None
+    await crashed._nc.close()
+    again = _consumer(nats_server, durable="d", batch=30)
+    await again.connect()
+    await _take(again, 70)  # 31 to 100: everything acknowledged at disconnect()
+    await again.disconnect()
+    await _publish(nats_server, _data("a", range(101, 111)))
+    third = _consumer(nats_server, durable="d", batch=30)
+    await third.connect()
+    rest = await _take(third, 10)
+    await third.disconnect()
+    assert [m.seq for m in rest] == list(range(101, 111))  # type: ignore[attr-defined]
+
+
 async def test_sequence_gaps_are_reported_and_stale_messages_not_delivered(
     nats_server: LocalNatsServer,
 ) -> None:
