@@ -415,7 +415,7 @@ class _Demo:
                     self._injected("venue closes every connection with 1008")
                     await self.venue.close_all(1008, "policy violation (demo)")
                 case kind:
-                    await self._break_one(kind, fault.target)
+                    await self._break_one(kind, fault.target, self.streaming_at + latest)
 
     def _injected(self, what: str) -> None:
         self.audit.on_fault(time.monotonic())
@@ -433,9 +433,10 @@ class _Demo:
                 return
             await asyncio.sleep(0.05)
 
-    async def _live_link(self, target: int) -> int | None:
+    async def _live_link(self, target: int, *, newest: bool = False) -> int | None:
         """A proxied connection that carries data (its bytes grow over a quarter second)
-        and is not blackholed, picked by ``target``; None if there is none."""
+        and is not blackholed, picked by ``target`` (or the newest, the last one its age
+        rotates); None if there is none."""
         before = {c.conn_id: c.bytes_to_client for c in self.proxy.connections}
         await asyncio.sleep(0.25)
         live = [
@@ -443,11 +444,22 @@ class _Demo:
             for c in self.proxy.connections
             if not c.blackholed and c.bytes_to_client > before.get(c.conn_id, c.bytes_to_client)
         ]
-        return live[target % len(live)] if live else None
+        if not live:
+            return None
+        return live[-1] if newest else live[target % len(live)]
 
-    async def _break_one(self, kind: FaultKind, target: int) -> None:
-        """A fault of one connection, seen from the network (the proxy) or the venue."""
-        link = await self._live_link(target)
+    async def _break_one(self, kind: FaultKind, target: int, until: float) -> None:
+        """A fault of one connection, seen from the network (the proxy) or the venue.
+
+        A rotation that starts while the link is picked would retire the broken connection
+        itself (a blackholed one closed by its rotation is never noticed as half-open), so
+        the pick is redone once the rotations are done, until ``until`` (monotonic seconds);
+        a blackhole takes the newest connection, the one farthest from its rotation."""
+        newest = kind is FaultKind.BLACKHOLE
+        link = await self._live_link(target, newest=newest)
+        while self.audit.rotations_in_flight and time.monotonic() < until:
+            await self._healthy(until=until)
+            link = await self._live_link(target, newest=newest)
         if link is None:
             self.log(f"fault skipped: {kind.value} (no connection carries data)", "yellow")
             return

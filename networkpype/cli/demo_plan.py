@@ -85,7 +85,7 @@ class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
             duration=duration,
             rate=rate,
             max_topics_per_connection=max(1, math.ceil(len(topics) / connections)),
-            max_age=0.6 * duration,
+            max_age=0.8 * duration,
             last_fault_at=0.75 * duration,
         )
 
