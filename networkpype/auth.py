@@ -17,7 +17,7 @@ from networkpype.time_synchronizer import TimeSynchronizer
 
 if TYPE_CHECKING:  # only for annotations: the REST and WebSocket stacks import this module
     from networkpype.rest.request import RESTRequest
-    from networkpype.websocket.request import WebSocketRequest
+    from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["Auth"]
 

@@ -19,14 +19,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from networkpype.factory import ConnectionManagersFactory
+from networkpype.limits.rate_limit import RateLimit
 from networkpype.protocol.errors import NotConnectedError
-from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 
 if TYPE_CHECKING:
     from networkpype.auth import Auth
-    from networkpype.websocket.processor.base import (
+    from networkpype.wire.processor import (
         WebSocketPostProcessor,
         WebSocketPreProcessor,
     )

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
-from networkpype.websocket.decoding import DecoderSpec, make_decoder
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
-from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.sharded import ShardedWebSocketManager
+from networkpype.wire.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
+from networkpype.wire.decoding import DecoderSpec, make_decoder
+from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
 
 if TYPE_CHECKING:
     from http.cookies import SimpleCookie
@@ -149,7 +149,7 @@ class ConnectionManagersFactory:
     ) -> WebSocketManager:
         """A new ``WebSocketManager`` with this factory's throttler, auth and processors.
 
-        ``decoder`` (see ``networkpype.websocket.decoding``), ``max_msg_size`` (bytes),
+        ``decoder`` (see ``networkpype.wire.decoding``), ``max_msg_size`` (bytes),
         ``max_queue`` (messages buffered towards the consumer) and ``overflow`` (``"block"``,
         ``"drop_oldest"`` or ``"error"`` when it is full), ``handshake_timeout`` (seconds) and
         the supervision settings ``restart_policy``, ``on_connect`` and ``on_escalate`` (see

@@ -20,13 +20,13 @@ from networkpype._embedding._stream import SyncStream, _refuse_on_a_loop
 from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
 from networkpype.runtime import LoopThread, get_loop_thread
-from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.decoding import DecoderSpec
+from networkpype.wire.connection import WebSocketConnection
+from networkpype.wire.decoding import DecoderSpec
 
 if TYPE_CHECKING:
     from networkpype.auth import Auth
     from networkpype.throttler.throttler import AsyncThrottler
-    from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
+    from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "DEFAULT_MAX_PENDING"]
 

@@ -25,15 +25,15 @@ from networkpype.protocol.messages import ChildGaveUp
 from networkpype.runtime import tell_quietly
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.codec import BinanceCodec, TopicCodec
-from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
-from networkpype.websocket.decoding import DecoderSpec
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE
-from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import (
     ShardedStatistics,
     ShardedWebSocketManager,
     SubscribeResult,
 )
+from networkpype.wire.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
+from networkpype.wire.decoding import DecoderSpec
+from networkpype.wire.response import WebSocketResponse
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from networkpype.auth import Auth
     from networkpype.supervisor.policy import RestartPolicy
     from networkpype.throttler.throttler import AsyncThrottler
-    from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
-    from networkpype.websocket.request import WebSocketRequest
+    from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
+    from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["SyncShardedNetworkPype"]
 

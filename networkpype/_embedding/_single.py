@@ -19,17 +19,17 @@ from networkpype._embedding._facade import (
 from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import NotConnectedError
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE
-from networkpype.websocket.decoding import DecoderSpec
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
+from networkpype.wire.connection import DEFAULT_MAX_MSG_SIZE
+from networkpype.wire.decoding import DecoderSpec
 
 if TYPE_CHECKING:
     from networkpype.actors.manager import OnConnect
     from networkpype.auth import Auth
     from networkpype.supervisor.policy import RestartPolicy
     from networkpype.throttler.throttler import AsyncThrottler
-    from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
-    from networkpype.websocket.request import WebSocketRequest
+    from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
+    from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["SyncNetworkPype", "SyncStatistics"]
 

@@ -22,8 +22,8 @@ from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.protocol.errors import ConnectionClosedError, GaveUpError, NotConnectedError
 from networkpype.protocol.messages import AbortSocket, ReplayDone, StartReading
 from networkpype.runtime._helpers import tell_quietly
-from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.connection import WebSocketConnection
+from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["Link", "OnConnect"]
 

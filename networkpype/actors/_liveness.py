@@ -14,7 +14,7 @@ from typing import Protocol
 from networkpype.protocol.errors import LivenessTimeoutError
 from networkpype.protocol.messages import ConnectionSpec
 from networkpype.protocol.redaction import redact_url
-from networkpype.websocket.connection import WebSocketConnection
+from networkpype.wire.connection import WebSocketConnection
 
 __all__ = ["Liveness", "Watched"]
 

@@ -9,8 +9,8 @@ from pykka import ActorDeadError, ActorRef
 
 from networkpype.protocol.errors import ConfigurationError, ConnectionClosedError
 from networkpype.protocol.messages import SendFrame, SendRequest
-from networkpype.websocket.processor.base import WebSocketPreProcessor
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.processor import WebSocketPreProcessor
+from networkpype.wire.request import WebSocketRequest
 
 if TYPE_CHECKING:
     from networkpype.auth import Auth
@@ -23,7 +23,7 @@ class Pace(Protocol):
     """A connection's spacing (a sharded manager's ``min_send_interval``): every frame it
     sends, replays included, first waits for ``turn()``. The connection itself spaces and
     stamps each frame as it writes it, control frames too (see
-    :class:`networkpype.websocket._pacing.FramePacer`): waiting here keeps the wait in the
+    :class:`networkpype.wire.pacing.FramePacer`): waiting here keeps the wait in the
     outbox, out of the connection actor's inbox."""
 
     async def turn(self) -> None: ...

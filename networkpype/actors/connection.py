@@ -52,7 +52,7 @@ from networkpype.protocol.messages import (
 )
 from networkpype.protocol.redaction import redact_url
 from networkpype.runtime import AsyncioActor, tell_quietly
-from networkpype.websocket.connection import BinaryFrame, WebSocketConnection
+from networkpype.wire.connection import BinaryFrame, WebSocketConnection
 
 __all__ = ["ConnectionActor"]
 

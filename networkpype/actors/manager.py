@@ -68,8 +68,8 @@ from networkpype.protocol.messages import (
 from networkpype.runtime import AsyncioActor, stop_actor, stop_owned_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import ChildSpec, EscalationHandler, SupervisorActor
-from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.connection import WebSocketConnection
+from networkpype.wire.request import WebSocketRequest
 
 __all__ = [
     "GAVE_UP_POLICIES",

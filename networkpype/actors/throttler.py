@@ -1,6 +1,6 @@
 """The throttler actor: the one owner of the rate-limit state.
 
-It holds a pure :class:`~networkpype.throttler._core.ThrottlerCore` and the tasks waiting on
+It holds a pure :class:`~networkpype.limits.core.ThrottlerCore` and the tasks waiting on
 it. ``Acquire`` reserves the earliest start a task's limits allow and replies with a future
 that a timer resolves at exactly that moment (no polling); ``Release`` hands back the place
 of a task whose wait was cancelled, which moves the tasks behind it earlier; ``SetLimits``
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from networkpype.limits.core import Replan, Reservation, ThrottlerCore
 from networkpype.protocol.messages import Acquire, Release, SetLimits
 from networkpype.runtime import AsyncioActor, AsyncioFuture
-from networkpype.throttler._core import Replan, Reservation, ThrottlerCore
 
 __all__ = ["ThrottlerActor"]
 

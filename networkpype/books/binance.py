@@ -24,8 +24,8 @@ from networkpype.books.rules import (
     require_int,
     require_mapping,
 )
+from networkpype.limits.rate_limit import LinkedLimitWeightPair, RateLimit
 from networkpype.protocol.errors import ConfigurationError
-from networkpype.throttler.rate_limit import LinkedLimitWeightPair, RateLimit
 
 __all__ = ["REQUEST_WEIGHT", "BinanceSpotRules", "snapshot_weight"]
 

@@ -61,8 +61,8 @@ from networkpype.protocol.events import (
 )
 from networkpype.rest.errors import RESTDecodeError, RESTStatusError
 from networkpype.rest.manager import RESTManager
-from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
+from networkpype.wire.response import WebSocketResponse
 
 __all__ = ["MaintainerStatistics", "OrderBookMaintainer"]
 

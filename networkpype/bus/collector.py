@@ -48,6 +48,7 @@ from networkpype.bus.publisher import (
     PublishSettings,
 )
 from networkpype.factory import ConnectionManagersFactory
+from networkpype.limits.rate_limit import RateLimit
 from networkpype.protocol.errors import ConfigurationError, NetworkPypeError
 from networkpype.protocol.events import (
     Connected,
@@ -58,10 +59,9 @@ from networkpype.protocol.events import (
     RotationFinished,
     RotationStarted,
 )
-from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
-from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
+from networkpype.wire.response import WebSocketResponse
 
 __all__ = ["BINANCE_SPOT_LIMITS", "Collector", "CollectorSettings", "CollectorStatistics"]
 

@@ -43,9 +43,9 @@ from networkpype.bus import records
 from networkpype.bus._nats import DEFAULT_NATS_URL, StreamSettings, connect, ensure_stream
 from networkpype.bus._pull import PullReader, PullSettings, delivery
 from networkpype.protocol.errors import ConfigurationError, NotConnectedError
-from networkpype.websocket.decoding import DecoderSpec, make_decoder
-from networkpype.websocket.processor.base import WebSocketPostProcessor
-from networkpype.websocket.response import WebSocketResponse
+from networkpype.wire.decoding import DecoderSpec, make_decoder
+from networkpype.wire.processor import WebSocketPostProcessor
+from networkpype.wire.response import WebSocketResponse
 
 __all__ = ["BusConsumer", "BusResponse", "ConsumerStatistics"]
 

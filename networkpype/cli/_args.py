@@ -84,7 +84,7 @@ def ws_url(text: str) -> str:
     """A type: a ``ws://`` or ``wss://`` URL with a host (what the library accepts)."""
     from networkpype.protocol.errors import InvalidURLError
     from networkpype.protocol.redaction import redact_url
-    from networkpype.websocket.connection import check_ws_url
+    from networkpype.wire.connection import check_ws_url
 
     try:
         parsed = check_ws_url(text)

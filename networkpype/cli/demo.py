@@ -46,6 +46,7 @@ from networkpype.cli.demo_plan import (
 from networkpype.cli.demo_view import ConnectionRow, DemoView, Frame, PlainView, RichView
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
+from networkpype.limits.rate_limit import RateLimit
 from networkpype.protocol.events import (
     Connected,
     ConnectionEvent,
@@ -58,11 +59,10 @@ from networkpype.protocol.events import (
 )
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
 from networkpype.testing import FaultProxy
-from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
-from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedStatistics, ShardedWebSocketManager
+from networkpype.wire.response import WebSocketResponse
 
 __all__ = ["add_parser", "run"]
 

@@ -33,15 +33,15 @@ import msgspec
 
 from networkpype.cli import _args
 from networkpype.factory import ConnectionManagersFactory
+from networkpype.limits.rate_limit import RateLimit
 from networkpype.protocol.errors import NetworkPypeError
-from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
-from networkpype.websocket.connection import DEFAULT_MAX_MSG_SIZE
 from networkpype.websocket.manager import WebSocketManager
-from networkpype.websocket.request import WebSocketJSONRequest
-from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
+from networkpype.wire.connection import DEFAULT_MAX_MSG_SIZE
+from networkpype.wire.request import WebSocketJSONRequest
+from networkpype.wire.response import WebSocketResponse
 
 __all__ = ["add_parser", "run"]
 

@@ -1,4 +1,4 @@
-"""Rate limiting: declare limits (:mod:`~networkpype.throttler.rate_limit`), then wrap each
+"""Rate limiting: declare limits (:mod:`~networkpype.limits.rate_limit`), then wrap each
 rate-limited task in ``async with throttler.execute_task(limit_id)``
 (:mod:`~networkpype.throttler.throttler`)."""
 

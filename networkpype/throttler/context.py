@@ -14,7 +14,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
-from networkpype.throttler.rate_limit import RateLimit, TaskLog
+from networkpype.limits.rate_limit import RateLimit, TaskLog
 
 if TYPE_CHECKING:
     from networkpype.throttler.throttler import AsyncThrottler

@@ -2,7 +2,7 @@
 
 ``async with throttler.execute_task(limit_id):`` returns when the task may start under its
 limit and every linked one, and records the use. The decisions are made by the pure
-:class:`~networkpype.throttler._core.ThrottlerCore`; this module only turns its start times
+:class:`~networkpype.limits.core.ThrottlerCore`; this module only turns its start times
 into sleeps. A task that has to wait sleeps until exactly the moment capacity frees (a
 timer at its reserved start time), not in ``retry_interval`` steps; waiting tasks start in
 FIFO order per limit, and a task cancelled while waiting gives its place back, which moves
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 from pykka import ActorRef
 
+from networkpype.limits.core import Reservation, ThrottlerCore
+from networkpype.limits.rate_limit import RateLimit
 from networkpype.protocol.messages import Acquire, Release, SetLimits
-from networkpype.throttler._core import Reservation, ThrottlerCore
 from networkpype.throttler.context import AsyncRequestContext
-from networkpype.throttler.rate_limit import RateLimit
 
 if TYPE_CHECKING:
     from networkpype.actors.throttler import ThrottlerActor
@@ -42,7 +42,7 @@ _tokens = itertools.count(1)
 
 
 class AsyncThrottler:
-    """Keeps tasks within their rate limits (see :mod:`networkpype.throttler.rate_limit`).
+    """Keeps tasks within their rate limits (see :mod:`networkpype.limits.rate_limit`).
 
     A task of weight w on limit L (capacity C per T seconds) starts only when the weights
     recorded for L in the last T seconds plus w stay within the *effective capacity*

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from networkpype.websocket.codec import Reply, TopicCodec
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["Acks"]
 

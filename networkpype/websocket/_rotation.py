@@ -33,10 +33,10 @@ from networkpype.websocket._budget import (
     rotation_lead,
     rotation_load,
 )
-from networkpype.websocket._pacing import WIRE_MARGIN
 from networkpype.websocket._sharded_state import Shard, Wait
 from networkpype.websocket.codec import TopicCodec
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.pacing import WIRE_MARGIN
+from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["Rotation", "Rotations"]
 

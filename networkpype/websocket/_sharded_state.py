@@ -15,8 +15,8 @@ import msgspec
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import GaveUpError
 from networkpype.websocket.codec import Reply
-from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.connection import WebSocketConnection
+from networkpype.wire.request import WebSocketRequest
 
 __all__ = [
     "ConnectionStatistics",

@@ -12,10 +12,10 @@ import msgspec
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted, TopicsLost
 from networkpype.websocket._sharded_state import Stream
-from networkpype.websocket.decoding import MessageDecoder, make_decoder
 from networkpype.websocket.manager import consume
-from networkpype.websocket.processor.base import WebSocketPostProcessor
-from networkpype.websocket.response import WebSocketResponse
+from networkpype.wire.decoding import MessageDecoder, make_decoder
+from networkpype.wire.processor import WebSocketPostProcessor
+from networkpype.wire.response import WebSocketResponse
 
 __all__ = ["TopicRouter", "dedup_rotations", "drain", "only_messages"]
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from networkpype.websocket.request import WebSocketJSONRequest, WebSocketRequest
+from networkpype.wire.request import WebSocketJSONRequest, WebSocketRequest
 
 __all__ = ["BinanceCodec", "Reply", "TopicCodec"]
 

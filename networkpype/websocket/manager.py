@@ -38,17 +38,17 @@ from networkpype.protocol.messages import (
 from networkpype.runtime import stop_actor
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.websocket.connection import (
+from networkpype.wire.connection import (
     DEFAULT_COMPRESS,
     BinaryFrame,
     WebSocketConnection,
     close_reason,
     compress_window_bits,
 )
-from networkpype.websocket.decoding import MessageDecoder
-from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
-from networkpype.websocket.request import WebSocketRequest
-from networkpype.websocket.response import WebSocketResponse
+from networkpype.wire.decoding import MessageDecoder
+from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
+from networkpype.wire.request import WebSocketRequest
+from networkpype.wire.response import WebSocketResponse
 
 if TYPE_CHECKING:
     from networkpype.auth import Auth

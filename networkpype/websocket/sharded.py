@@ -88,7 +88,6 @@ from networkpype.websocket._attempts import AttemptGate
 from networkpype.websocket._budget import (
     AttemptBudget,
 )
-from networkpype.websocket._pacing import WIRE_MARGIN, FramePacer
 from networkpype.websocket._rotation import Rotation, Rotations
 from networkpype.websocket._sharded_state import (
     ConnectionStatistics,
@@ -107,11 +106,12 @@ from networkpype.websocket._sharded_streams import (
     only_messages,
 )
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
-from networkpype.websocket.connection import WebSocketConnection, check_ws_url
-from networkpype.websocket.decoding import DecoderSpec, make_decoder
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, connection_spec, consume, is_frame
-from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
-from networkpype.websocket.request import WebSocketRequest
+from networkpype.wire.connection import WebSocketConnection, check_ws_url
+from networkpype.wire.decoding import DecoderSpec, make_decoder
+from networkpype.wire.pacing import WIRE_MARGIN, FramePacer
+from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
+from networkpype.wire.request import WebSocketRequest
 
 if TYPE_CHECKING:
     from pykka import ActorRef

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from networkpype.limits.core import ThrottlerCore, effective_capacity
 from networkpype.protocol.errors import ConfigurationError, UnknownRateLimitError
-from networkpype.throttler._core import ThrottlerCore, effective_capacity
 from networkpype.throttler.rate_limit import LinkedLimitWeightPair, RateLimit
 
 

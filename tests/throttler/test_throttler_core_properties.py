@@ -11,8 +11,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from networkpype.limits.core import Reservation, ThrottlerCore
 from networkpype.protocol.errors import ConfigurationError
-from networkpype.throttler._core import Reservation, ThrottlerCore
 from networkpype.throttler.rate_limit import LinkedLimitWeightPair, RateLimit
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-import networkpype.throttler._core as core_module
+import networkpype.limits.core as core_module
 
 MODULES = [
     "networkpype.throttler",
     "networkpype.throttler.rate_limit",
     "networkpype.throttler.throttler",
-    "networkpype.throttler._core",
+    "networkpype.limits.core",
 ]
 
 

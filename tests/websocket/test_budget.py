@@ -9,8 +9,8 @@ import random
 import pytest
 
 from networkpype.demo.limits import SlidingWindow
+from networkpype.limits.core import ThrottlerCore
 from networkpype.protocol.errors import ConfigurationError
-from networkpype.throttler._core import ThrottlerCore
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.websocket._budget import (
     AGE_MARGIN,
@@ -20,7 +20,7 @@ from networkpype.websocket._budget import (
     rotation_lead,
     rotation_load,
 )
-from networkpype.websocket._pacing import WIRE_MARGIN, FramePacer
+from networkpype.wire.pacing import WIRE_MARGIN, FramePacer
 
 
 def _dial_with_budget(budget: AttemptBudget, travels: list[tuple[float, float]]) -> list[float]:

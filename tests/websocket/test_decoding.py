@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from networkpype.websocket.decoding import JSONOrTextDecoder, TypedDecoder
+from networkpype.wire.decoding import JSONOrTextDecoder, TypedDecoder
 
 
 class Trade(msgspec.Struct, frozen=True):

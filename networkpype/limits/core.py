@@ -37,8 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from networkpype.limits.rate_limit import RateLimit, TaskLog
 from networkpype.protocol.errors import ConfigurationError, UnknownRateLimitError
-from networkpype.throttler.rate_limit import RateLimit, TaskLog
 
 __all__ = ["Replan", "Reservation", "ThrottlerCore", "effective_capacity"]
 
