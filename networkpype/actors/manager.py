@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import logging
 import time
@@ -56,6 +55,7 @@ from networkpype.protocol.messages import (
     Connect,
     ConnectionSpec,
     Disconnect,
+    OpenChild,
     OpenSocket,
     Send,
     SendPing,
@@ -150,6 +150,8 @@ class ManagerActor(AsyncioActor):
         self._settings = settings or ManagerSettings()
         self._supervisor: ActorRef[SupervisorActor] | None = None
         self._links: dict[str, Link] = {}
+        self._specs: dict[str, ConnectionSpec] = {}  # per link: how its incarnations open
+        self._incarnations: set[asyncio.Task[None]] = set()  # openings asked by OpenChild
         self._first: Link | None = None  # what a command without a connection_id means
         self._default_id = self._settings.name or f"ws{next(_ids)}"
 
@@ -192,6 +194,8 @@ class ManagerActor(AsyncioActor):
                 spec=spec, connection_id=cid, connection=connection, pace=pace, retry=retry
             ):
                 return self._connect(spec, cid, connection, pace, retry)
+            case OpenChild() as request:
+                self._open_incarnation(request)
             case ChildRestarted(child_id=cid, ref=ref):
                 restarted = self._links.get(cid)
                 if restarted is not None:
@@ -244,6 +248,7 @@ class ManagerActor(AsyncioActor):
             raise ValueError("Connect needs a connection: this manager has no default one")
         link = Link(link_id, socket, self._pipeline, pace, self._settings.on_connect)
         self._links[link_id] = link
+        self._specs[link_id] = spec
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = loop.create_future()
         link.opening = loop.create_task(
@@ -256,14 +261,14 @@ class ManagerActor(AsyncioActor):
     ) -> None:
         assert self._supervisor is not None
         try:
-            started = await self._supervisor.ask(
-                StartChild(spec=self._child_spec(link, spec), retry=retry), block=False
-            )
+            child = ChildSpec(child_id=link.id, owner=self.actor_ref, policy=self._settings.policy)
+            started = await self._supervisor.ask(StartChild(spec=child, retry=retry), block=False)
             ref = await started
             await ref.ask(StartReading(), block=False)
         except BaseException as exc:
             if self._links.get(link.id) is link:
                 del self._links[link.id]
+                self._specs.pop(link.id, None)
                 if self._supervisor is not None:  # whatever the supervisor had started
                     tell_quietly(self._supervisor, TerminateChild(child_id=link.id))
             if isinstance(exc, asyncio.CancelledError):
@@ -291,19 +296,59 @@ class ManagerActor(AsyncioActor):
         if not opened.done():
             opened.set_result(None)
 
-    def _child_spec(self, link: Link, spec: ConnectionSpec) -> ChildSpec:
-        # A partial, not a closure: one small object per connection.
-        start = functools.partial(
-            self._start_child, link.connection, link.id, spec, self._supervisor
+    def _open_incarnation(self, request: OpenChild) -> None:
+        """The supervisor's ``OpenChild``: open the connection's next incarnation in a task
+        of its own, the reply completed with its ref or the attempt's error."""
+        reply: asyncio.Future[ActorRef[Any]] = request.reply
+        if reply.done():
+            return  # the supervisor stopped waiting before this was read
+        link, spec = self._links.get(request.child_id), self._specs.get(request.child_id)
+        if link is None or spec is None:
+            reply.set_exception(NotConnectedError(f"no connection {request.child_id!r}"))
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._incarnation(request, link.connection, spec),
+            name=f"networkpype-open-{request.child_id}-{request.generation}",
         )
-        return ChildSpec(child_id=link.id, start=start, policy=self._settings.policy)
+        self._incarnations.add(task)
+        task.add_done_callback(self._incarnations.discard)
+
+        def abandoned(future: asyncio.Future[ActorRef[Any]]) -> None:
+            if future.cancelled() and not task.done():
+                task.cancel()  # the supervisor stopped waiting: stop opening
+
+        reply.add_done_callback(abandoned)
+
+    async def _incarnation(
+        self, request: OpenChild, connection: WebSocketConnection, spec: ConnectionSpec
+    ) -> None:
+        reply: asyncio.Future[ActorRef[Any]] = request.reply
+        try:
+            ref = await self._start_child(
+                connection,
+                request.child_id,
+                spec,
+                request.generation,
+                request.down_since,
+                request.attempt,
+            )
+        except asyncio.CancelledError:
+            reply.cancel()
+            raise
+        except Exception as exc:
+            if not reply.done():
+                reply.set_exception(exc)
+            return
+        if reply.done():  # the supervisor stopped waiting while it opened
+            await stop_owned_actor(ref)
+            return
+        reply.set_result(ref)
 
     async def _start_child(
         self,
         connection: WebSocketConnection,
         child_id: str,
         spec: ConnectionSpec,
-        supervisor: ActorRef[SupervisorActor] | None,
         generation: int,
         down_since: float | None,
         attempt: int,
@@ -314,7 +359,7 @@ class ManagerActor(AsyncioActor):
         # The attempt stays within the venue's limit, counted until its outcome is known.
         async with gate(child_id) if gate is not None else contextlib.nullcontext():
             return await self._open_child(
-                connection, child_id, spec, supervisor, generation, down_since, attempt
+                connection, child_id, spec, generation, down_since, attempt
             )
 
     async def _open_child(
@@ -322,7 +367,6 @@ class ManagerActor(AsyncioActor):
         connection: WebSocketConnection,
         child_id: str,
         spec: ConnectionSpec,
-        supervisor: ActorRef[SupervisorActor] | None,
         generation: int,
         down_since: float | None,
         attempt: int,
@@ -332,7 +376,7 @@ class ManagerActor(AsyncioActor):
         child = ConnectionActor.start(
             connection,
             self._sink,
-            supervisor,
+            self._supervisor,
             child_id,
             generation=generation,
             intercept=settings.intercept,
@@ -375,6 +419,7 @@ class ManagerActor(AsyncioActor):
     async def _close(self, connection_id: str) -> None:
         """Close one connection for good: no restart, queued sends fail."""
         link = self._links.pop(connection_id, None)
+        self._specs.pop(connection_id, None)
         if link is None:
             return
         if self._first is link:
@@ -385,6 +430,7 @@ class ManagerActor(AsyncioActor):
 
     async def _shutdown(self) -> None:
         links, self._links, self._first = list(self._links.values()), {}, None
+        self._specs.clear()
         await asyncio.gather(*(link.shutdown() for link in links))
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:

@@ -28,6 +28,7 @@ __all__ = [
     "ConnectionSpec",
     "Disconnect",
     "ManagerCommand",
+    "OpenChild",
     "OpenSocket",
     "Release",
     "ReplayDone",
@@ -200,6 +201,22 @@ class TerminateChild(_Message, frozen=True):
     child_id: str
 
 
+class OpenChild(_Message, frozen=True):
+    """From a supervisor to a child's owner (``ChildSpec.owner``): start and open incarnation
+    ``generation`` of ``child_id``, and complete ``reply`` (an ``asyncio.Future`` the
+    supervisor awaits) with its ref, or with the attempt's error. The owner opens it in a task
+    of its own (its inbox stays free meanwhile); a ``reply`` cancelled before it is complete
+    means the supervisor stopped waiting: the owner stops the opening, or the child it opened.
+    The child reports ``SocketOpened``/``SocketFailed`` with ``generation``. ``down_since``
+    (monotonic) is None on the first start; ``attempt`` counts the attempts of this outage."""
+
+    child_id: str
+    generation: int
+    down_since: float | None
+    attempt: int
+    reply: Any
+
+
 class ChildRestarted(_Message, frozen=True):
     """To listeners: ``child_id`` was restarted; ``ref`` is the new incarnation."""
 
@@ -218,7 +235,7 @@ class ChildGaveUp(_Message, frozen=True):
 
 
 SupervisorCommand: TypeAlias = StartChild | TerminateChild | SocketOpened | SocketFailed
-SupervisorReport: TypeAlias = ChildRestarted | ChildGaveUp
+SupervisorReport: TypeAlias = OpenChild | ChildRestarted | ChildGaveUp
 
 
 # -- to a throttler actor -----------------------------------------------------------------

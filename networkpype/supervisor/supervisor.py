@@ -1,7 +1,9 @@
 """The supervisor actor: starts children, restarts them by the policy, escalates.
 
-It applies :mod:`networkpype.supervisor.policy` (pure) to the reports its children send
-(``SocketOpened``, ``SocketFailed``): a failed child is stopped, and restarted after the
+Each incarnation of a child is started and opened by the child's owner
+(``ChildSpec.owner``, e.g. a manager actor), asked with an ``OpenChild`` message. The
+supervisor applies :mod:`networkpype.supervisor.policy` (pure) to the reports its children
+send (``SocketOpened``, ``SocketFailed``): a failed child is stopped, and restarted after the
 policy's delay by a task the supervisor owns; a child past its restart intensity, or failed
 fatally, is given up on and every listener (the manager, a host actor) is told
 ``ChildGaveUp``, and ``on_escalate`` is called. Restarts are announced as ``ChildRestarted``.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from networkpype.protocol.errors import GaveUpError
 from networkpype.protocol.messages import (
     ChildGaveUp,
     ChildRestarted,
+    OpenChild,
     SocketFailed,
     SocketOpened,
     StartChild,
@@ -49,21 +52,17 @@ __all__ = ["ChildSpec", "EscalationHandler", "SupervisorActor"]
 
 logger = logging.getLogger(__name__)
 
-StartFunction = Callable[[int, float | None, int], Awaitable[ActorRef[Any]]]
-"""``start(generation, down_since, attempt)``: start and open one incarnation of a child and
-return its ref. The child must report ``SocketOpened``/``SocketFailed`` with that
-``generation`` to the supervisor. ``down_since`` (monotonic) is None on the first start."""
-
 EscalationHandler = Callable[[str, GaveUpError], None]
 """``on_escalate(child_id, error)``: called on the supervisor's loop when it gives up."""
 
 
 @dataclass(slots=True)
 class ChildSpec:
-    """How to start one child and how to restart it."""
+    """How to start one child and how to restart it: ``owner`` is the actor that starts and
+    opens each incarnation when told ``OpenChild`` (see that message)."""
 
     child_id: str
-    start: StartFunction
+    owner: ActorRef[Any]
     policy: RestartPolicy = field(default_factory=RestartPolicy)
 
 
@@ -168,7 +167,7 @@ class SupervisorActor(AsyncioActor):
             if retry:
                 ref = await self._start_retrying(child)
             else:
-                ref = await child.spec.start(child.generation, None, 0)
+                ref = await self._open(child.spec, child.generation, None, 0)
         except BaseException as exc:
             if self._children.get(child_id) is child:
                 del self._children[child_id]
@@ -199,7 +198,7 @@ class SupervisorActor(AsyncioActor):
         attempt = 0
         while True:
             try:
-                return await child.spec.start(child.generation, None, attempt)
+                return await self._open(child.spec, child.generation, None, attempt)
             except Exception as exc:
                 if policy.classifier(exc).kind is Kind.FATAL:
                     raise  # as it is: HandshakeRejectedError, not GaveUpError
@@ -221,6 +220,23 @@ class SupervisorActor(AsyncioActor):
                 )
             child.generation += 1  # reports of the failed attempt's actor are stale
             await asyncio.sleep(delay)
+
+    async def _open(
+        self, spec: ChildSpec, generation: int, down_since: float | None, attempt: int
+    ) -> ActorRef[Any]:
+        """One incarnation, started and opened by the child's owner (``OpenChild``). This
+        task being cancelled cancels ``reply``, which tells the owner to stop the opening."""
+        reply: asyncio.Future[ActorRef[Any]] = asyncio.get_running_loop().create_future()
+        spec.owner.tell(
+            OpenChild(
+                child_id=spec.child_id,
+                generation=generation,
+                down_since=down_since,
+                attempt=attempt,
+                reply=reply,
+            )
+        )
+        return await reply
 
     async def _terminate(self, child_id: str) -> None:
         child = self._children.pop(child_id, None)
@@ -331,7 +347,7 @@ class SupervisorActor(AsyncioActor):
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            ref = await child.spec.start(generation, child.down_since, attempt)
+            ref = await self._open(child.spec, generation, child.down_since, attempt)
         except Exception as exc:
             if child.generation == generation:
                 tell_quietly(

@@ -8,7 +8,13 @@ from typing import Any
 from pykka import ActorRef
 
 from networkpype.protocol.errors import ConnectionClosedError
-from networkpype.protocol.messages import ChildGaveUp, ChildRestarted, SocketFailed, StartChild
+from networkpype.protocol.messages import (
+    ChildGaveUp,
+    ChildRestarted,
+    OpenChild,
+    SocketFailed,
+    StartChild,
+)
 from networkpype.runtime import AsyncioActor, stop_actor
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy, RestartType, Strategy
 from networkpype.supervisor.supervisor import ChildSpec, SupervisorActor
@@ -18,6 +24,20 @@ FAST = BackoffPolicy(initial=0.01, cap=0.02, healthy_after=1.0)
 
 class Child(AsyncioActor):
     """A stand-in child: it only exists; the test reports its failures for it."""
+
+
+class Owner(AsyncioActor):
+    """Starts each incarnation the supervisor asks for (``OpenChild``), as a manager does,
+    and notes the generations it was asked for."""
+
+    def __init__(self, starts: dict[str, list[int]]) -> None:
+        super().__init__()
+        self.starts = starts
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, OpenChild):
+            self.starts[message.child_id].append(message.generation)
+            message.reply.set_result(Child.start())
 
 
 class Listener(AsyncioActor):
@@ -36,17 +56,10 @@ async def start_supervised(
     listener = Listener.start(reports)
     supervisor = SupervisorActor.start(listeners=[listener], strategy=strategy)
     starts: dict[str, list[int]] = {cid: [] for cid in types}
-
-    def starter(cid: str) -> Any:
-        async def start(generation: int, down_since: float | None, attempt: int) -> Any:
-            starts[cid].append(generation)
-            return Child.start()
-
-        return start
-
+    owner = Owner.start(starts)
     for cid, kind in types.items():
         policy = RestartPolicy(restart_type=kind, backoff=FAST)
-        spec = ChildSpec(child_id=cid, start=starter(cid), policy=policy)
+        spec = ChildSpec(child_id=cid, owner=owner, policy=policy)
         await (await supervisor.ask(StartChild(spec=spec), block=False))  # the ref, once started
     return supervisor, starts, reports
 
