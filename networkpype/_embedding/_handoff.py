@@ -12,21 +12,11 @@ import time
 from collections import deque
 from typing import Any
 
+from networkpype.actors.delivery import Raise
 from networkpype.protocol.errors import ConfigurationError
+from networkpype.runtime import wake
 
 __all__: list[str] = []
-
-
-class _Raise:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class _HandOff:
@@ -77,14 +67,14 @@ class _HandOff:
     async def put_error(self, error: BaseException) -> None:
         """Queue ``error`` in order, as ``put()`` does an item: raised once, to the reader
         that reaches it. Dropped once closed."""
-        await self.put(_Raise(error))
+        await self.put(Raise(error))
 
     def close(self, error: BaseException | None = None) -> None:
         """End the stream: readers get what is queued (then ``error``, raised once, when
         given and the stream was open), then None. Idempotent."""
         with self._ready:
             if error is not None and not self._closed:
-                self._items.append(_Raise(error))  # past the bound: the last item, once
+                self._items.append(Raise(error))  # past the bound: the last item, once
             self._close_locked()
 
     def _close_locked(self) -> None:
@@ -98,7 +88,7 @@ class _HandOff:
         if self._loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to wake
-            self._loop.call_soon_threadsafe(_wake, room)
+            self._loop.call_soon_threadsafe(wake, room)
 
     # reader side (any thread)
 
@@ -117,6 +107,6 @@ class _HandOff:
             room, self._room = self._room, None
         if room is not None:
             self._wake_producer(room)
-        if type(item) is _Raise:
+        if type(item) is Raise:
             raise item.error
         return item

@@ -5,6 +5,7 @@ It knows nothing of WebSockets: the library's actors (:mod:`networkpype.actors`)
 supervisor stand on it. See :mod:`networkpype.runtime._runtime` for the semantics.
 """
 
+from networkpype.runtime._future import _wake as wake
 from networkpype.runtime._runtime import (
     AsyncioActor,
     AsyncioFuture,
@@ -31,4 +32,5 @@ __all__ = [
     "stop_all_actors",
     "stop_owned_actor",
     "tell_quietly",
+    "wake",
 ]

@@ -51,6 +51,8 @@ _poll_state = _PollState()
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
+    """Complete ``waiter`` unless it is done already (it may have been cancelled); for
+    ``loop.call_soon_threadsafe`` from another thread (exported as ``runtime.wake``)."""
     if not waiter.done():
         waiter.set_result(None)
 
