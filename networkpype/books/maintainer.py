@@ -61,6 +61,7 @@ from networkpype.protocol.events import (
 )
 from networkpype.rest.errors import RESTDecodeError, RESTStatusError
 from networkpype.rest.manager import RESTManager
+from networkpype.runtime import cancel_and_wait
 from networkpype.websocket.sharded import ShardedWebSocketManager
 from networkpype.wire.response import WebSocketResponse
 
@@ -154,9 +155,7 @@ class OrderBookMaintainer:
         Idempotent."""
         self._stopped = True
         runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+        await cancel_and_wait(runner)
         self._events.close()
         self._changed.set()
 

@@ -6,6 +6,7 @@ supervisor stand on it. See :mod:`networkpype.runtime._runtime` for the semantic
 """
 
 from networkpype.runtime._future import _wake as wake
+from networkpype.runtime._helpers import cancel_and_wait
 from networkpype.runtime._runtime import (
     AsyncioActor,
     AsyncioFuture,
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncioActor",
     "AsyncioFuture",
     "LoopThread",
+    "cancel_and_wait",
     "get_loop_thread",
     "get_runtime_loop",
     "run_coroutine",

@@ -14,7 +14,7 @@ from pykka import ActorDeadError, ActorRef, ActorRegistry
 from networkpype.runtime._future import _await_future
 from networkpype.runtime._pykka_internals import ActorStop
 
-__all__ = ["stop_actor", "stop_all_actors", "stop_owned_actor", "tell_quietly"]
+__all__ = ["cancel_and_wait", "stop_actor", "stop_all_actors", "stop_owned_actor", "tell_quietly"]
 
 
 def tell_quietly(ref: ActorRef[Any], message: Any) -> bool:
@@ -69,6 +69,36 @@ async def stop_owned_actor(ref: ActorRef[Any]) -> bool:
             stopping.exception()  # retrieved: the cancellation is what the caller sees
         raise interrupted
     return stopping.result()
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any] | None) -> None:
+    """Cancel ``tasks`` and wait until every one has finished (None, finished ones and the
+    calling task itself are skipped).
+
+    What they end with, their cancellation or an error raised before the cancel reached
+    them, is retrieved and dropped: their owner is stopping them and has no use for it. A
+    cancellation of the calling task meanwhile is raised once they have all finished, so
+    nothing they hold (a socket, an actor) outlives the caller's wait.
+    """
+    current = asyncio.current_task()
+    pending = [t for t in tasks if t is not None and t is not current and not t.done()]
+    for task in pending:
+        task.cancel()
+    interrupted: asyncio.CancelledError | None = None
+    for task in pending:
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError as error:
+                if not task.done():
+                    interrupted = error  # the caller's own: raised once they have finished
+            except Exception:  # retrieved below
+                pass
+    for ended in tasks:
+        if ended is not None and ended.done() and not ended.cancelled():
+            ended.exception()  # retrieved: no "exception was never retrieved" at collection
+    if interrupted is not None:
+        raise interrupted
 
 
 async def stop_all_actors() -> list[bool]:

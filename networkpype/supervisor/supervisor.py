@@ -36,7 +36,7 @@ from networkpype.protocol.messages import (
     StartChild,
     TerminateChild,
 )
-from networkpype.runtime import AsyncioActor, stop_owned_actor, tell_quietly
+from networkpype.runtime import AsyncioActor, cancel_and_wait, stop_owned_actor, tell_quietly
 from networkpype.supervisor.policy import (
     ChildState,
     Escalate,
@@ -247,14 +247,7 @@ class SupervisorActor(AsyncioActor):
     async def _halt(self, child: _Child) -> None:
         """Cancel the child's restart task and stop its current incarnation."""
         task, child.task = child.task, None
-        current = asyncio.current_task()
-        if task is not None and task is not current and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if current is not None and current.cancelling():
-                    raise
+        await cancel_and_wait(task)
         ref, child.ref = child.ref, None
         if ref is not None:
             await stop_owned_actor(ref)
@@ -326,9 +319,7 @@ class SupervisorActor(AsyncioActor):
         task.add_done_callback(self._stopping.discard)
 
     async def _stop_incarnation(self, child: _Child, old_task: asyncio.Task[None] | None) -> None:
-        if old_task is not None and not old_task.done():
-            old_task.cancel()
-            await asyncio.gather(old_task, return_exceptions=True)
+        await cancel_and_wait(old_task)
         ref, child.ref = child.ref, None
         if ref is not None:
             await stop_owned_actor(ref)  # taken from child.ref: nobody else will stop it

@@ -11,6 +11,7 @@ import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted, TopicsLost
+from networkpype.runtime import cancel_and_wait
 from networkpype.websocket._sharded_state import Stream
 from networkpype.websocket.manager import consume
 from networkpype.wire.decoding import MessageDecoder, make_decoder
@@ -147,9 +148,7 @@ class TopicRouter:
     async def aclose(self) -> None:
         """Stop routing and end every stream and ``rest``."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
         for stream in self.streams.values():
             stream.queue.close()
         if self.rest is not None:

@@ -79,7 +79,7 @@ from networkpype.protocol.messages import (
     Subscribe,
     Unsubscribe,
 )
-from networkpype.runtime import stop_actor, tell_quietly
+from networkpype.runtime import cancel_and_wait, stop_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.throttler import AsyncThrottler
@@ -288,11 +288,9 @@ class ShardedWebSocketManager(Rotations):
         """Close every shard and end every stream. Idempotent."""
         if self._live_registry is not None:
             self._live_registry.discard(self)
-        tasks = [t for t in (self._rotator, self._stats_logger) if t is not None]
+        tasks = (self._rotator, self._stats_logger)
         self._rotator = self._stats_logger = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
         self._shards, self._lost = [], []
         actor, self._actor = self._actor, None
         if actor is not None:
