@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import select
 import statistics
@@ -20,7 +21,7 @@ import subprocess
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -84,6 +85,17 @@ def server_process(argv: Sequence[str], start_timeout: float) -> Iterator[tuple[
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def run_child(argv: Sequence[str], timeout: float) -> dict[str, Any]:
+    """Run a measuring child process; its last line of output is a JSON object, returned.
+    ``RuntimeError`` (with its last line of stderr) when it fails."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{argv[3]} exited with {proc.returncode}: {tail}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 # -- the barrier stream server ------------------------------------------------------------------
@@ -230,14 +242,15 @@ class AllocationProfile:
     def __init__(self, enabled: bool) -> None:
         self.old = tracemalloc.take_snapshot() if enabled else None
 
-    def top(self, units: int, limit: int = 14) -> list[str]:
-        """Lines of bytes per unit and owner, largest first, then the rest and the total."""
+    def top(self, units: int, limit: int = 14, *, by_line: bool = False) -> list[str]:
+        """Lines of bytes per unit and owner, largest first, then the rest and the total;
+        ``by_line``: owners are ``file:line``, not files."""
         if self.old is None:
             return []
         new = tracemalloc.take_snapshot()
         owners: dict[str, int] = {}
         for stat in new.compare_to(self.old, "traceback"):
-            owner = _owner(stat.traceback)
+            owner = _owner(stat.traceback, by_line)
             owners[owner] = owners.get(owner, 0) + stat.size_diff
         ranked = sorted(owners.items(), key=lambda item: -item[1])
         lines = [f"{size / units:>9,.0f} B  {owner}" for owner, size in ranked[:limit]]
@@ -255,12 +268,14 @@ def _where(filename: str) -> str:
     return f"stdlib/{os.path.basename(filename)}"
 
 
-def _owner(traceback: tracemalloc.Traceback) -> str:
+def _owner(traceback: tracemalloc.Traceback, by_line: bool = False) -> str:
+    owner = traceback[-1]
     for frame in reversed(traceback):  # tracemalloc lists the oldest frame first
-        where = _where(frame.filename)
-        if where.startswith(("networkpype/", "pykka/")):
-            return where
-    return _where(traceback[-1].filename)
+        if _where(frame.filename).startswith(("networkpype/", "pykka/")):
+            owner = frame
+            break
+    where = _where(owner.filename)
+    return f"{where}:{owner.lineno}" if by_line else where
 
 
 def fmt_rate(value: float | None) -> str:

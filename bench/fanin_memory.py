@@ -439,12 +439,7 @@ def spawn_child(
 ) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--child", kind, "--url", url, "--count", str(count)]
     argv += ["--cap", str(args.cap)] + (["--profile"] if profile else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT, check=False)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{kind} exited with {proc.returncode}: {tail}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return _common.run_child(argv, CHILD_TIMEOUT)
 
 
 # -- the driver --------------------------------------------------------------------------------
