@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from networkpype.demo.limits import SlidingWindow
     from networkpype.demo.server import DemoServer
     from networkpype.demo.statistics import (
-        ConnectionStatistics,
+        DemoConnectionStatistics,
         DemoServerStatistics,
         ExchangeConnectionStatistics,
         ExchangeSimulatorStatistics,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BookAudit",
-    "ConnectionStatistics",
+    "DemoConnectionStatistics",
     "DemoServer",
     "DemoServerStatistics",
     "DemoServerThread",
@@ -47,7 +47,7 @@ __all__ = [
 
 _HOMES = {
     "BookAudit": "book_audit",
-    "ConnectionStatistics": "statistics",
+    "DemoConnectionStatistics": "statistics",
     "DemoServer": "server",
     "DemoServerStatistics": "statistics",
     "DemoServerThread": "thread",

@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from aiohttp import web
 
-from networkpype.demo.statistics import ConnectionStatistics
+from networkpype.demo.statistics import DemoConnectionStatistics
 
 __all__ = ["DemoConnection"]
 
@@ -43,8 +43,8 @@ class DemoConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def snapshot(self) -> ConnectionStatistics:
-        return ConnectionStatistics(
+    def snapshot(self) -> DemoConnectionStatistics:
+        return DemoConnectionStatistics(
             connection_id=self.connection_id,
             path=self.path,
             handshake_headers=self.headers,

@@ -50,10 +50,10 @@ from networkpype.demo._app_server import LOOPBACK_HOSTS, LoopbackAppServer
 from networkpype.demo._bench_stream import deflate_templates, send_stream, stream_templates
 from networkpype.demo._demo_connection import DemoConnection
 from networkpype.demo.market import StreamKind, SyntheticMarket, topic_kind
-from networkpype.demo.statistics import ConnectionStatistics, DemoServerStatistics
+from networkpype.demo.statistics import DemoConnectionStatistics, DemoServerStatistics
 
 __all__ = [
-    "ConnectionStatistics",
+    "DemoConnectionStatistics",
     "DemoServer",
     "DemoServerStatistics",
     "StreamKind",

@@ -8,7 +8,7 @@ from typing import Literal
 
 __all__ = [
     "CloseInitiator",
-    "ConnectionStatistics",
+    "DemoConnectionStatistics",
     "DemoServerStatistics",
     "ExchangeConnectionStatistics",
     "ExchangeSimulatorStatistics",
@@ -18,7 +18,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionStatistics:
+class DemoConnectionStatistics:
     """A snapshot of one accepted WebSocket connection.
 
     ``messages_received`` counts the data frames (text and binary) the client sent;
@@ -39,7 +39,7 @@ class DemoServerStatistics:
     """A snapshot of the server's counters, in accept order."""
 
     connections_accepted: int
-    connections: tuple[ConnectionStatistics, ...]
+    connections: tuple[DemoConnectionStatistics, ...]
     last_handshake_headers: Mapping[str, str]
 
     @property
