@@ -15,6 +15,7 @@ import msgspec
 import pytest
 
 from networkpype.demo import ExchangeSimulator, ExchangeSimulatorThread
+from tests.timing import MS, wait_until
 
 TIMEOUT = 2.0  # seconds: generous upper bound for any single frame on loopback
 WS = aiohttp.WSMsgType
@@ -177,7 +178,7 @@ async def test_sixth_frame_within_a_second_closes_1008(session: aiohttp.ClientSe
         assert msg.type is WS.CLOSE
         assert ws.close_code == 1008
         assert msg.extra == "too many requests"
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: sim.connections_active == 0)
     assert sim.violations == 1
     (detail,) = sim.statistics().violation_details
     assert (detail.connection_id, detail.messages_in_window, detail.limit) == (1, 6, 5)
@@ -216,7 +217,8 @@ async def test_evenly_spaced_client_is_never_in_violation(
 async def test_connection_attempts_over_the_limit_get_429(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with ExchangeSimulator(max_connection_attempts=3, attempts_window=0.3) as sim:
+    window = 300 * MS
+    async with ExchangeSimulator(max_connection_attempts=3, attempts_window=window) as sim:
         first = time.monotonic()
         for _ in range(3):
             async with session.ws_connect(sim.url):
@@ -227,7 +229,7 @@ async def test_connection_attempts_over_the_limit_get_429(
         assert info.value.headers is not None
         assert info.value.headers["Retry-After"] == "1"  # whole seconds, rounded up
         assert sim.http_429_sent == 1
-        await asyncio.sleep(max(0.0, first + 0.3 - time.monotonic()) + 0.02)
+        await asyncio.sleep(max(0.0, first + window - time.monotonic()) + 20 * MS)
         async with session.ws_connect(sim.url):  # the window has slid past the first attempt
             pass
         assert sim.connections_accepted == 4
@@ -235,13 +237,13 @@ async def test_connection_attempts_over_the_limit_get_429(
 
 async def test_refuse_for_answers_429_then_recovers(session: aiohttp.ClientSession) -> None:
     async with ExchangeSimulator() as sim:
-        sim.refuse_for(0.15)
+        sim.refuse_for(150 * MS)
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
             await session.ws_connect(sim.url)
         assert info.value.status == 429
         assert info.value.headers is not None
         assert info.value.headers["Retry-After"] == "1"
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(150 * MS)
         async with session.ws_connect(sim.url):
             pass
         assert (sim.http_429_sent, sim.connections_accepted) == (1, 1)
@@ -256,7 +258,7 @@ async def test_max_connection_age_closes_1001(session: aiohttp.ClientSession) ->
         msg = await closed(ws)
         assert time.monotonic() - start == pytest.approx(0.2, abs=0.15)
         assert (msg.type, ws.close_code, msg.extra) == (WS.CLOSE, 1001, "max connection age")
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: sim.connections_active == 0)
     conn = sim.statistics().connections[0]
     assert (conn.closed_by, conn.close_code, conn.open) == ("server", 1001, False)
 
@@ -308,7 +310,8 @@ async def test_sequence_continues_across_a_reconnect(session: aiohttp.ClientSess
             assert await reply(ws) == {"result": None, "id": 1}
             while len(before) < 5:
                 before.append((await recv_json(ws))["seq"])
-        await asyncio.sleep(0.05)  # ~10 events produced while disconnected
+        # 10 events produced while disconnected
+        await wait_until(lambda: sim.last_sequences[topic] >= before[-1] + 10)
         async with session.ws_connect(sim.url) as ws:
             await request(ws, "SUBSCRIBE", topic, id=2)
             assert await reply(ws) == {"result": None, "id": 2}
@@ -389,9 +392,10 @@ async def test_slow_consumer_is_aborted(session: aiohttp.ClientSession) -> None:
         session.ws_connect(sim.url) as ws,
     ):
         await request(ws, "SUBSCRIBE", *topics, id=1)
-        deadline = time.monotonic() + 5.0
-        while sim.connections_active and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)  # the client reads nothing meanwhile
+        # The client reads nothing meanwhile. The simulator must fill the kernel's buffers
+        # first (up to net.ipv4.tcp_rmem's maximum): a loaded machine takes seconds.
+        aborted = "a slow consumer aborted"
+        await wait_until(lambda: not sim.connections_active, aborted, timeout=30_000 * MS)
         conn = sim.statistics().connections[0]
         assert (conn.closed_by, conn.close_reason) == ("abort", "slow consumer")
 
