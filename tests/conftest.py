@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.scripted_server import ScriptedServer, scripted_server
+from networkpype.testing.scripted import ScriptedServer, scripted_server
 
 
 @pytest.fixture

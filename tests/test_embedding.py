@@ -26,12 +26,12 @@ from networkpype.protocol.errors import (
 from networkpype.protocol.events import Connected, GaveUp
 from networkpype.protocol.messages import ChildGaveUp
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.request import WebSocketJSONRequest
 from networkpype.websocket.response import WebSocketResponse
-from tests.scripted_server import ScriptedServer
 from tests.test_examples import run_example
 
 pytestmark = pytest.mark.timeout(60)
@@ -86,7 +86,7 @@ def leftovers(demo: DemoServerThread) -> Leftovers:
 
 
 class ScriptedThread:
-    """tests.scripted_server.ScriptedServer on a loop thread of its own, for sync tests."""
+    """networkpype.testing.ScriptedServer on a loop thread of its own, for sync tests."""
 
     def __init__(self) -> None:
         self.loop_thread = LoopThread(name="test-scripted-server")

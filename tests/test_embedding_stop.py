@@ -17,11 +17,11 @@ from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.embedding import SyncNetworkPype
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import ConnectAbortedError
+from networkpype.testing.scripted import ScriptedServer
+from networkpype.testing.stall import StallGate, stall_gate
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.sharded import ShardedWebSocketManager
-from tests.scripted_server import ScriptedServer
-from tests.stall_server import StallGate, stall_gate
 
 pytestmark = pytest.mark.timeout(60)
 

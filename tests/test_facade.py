@@ -7,9 +7,9 @@ from pykka import ActorRegistry
 
 from networkpype import NetworkPype
 from networkpype.protocol.errors import NotConnectedError
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
-from tests.scripted_server import ScriptedServer
 
 
 async def test_start_exposes_ws_manager_and_stop_leaves_nothing(

@@ -13,6 +13,7 @@ from aiohttp import web
 
 import networkpype.throttler.context as context_module
 from networkpype.factory import ConnectionManagersFactory, ConnectionsFactory
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.throttler.context import AsyncRequestContext
 from networkpype.throttler.rate_limit import LinkedLimitWeightPair, RateLimit, TaskLog
 from networkpype.throttler.throttler import AsyncThrottler
@@ -24,7 +25,6 @@ from networkpype.websocket.request import (
     WebSocketPlainTextRequest,
     WebSocketRequest,
 )
-from tests.scripted_server import ScriptedServer
 
 # -- throttling -------------------------------------------------------------------------------
 

@@ -23,12 +23,12 @@ from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.events import Disconnected, Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
 from networkpype.testing import FaultProxy
+from networkpype.testing.scripted import Peer, ScriptedServer, scripted_server
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
 from networkpype.websocket.response import WebSocketResponse
-from tests.scripted_server import Peer, ScriptedServer, scripted_server
 
 # Restart at once after every reset (healthy_after=0) and never give up: these tests count
 # recoveries, not escalations.

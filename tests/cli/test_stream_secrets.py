@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from networkpype.testing.scripted import ScriptedServer
 from tests.cli.helpers import networkpype
 from tests.leaks import CREDENTIALS, assert_hidden, secret_url
-from tests.scripted_server import ScriptedServer
 
 TOPICS = ["--topic", "btcusdt@trade"]
 

@@ -40,13 +40,14 @@ from networkpype.protocol.errors import (
 )
 from networkpype.protocol.events import Disconnected, GaveUp, Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy, RestartType
+from networkpype.testing.raw import raw_server
+from networkpype.testing.scripted import Peer, ScriptedServer, scripted_server
+from networkpype.testing.stall import stall_gate
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
-from tests.raw_server import raw_server
-from tests.scripted_server import Peer, ScriptedServer, scripted_server
 
 COOL_OFF = 0.3  # seconds: the test policy's cool-off for 429 without Retry-After and 1008
 LIMIT = 1000  # bytes: max_msg_size of the hostile managers
@@ -833,15 +834,15 @@ async def test_connection_hang_up_mid_response_says_so(session: aiohttp.ClientSe
 async def test_connection_silent_server_times_out_with_a_session_timeout() -> None:
     # The handshake is bounded by the session's timeout (aiohttp's default: 300 s total).
     async with (
-        raw_server(b"", silent=True) as raw,
+        stall_gate() as gate,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.2)) as session,
     ):
         conn = WebSocketConnection(session)
         started = time.monotonic()
         with pytest.raises(ConnectionFailedError, match="opening handshake timed out") as info:
-            await asyncio.wait_for(conn.connect(raw.url), 2)
+            await asyncio.wait_for(conn.connect(gate.url), 2)
         assert time.monotonic() - started < 1.0
-        assert str(info.value).startswith(raw.url) and len(raw.heads) == 1
+        assert str(info.value).startswith(gate.url) and len(gate.held) == 1
 
 
 # -- 7. TLS ------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ from networkpype.protocol.errors import GaveUpError, HandshakeRejectedError, Not
 from networkpype.protocol.events import Disconnected, GaveUp, Reconnected
 from networkpype.protocol.messages import ChildGaveUp
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.testing.scripted import Peer, ScriptedServer
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest, WebSocketRequest
-from tests.scripted_server import Peer, ScriptedServer
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.05))
 

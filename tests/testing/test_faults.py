@@ -21,7 +21,7 @@ from networkpype.testing import (
     ProxyState,
     Stall,
 )
-from tests.testing.conftest import EchoServer
+from networkpype.testing.scripted import ScriptedServer
 
 UNIT = 0.05  # seconds; every wait in this module is a small multiple of it
 pytestmark = pytest.mark.timeout(10)
@@ -30,7 +30,7 @@ CLOSED_TYPES = (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE, aiohttp.WSMsg
 
 
 @pytest.fixture
-async def proxy(echo_server: EchoServer) -> AsyncIterator[FaultProxy]:
+async def proxy(echo_server: ScriptedServer) -> AsyncIterator[FaultProxy]:
     async with FaultProxy(target_port=echo_server.port) as p:
         yield p
 
@@ -44,11 +44,12 @@ async def echo(ws: aiohttp.ClientWebSocketResponse, text: str, timeout: float = 
 
 
 async def http_get_through(proxy: FaultProxy) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw keep-alive connection through the proxy, proven forwarding by one request."""
+    """A raw keep-alive connection through the proxy, proven forwarding by one request (the
+    server has no page at /: its 404 came through)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     async with asyncio.timeout(1):
-        await reader.readuntil(b"hello")
+        await reader.readuntil(b"404: Not Found")
     return reader, writer
 
 
@@ -228,7 +229,7 @@ def _proxy_sockets(port: int, target_port: int) -> list[tuple[int, int]]:
     return found
 
 
-async def test_close_leaves_no_task_or_socket(echo_server: EchoServer) -> None:
+async def test_close_leaves_no_task_or_socket(echo_server: ScriptedServer) -> None:
     fds_before = set(os.listdir("/proc/self/fd"))
     tasks_before = asyncio.all_tasks()
     async with aiohttp.ClientSession() as session:

@@ -18,13 +18,13 @@ from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import ConfigurationError
 from networkpype.protocol.events import Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketBinaryRequest, WebSocketPlainTextRequest
-from tests.scripted_server import ScriptedServer
 
 EXTENSIONS = "Sec-WebSocket-Extensions"
 BIG = json.dumps({"bids": [[f"{27000 + i}.5", "0.001"] for i in range(2000)]})  # ~60 KB

@@ -18,13 +18,13 @@ from networkpype.protocol.errors import (
     MessageTooBigError,
     NotConnectedError,
 )
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.request import (
     WebSocketBinaryRequest,
     WebSocketJSONRequest,
     WebSocketPlainTextRequest,
 )
-from tests.scripted_server import ScriptedServer
 
 
 async def test_json_text_binary_round_trip(

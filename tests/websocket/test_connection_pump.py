@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import MessageTimeoutError
 from networkpype.protocol.events import Connected
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.websocket.manager import consume, is_frame
 from networkpype.websocket.response import WebSocketResponse
 from networkpype.wire.connection import BinaryFrame, WebSocketConnection, _screening_byte
 from networkpype.wire.decoding import make_decoder
-from tests.scripted_server import ScriptedServer
 
 BINANCE = (b'{"result"', b'{"error"', b'{"id"')
 

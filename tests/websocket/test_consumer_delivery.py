@@ -16,11 +16,11 @@ import aiohttp
 import pytest
 
 from networkpype.protocol.events import MessagesDropped
+from networkpype.testing.scripted import Peer, ScriptedServer, scripted_server
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.response import WebSocketResponse
-from tests.scripted_server import Peer, ScriptedServer, scripted_server
 
 TOTAL = 3000
 

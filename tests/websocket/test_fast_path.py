@@ -13,8 +13,8 @@ import pytest
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import MessageTimeoutError, ProtocolViolationError
+from networkpype.testing.scripted import Peer, ScriptedServer
 from networkpype.wire.connection import BinaryFrame, WebSocketConnection, _queue_layout_ok
-from tests.scripted_server import Peer, ScriptedServer
 
 _TEXT = aiohttp.WSMsgType.TEXT
 

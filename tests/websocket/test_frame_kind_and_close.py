@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 
 from networkpype.protocol.errors import ConfigurationError
+from networkpype.testing.scripted import Peer, ScriptedServer
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketBinaryRequest, WebSocketPlainTextRequest
 from networkpype.websocket.response import WebSocketResponse
-from tests.scripted_server import Peer, ScriptedServer
 
 
 class Reversed:

@@ -19,6 +19,7 @@ from networkpype.protocol.errors import (
     NotConnectedError,
 )
 from networkpype.rest.request import RESTRequest
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.throttler.rate_limit import LinkedLimitWeightPair, RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
@@ -28,7 +29,6 @@ from networkpype.websocket.request import (
     WebSocketRequest,
 )
 from networkpype.websocket.response import WebSocketResponse
-from tests.scripted_server import ScriptedServer
 
 
 def throttler(*limits: RateLimit) -> AsyncThrottler:

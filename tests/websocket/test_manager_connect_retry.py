@@ -21,11 +21,11 @@ from networkpype.protocol.errors import (
 )
 from networkpype.protocol.events import Connected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.testing.scripted import ScriptedServer
+from networkpype.testing.stall import stall_gate
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.request import WebSocketJSONRequest
-from tests.scripted_server import ScriptedServer
-from tests.stall_server import stall_gate
 
 
 @pytest.fixture

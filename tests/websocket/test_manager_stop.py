@@ -16,12 +16,12 @@ import pytest
 
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import ConnectAbortedError, ConnectionFailedError
+from networkpype.testing.scripted import Peer, ScriptedServer
+from networkpype.testing.stall import stall_gate
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
-from tests.scripted_server import Peer, ScriptedServer
-from tests.stall_server import stall_gate
 
 PROMPT = 1.0  # seconds: disconnect() must return within this from any state
 CLOSED = 1.0  # seconds the server may take to see the client's close

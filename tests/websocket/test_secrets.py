@@ -24,6 +24,7 @@ from networkpype.protocol.errors import (
 )
 from networkpype.protocol.events import Connected, Disconnected, Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
+from networkpype.testing.scripted import ScriptedServer
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.connection import WebSocketConnection, check_ws_url
@@ -36,7 +37,6 @@ from tests.leaks import (
     logged,
     secret_url,
 )
-from tests.scripted_server import ScriptedServer
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05), max_restarts=5, within=60.0)
 

@@ -1,4 +1,13 @@
-"""A TCP gate on 127.0.0.1 whose connections hang: a peer that accepts and never answers.
+"""StallGate: a TCP gate on 127.0.0.1 whose connections hang: a peer that accepts and never
+answers.
+
+::
+
+    async with stall_gate() as gate:
+        connecting = asyncio.create_task(client.connect(gate.url))   # the handshake hangs
+        await gate.wait_held()
+        ...                                                            # stop the client
+        await gate.wait_all_closed(timeout=1.0)                        # it let go of its socket
 
 While ``silent`` (always, without ``target_port``), each connection is *held*: the gate reads
 and ignores what the client sends, so a WebSocket handshake never completes, and records in
@@ -13,7 +22,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+
+from networkpype.testing._tcp import LoopbackTcpServer
+
+__all__ = ["Held", "StallGate", "stall_gate"]
 
 
 @dataclass
@@ -23,20 +35,17 @@ class Held:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class StallGate:
+class StallGate(LoopbackTcpServer):
+    """Holds (or, with ``target_port`` and not ``silent``, forwards) every connection made to
+    ``127.0.0.1:port`` (``port=0``: an ephemeral one)."""
+
     def __init__(self, target_port: int | None = None, *, port: int = 0) -> None:
+        super().__init__(port)
         self.target_port = target_port
         self.silent = target_port is None
         self.held: list[Held] = []
-        self.port = port
         self._changed = asyncio.Event()
-        self._writers: list[asyncio.StreamWriter] = []
         self._forwarded: list[asyncio.StreamWriter] = []  # their client sides
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
@@ -87,7 +96,11 @@ class StallGate:
             writer.transport.abort()
         return len(forwarded)
 
-    async def wait_held(self, count: int = 1, timeout: float = 5.0) -> Held:
+    async def wait_held(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 (a test's bound)
+    ) -> Held:
         """The ``count``-th held connection, once the client has made it."""
         async with asyncio.timeout(timeout):
             while len(self.held) < count:
@@ -99,28 +112,18 @@ class StallGate:
         """Held connections the client has not closed."""
         return sum(not held.closed.is_set() for held in self.held)
 
-    async def wait_all_closed(self, timeout: float) -> None:
+    async def wait_all_closed(self, timeout: float) -> None:  # noqa: ASYNC109 (a test's bound)
         """Until the client closed every held connection; ``TimeoutError`` after ``timeout``."""
         async with asyncio.timeout(timeout):
             while self.open_held():
                 self._changed.clear()
                 await self._changed.wait()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
 
 @contextlib.asynccontextmanager
-async def stall_gate(**kwargs: Any) -> AsyncIterator[StallGate]:
-    gate = StallGate(**kwargs)
+async def stall_gate(target_port: int | None = None, *, port: int = 0) -> AsyncIterator[StallGate]:
+    """A started :class:`StallGate`, stopped on exit."""
+    gate = StallGate(target_port, port=port)
     await gate.start()
     try:
         yield gate
