@@ -1,7 +1,8 @@
 """LoopThread: an event loop on a daemon thread, for actors started from threads without one.
 
-Also the registry of running actor tasks per loop (:data:`_actor_tasks`), which a loop's
-shutdown stops in reverse start order, and the library's one loop thread
+Also the registry of live actors per loop (:data:`_loop_actors`), whose keeper task stops the
+idle ones when the loop shuts down and which a loop thread's shutdown stops in reverse start
+order, and the library's one loop thread
 (:func:`get_loop_thread`, :func:`run_coroutine`, :func:`shutdown`). Part of the asyncio actor
 runtime; import the public names from :mod:`networkpype.runtime`.
 """
@@ -15,6 +16,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -43,30 +45,82 @@ _get_ident = threading.get_ident
 _ATEXIT_TIMEOUT: Final = 5.0
 
 
-class _ActorTasks:
-    """Strong references to every running actor task, in start order, per loop."""
+class _Keeper:
+    """The live actors of one loop, in start order, and the task that stops them when the
+    loop shuts down."""
+
+    __slots__ = ("actors", "closing", "done", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.actors: dict[AsyncioActor, None] = {}
+        self.closing = False  # cancelled: the loop is shutting down
+        self.done: asyncio.Future[None] = loop.create_future()  # set when the last one leaves
+        self.task = loop.create_task(self._keep(), name="networkpype-actors")
+
+    async def _keep(self) -> None:
+        try:
+            await self.done
+        except asyncio.CancelledError:
+            # The loop shuts down (asyncio.run cancels every task): an idle actor has no task
+            # to cancel, so it is stopped here, as a cancelled actor task stops its own.
+            self.closing = True
+            stops: list[Any] = []
+            for actor in list(self.actors):
+                if actor.actor_inbox.claim():
+                    stops.append(actor._stop_claimed())
+                else:
+                    task = actor._actor_task
+                    if task is not None and not task.done():
+                        if not task.cancelling():  # one started since the loop's round
+                            task.cancel()
+                        stops.append(task)
+            await asyncio.gather(*stops, return_exceptions=True)
+            raise
+
+
+class _LoopActors:
+    """Every live actor per loop, in start order. An actor holds a task only while its inbox
+    has envelopes, so a loop's shutdown, which cancels tasks, would miss the idle ones: each
+    loop with live actors runs one task, its keeper, that stops them when cancelled."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tasks: dict[asyncio.Task[None], AsyncioActor] = {}
+        self._keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Keeper] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def add(self, task: asyncio.Task[None], actor: AsyncioActor) -> None:
+    def add(self, loop: asyncio.AbstractEventLoop, actor: AsyncioActor) -> None:
+        """Register ``actor``, on ``loop``'s thread."""
         with self._lock:
-            self._tasks[task] = actor
-        task.add_done_callback(self._discard)
+            keeper = self._keepers.get(loop)
+            if keeper is None:
+                keeper = self._keepers[loop] = _Keeper(loop)
+            keeper.actors[actor] = None
 
-    def _discard(self, task: asyncio.Task[None]) -> None:
+    def remove(self, loop: asyncio.AbstractEventLoop, actor: AsyncioActor) -> None:
+        """Forget a stopped ``actor``, on ``loop``'s thread; the last one ends the keeper."""
         with self._lock:
-            self._tasks.pop(task, None)
+            keeper = self._keepers.get(loop)
+            if keeper is None or actor not in keeper.actors:
+                return
+            del keeper.actors[actor]
+            if not keeper.actors and not keeper.closing:
+                del self._keepers[loop]
+                keeper.done.set_result(None)
 
-    def on_loop(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> list[tuple[asyncio.Task[None], AsyncioActor]]:
+    def closing(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """True once ``loop``'s shutdown has begun: an actor going idle then stops."""
+        keeper = self._keepers.get(loop)
+        return keeper is not None and keeper.closing
+
+    def on_loop(self, loop: asyncio.AbstractEventLoop) -> list[AsyncioActor]:
+        """``loop``'s live actors, in start order."""
         with self._lock:
-            return [(t, a) for t, a in self._tasks.items() if t.get_loop() is loop]
+            keeper = self._keepers.get(loop)
+            return list(keeper.actors) if keeper is not None else []
 
 
-_actor_tasks = _ActorTasks()
+_loop_actors = _LoopActors()
 
 
 class LoopThread:
@@ -186,7 +240,7 @@ class LoopThread:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(budget * 0.8):
-                for _task, actor in reversed(_actor_tasks.on_loop(loop)):
+                for actor in reversed(_loop_actors.on_loop(loop)):
                     await stop_actor(actor.actor_ref)
         except TimeoutError:
             pass

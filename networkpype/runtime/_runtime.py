@@ -3,10 +3,12 @@
 An :class:`AsyncioActor` is a ``pykka.Actor``: ``start()``, ``ActorRef.tell/ask/stop``, proxies,
 ``ActorRegistry`` and the ``on_start/on_stop/on_failure`` hooks keep pykka's semantics (pykka's
 own test-suite runs against this runtime). What changes is where the actor runs: its inbox is
-served by one task on one event loop,
+served by a task on one event loop, one task at a time, which exists only while messages wait
+(an idle actor holds no task, no queue: the put that finds it idle starts one),
 
 - the loop running in the thread that calls ``start()`` (so loop code starts actors beside its
-  own tasks; they are cancelled, and stop cleanly, when that loop shuts down), or
+  own tasks; they are cancelled, and stop cleanly, when that loop shuts down: the idle ones by
+  the loop's one keeper task, ``networkpype-actors``), or
 - when that thread runs no loop, the library's :class:`LoopThread`, a daemon thread started on
   first use whose actors are stopped at interpreter exit.
 
@@ -57,7 +59,7 @@ from networkpype.runtime._helpers import (
 from networkpype.runtime._inbox import _Inbox, _reply_dead
 from networkpype.runtime._loop_thread import (
     LoopThread,
-    _actor_tasks,
+    _loop_actors,
     get_loop_thread,
     get_runtime_loop,
     run_coroutine,
@@ -137,7 +139,8 @@ class AsyncioActor(pykka.Actor):
     loop's thread and may be coroutine functions; the actor awaits them before replying or
     moving on, handling one message at a time.
 
-    Cancelling the actor's task (its loop shutting down, a deadline passing) stops the actor:
+    Cancelling the actor's task (``_actor_task`` while it serves a message; its loop shutting
+    down, which stops the idle actors too, a deadline passing) stops the actor:
     ``on_stop`` runs, messages left in the inbox get ``ActorDeadError``, and the cancellation
     propagates. A ``BaseException`` other than cancellation raised by a handler stops every actor,
     as in pykka.
@@ -200,39 +203,50 @@ class AsyncioActor(pykka.Actor):
             raise ActorDeadError(msg) from error
 
     def _spawn_actor_task(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.actor_inbox.bind(loop, self.actor_ref)
+        """Start the actor on ``loop`` (on its thread): its first task runs ``on_start``."""
+        self.actor_inbox.bind(loop, self.actor_ref, self._serve)
+        _loop_actors.add(loop, self)
+        self._serve(first=True)
+
+    def _serve(self, first: bool = False) -> None:
+        """Start a task that serves the inbox until it is empty (the inbox calls this when a
+        put finds it idle): an idle actor holds no task."""
         name = f"{type(self).__name__}-{next(_task_numbers)}"
-        task = loop.create_task(self._actor_loop_async(), name=name)
-        self._actor_task = task
-        _actor_tasks.add(task, self)
+        loop = self.actor_inbox._loop
+        assert loop is not None
+        self._actor_task = loop.create_task(self._actor_loop_async(first), name=name)
 
     def _actor_loop(self) -> None:
         msg = "AsyncioActor's loop is a coroutine run by its event loop; call start()"
         raise NotImplementedError(msg)
 
-    async def _actor_loop_async(self) -> None:
-        """pykka's ``_actor_loop`` (setup, message loop, teardown) as a coroutine."""
-        stopping_others: list[pykka.Future[bool]] = []
+    async def _actor_loop_async(self, first: bool = True) -> None:
+        """pykka's ``_actor_loop`` (setup, message loop, teardown) as a coroutine, run from the
+        start (``first``) and again by each put that finds the inbox idle: it returns when the
+        inbox is empty, and tears the actor down only once it has stopped."""
+        stopping_others: list[pykka.Future[bool]] | None = None
+        idle = False
         try:
-            try:
-                started = self.on_start()
-                if started is not None:
-                    await started
-            except Exception:
-                self._handle_failure(*sys.exc_info())
-            inbox = self.actor_inbox
-            pending = inbox._queue  # read directly: this loop is the hot path of every message
+            if first:
+                try:
+                    started = self.on_start()
+                    if started is not None:
+                        await started
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+                started = None  # not kept in this frame while the actor serves
+            take = self.actor_inbox.take
             is_stopped = self.actor_stopped.is_set
             while not is_stopped():
-                if not pending:
-                    waiter = inbox.waiter()
-                    if waiter is not None:
-                        try:
-                            await waiter
-                        finally:
-                            inbox._waiter = None
-                    continue  # re-check actor_stopped, as pykka's loop would
-                envelope = pending.popleft()
+                envelope = take()
+                if envelope is None:  # the inbox is empty: the next put serves it again
+                    loop = self.actor_inbox._loop
+                    if loop is not None and _loop_actors.closing(loop):
+                        await self._stop_async()  # its loop shuts down: stop, not idle
+                        continue
+                    idle = True
+                    self._actor_task = None  # this task ends: nothing of it is kept
+                    return
                 message, reply_to = envelope.message, envelope.reply_to
                 try:
                     if isinstance(message, ActorStop):
@@ -284,10 +298,20 @@ class AsyncioActor(pykka.Actor):
                 await self._stop_async()
             raise
         finally:
-            self._teardown()
-        for future in stopping_others:
+            if not idle:
+                self._teardown()
+        for future in stopping_others or ():
             with contextlib.suppress(ActorDeadError):  # it stopped on its own meanwhile
                 await _await_future(future)
+
+    async def _stop_claimed(self) -> None:
+        """Stop an idle actor whose inbox the caller claimed (its loop shutting down), as a
+        cancelled serving task would: ``on_stop``, then ActorDeadError to the inbox."""
+        try:
+            if not self.actor_stopped.is_set():
+                await self._stop_async()
+        finally:
+            self._teardown()
 
     async def _stop_async(self) -> None:
         """pykka's ``Actor._stop``, awaiting an async ``on_stop``."""
@@ -307,5 +331,8 @@ class AsyncioActor(pykka.Actor):
             # visibly dead rather than alive with nobody serving its inbox.
             ActorRegistry.unregister(self.actor_ref)
             self.actor_stopped.set()
-        for envelope in self.actor_inbox.close():
+        inbox = self.actor_inbox
+        for envelope in inbox.close():
             _reply_dead(self.actor_ref, envelope)
+        if inbox._loop is not None:
+            _loop_actors.remove(inbox._loop, self)

@@ -538,3 +538,53 @@ def test_runtime_module_exports() -> None:
 
     for name in runtime.__all__:
         assert getattr(actors, name) is getattr(runtime, name)
+
+
+async def test_an_idle_actor_holds_no_task_and_wakes_for_the_next_message() -> None:
+    Recorder.instances.clear()
+    ref = Recorder.start()
+    assert await ref.ask("here", block=False) == ("got", "here")
+    await asyncio.sleep(0)  # the serving task ends once the inbox is empty
+    actor = Recorder.instances[0]
+    assert actor._actor_task is None
+    names = [task.get_name() for task in asyncio.all_tasks()]
+    assert not any(name.startswith("Recorder-") for name in names), names
+
+    # A put from another thread wakes it through the loop; one from the loop, directly.
+    loop = asyncio.get_running_loop()
+    from_thread = await loop.run_in_executor(None, lambda: ref.ask("thread", block=False))
+    assert await from_thread == ("got", "thread")
+    ref.tell("told")
+    assert await ref.proxy().double(4) == 8
+    assert actor.log == ["start", "here", "thread", "told"]
+    assert await stop_actor(ref) is True
+    assert actor.log[-1] == "stop"
+
+
+def test_idle_actors_of_a_closing_loop_stop_in_order_with_their_messages() -> None:
+    """An idle actor's stop at the loop's shutdown runs ``on_stop``, which may still ask an
+    idle sibling (a manager stopping its supervisor): both stop, nothing is left waiting."""
+    Recorder.instances.clear()
+    stopped: list[str] = []
+
+    class Parent(AsyncioActor):
+        def __init__(self, child: pykka.ActorRef[Recorder]) -> None:
+            super().__init__()
+            self.child = child
+
+        async def on_stop(self) -> None:  # type: ignore[override]  # async hooks: see runtime
+            stopped.append("parent")
+            await stop_actor(self.child)
+            stopped.append("child stopped")
+
+    async def main() -> tuple[pykka.ActorRef[Recorder], pykka.ActorRef[Parent]]:
+        child = Recorder.start()
+        parent = Parent.start(child)
+        await child.ask("hi", block=False)
+        return child, parent
+
+    child, parent = asyncio.run(main())
+
+    assert not child.is_alive() and not parent.is_alive()
+    assert stopped == ["parent", "child stopped"]
+    assert Recorder.instances[0].log == ["start", "hi", "stop"]
