@@ -9,8 +9,9 @@ When full, ``put()`` waits (the reader stops reading the socket, TCP pushes back
 lost). An exception ``fail()``-ed into the queue is raised to the consumer in its place
 among the items, after everything put before it.
 
-An item leaves the queue only when a consumer takes it (``take_nowait``/``get``): there is no
-batch take, so a consumer that stops (``break``, an error, a cancelled task) leaves every
+An item leaves the queue only when a consumer takes it (``take_nowait``/``get``, or a batch
+consumer popping ``items`` and calling ``taken()`` before it hands the batch on, without an
+await between), so a consumer that stops (``break``, an error, a cancelled task) leaves every
 item it was not given where the next consumer finds it. One consumer at a time: a second task
 that waits while another is waiting gets ``RuntimeError``.
 """
@@ -78,10 +79,11 @@ class DeliveryQueue(Generic[T]):
         "_maxsize",
         "_overflow",
         "_overflowed",
-        "_putters",
         "_reported",
         "dropped",
         "items",
+        "moved",
+        "putters",
         "taking",
     )
 
@@ -107,11 +109,16 @@ class DeliveryQueue(Generic[T]):
         self.items: deque[Any] = deque()
         self._maxsize = maxsize
         self._getter: asyncio.Future[None] | None = None
-        self._putters: deque[asyncio.Future[None]] | None = None  # made when first needed
+        # Producers waiting for room (made when first needed): a consumer loop that pops
+        # ``items`` itself calls ``taken()`` when there are any.
+        self.putters: deque[asyncio.Future[None]] | None = None
         self._closed = False
         # True while a consumer holds an item it took but has not handed out yet (awaiting
         # post-processors): another consumer taking meanwhile would reorder the stream.
         self.taking = False
+        # Set by ``hand_over()``: a consumer loop draining ``items`` looks again at where it
+        # should read before it takes the next item.
+        self.moved = False
 
     def __len__(self) -> int:
         return len(self.items)
@@ -221,14 +228,14 @@ class DeliveryQueue(Generic[T]):
         """Append ``item``, waiting while the queue is full."""
         while len(self.items) >= self._maxsize and not self._closed:
             waiter = asyncio.get_running_loop().create_future()
-            if self._putters is None:
-                self._putters = deque()
-            self._putters.append(waiter)
+            if self.putters is None:
+                self.putters = deque()
+            self.putters.append(waiter)
             try:
                 await waiter
             finally:
-                if self._putters is not None and waiter in self._putters:
-                    self._putters.remove(waiter)
+                if self.putters is not None and waiter in self.putters:
+                    self.putters.remove(waiter)
         self.items.append(item)
         self._wake_getter()
 
@@ -253,8 +260,8 @@ class DeliveryQueue(Generic[T]):
         Producers blocked in ``put()`` are released."""
         self._closed = True
         self._wake_getter()
-        while self._putters:
-            putter = self._putters.popleft()
+        while self.putters:
+            putter = self.putters.popleft()
             if not putter.done():
                 putter.set_result(None)
 
@@ -262,12 +269,18 @@ class DeliveryQueue(Generic[T]):
         """Remove and return the head of ``items`` as it is (a ``Raise`` or ``DROPPED``
         marker included), releasing a producer waiting for room. ``IndexError`` when empty."""
         item = self.items.popleft()
-        if self._putters:
+        if self.putters:
             self._release_putter()
         return item
 
+    def taken(self) -> None:
+        """A consumer popped items from ``items`` itself (a batch take): release a producer
+        waiting for room, as ``take_nowait`` does."""
+        if self.putters:
+            self._release_putter()
+
     def _release_putter(self) -> None:
-        putters = self._putters
+        putters = self.putters
         while putters and len(self.items) < self._maxsize:
             putter = putters.popleft()
             if not putter.done():
@@ -315,8 +328,10 @@ class DeliveryQueue(Generic[T]):
                 self._getter = None
 
     def hand_over(self) -> None:
-        """Wake a consumer waiting here, so it looks again at where it should read (a
-        sharded manager's router takes this queue over)."""
+        """Wake a consumer waiting here, and make one draining ``items`` stop at the next
+        item (``moved``), so it looks again at where it should read (a sharded manager's
+        router takes this queue over)."""
+        self.moved = True
         self._wake_getter()
 
     async def get(self) -> T:

@@ -27,9 +27,10 @@ import logging
 import re
 import ssl
 import time
+import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import msgspec
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 _json_encode = msgspec.json.Encoder().encode
 
 DEFAULT_MAX_MSG_SIZE = 4 * 1024 * 1024
@@ -309,6 +311,29 @@ def _one_by_one(
         return len(batch)
 
     return offer_many
+
+
+@types.coroutine
+def _go_on(reading: Coroutine[Any, Any, T], waiting: Any) -> Generator[Any, Any, T]:
+    """Await ``reading``, a coroutine started by hand whose first step yielded ``waiting``
+    (what it waits for) to the task: that is yielded to the task now, and what the task
+    sends or throws in goes on to ``reading`` (a cancellation or a timeout included)."""
+    while True:
+        try:
+            sent = yield waiting
+        except GeneratorExit:
+            reading.close()
+            raise
+        except BaseException as exc:  # thrown in by the task: passed on
+            try:
+                waiting = reading.throw(exc)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        else:
+            try:
+                waiting = reading.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
 
 class BinaryFrame:
@@ -661,10 +686,11 @@ class WebSocketConnection:
         ``offer_many(batch)`` takes what fits and returns how many it took (default: ``offer``
         one by one until it refuses, because the consumer is full); each frame it did not
         take is awaited with ``put``. A batch is every data frame aiohttp's parser has
-        queued when the reader looks (the fast path, ``fast_path``), or one frame (the public
-        ``receive()`` path); it is handed on before the reader waits for more, before a
-        control frame is handled and before a non-ASCII frame is checked. ``last_data_monotonic``,
-        ``messages_in`` and ``bytes_in`` are updated once per batch.
+        queued when the reader looks (the fast path, ``fast_path``), or the frames the public
+        ``receive()`` returns without waiting (the fallback; one frame each with a
+        ``message_timeout``); it is handed on before the reader waits for more, before a
+        control frame is handled and before a non-ASCII frame is checked.
+        ``last_data_monotonic``, ``messages_in`` and ``bytes_in`` are updated once per batch.
 
         Frames are decoded by the consumer (``decode``) as it takes them, not here: a queue of
         undecoded payloads holds no objects the garbage collector must scan, while thousands
@@ -695,17 +721,38 @@ class WebSocketConnection:
         size = 0  # bytes in batch
         seen = False  # data frames read since the last hand-over (intercepted ones too)
         while True:
-            msg = None
+            msg: Any = None
             if buffer:
                 head = buffer[0][0][0]
                 if (head is _TEXT or head is _BINARY) and not (ws._closing or ws._closed):
                     msg = await read()  # type: ignore[misc]
             if msg is None:
-                if seen:
-                    await self._hand_over(batch, size, offer_many, put)
-                    size, seen = 0, False
                 try:
-                    msg = await receive(timeout)
+                    if not seen:
+                        msg = await receive(timeout)
+                    elif buffer is not None or timeout is not None:  # the batch ends here
+                        await self._hand_over(batch, size, offer_many, put)
+                        size, seen = 0, False
+                        msg = await receive(timeout)
+                    else:
+                        # The public path: a batch is what receive() returns without
+                        # waiting. Its coroutine is started by hand; when it would wait, the
+                        # batch is handed on, then the coroutine awaited. (Not with a
+                        # message_timeout: its timer, started with the coroutine, would
+                        # cancel a wait for room in the queue.)
+                        reading = receive(timeout)
+                        try:
+                            waiting = reading.send(None)
+                        except StopIteration as done:
+                            msg = done.value
+                        else:
+                            try:
+                                await self._hand_over(batch, size, offer_many, put)
+                            except BaseException:
+                                reading.close()
+                                raise
+                            size, seen = 0, False
+                            msg = await _go_on(reading, waiting)
                 except TimeoutError:
                     on_timeout(self._timeout_error())
                     continue
@@ -729,6 +776,9 @@ class WebSocketConnection:
                 seen = True
                 append(BinaryFrame(data))
             else:
+                if seen:  # the public path's batch: handed on before a close could end it
+                    await self._hand_over(batch, size, offer_many, put)
+                    size, seen = 0, False
                 self._last_control_at = time.monotonic()
                 if await self._control_frame(ws, msg):
                     continue
@@ -744,17 +794,28 @@ class WebSocketConnection:
     ) -> None:
         """``pump``'s hand-over of ``batch`` (``size`` bytes): stamped and counted once,
         offered at once, the rest awaited frame by frame; ``batch`` is emptied."""
+        for frame in self._offer_batch(batch, size, offer_many):
+            await put(frame)
+
+    def _offer_batch(
+        self,
+        batch: list[bytes | BinaryFrame],
+        size: int,
+        offer_many: Callable[[list[bytes | BinaryFrame]], int],
+    ) -> list[bytes | BinaryFrame] | tuple[()]:
+        """The hand-over's part that does not wait: ``batch`` (``size`` bytes) stamped,
+        counted and offered, then emptied; the frames refused (the queue is full), which
+        the caller must ``put`` in order before it hands over anything else."""
         self._last_data_at = time.monotonic()
         count = len(batch)
         if not count:
-            return  # every frame was intercepted: stamped, not counted
+            return ()  # every frame was intercepted: stamped, not counted
         self.messages_in += count
         self.bytes_in += size
         taken = offer_many(batch)
-        if taken < count:
-            for frame in batch[taken:]:
-                await put(frame)
+        refused = batch[taken:] if taken < count else ()
         batch.clear()
+        return refused
 
     async def _check_text(self, ws: aiohttp.ClientWebSocketResponse[bool], data: bytes) -> None:
         """Return when ``data`` (a text frame's payload) is valid UTF-8; otherwise fail the
