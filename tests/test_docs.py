@@ -202,7 +202,7 @@ def test_enough_blocks_run() -> None:
 @pytest.mark.parametrize("block", PYTHON, ids=_ids(PYTHON))
 def test_python_block_compiles_and_imports(block: Block) -> None:
     compile_block(block)
-    imports = [
+    imports: list[ast.stmt] = [
         node for node in ast.parse(block.text).body if isinstance(node, ast.Import | ast.ImportFrom)
     ]
     namespace: dict[str, Any] = {}

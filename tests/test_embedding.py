@@ -4,6 +4,7 @@ against real loopback servers."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import queue
 import threading
@@ -148,7 +149,7 @@ class FailOn(WebSocketPostProcessor):
 
 
 def read_trades(pype: SyncNetworkPype, count: int) -> list[int]:
-    seqs = []
+    seqs: list[int] = []
     while len(seqs) < count:
         data = pype.get(timeout=QUICK).data
         if "seq" in data:
@@ -258,7 +259,7 @@ def test_a_post_processor_error_is_raised_once_then_the_next_messages(
         peer = scripted.run(lambda: scripted.server.wait_peer(0))
         got: list[Any] = []
         for n in range(1, 7):  # one at a time: each message is a batch of its own
-            scripted.run(lambda n=n: peer.ws.send_str(json.dumps({"n": n})))
+            scripted.run(functools.partial(peer.ws.send_str, json.dumps({"n": n})))
             try:
                 got.append(pype.get(timeout=QUICK).data["n"])
             except ValueError as error:
@@ -312,7 +313,7 @@ def test_errors_wait_for_room_like_messages_and_stop_stays_prompt(
     peer = scripted.run(lambda: scripted.server.wait_peer(0))
     deadline = time.monotonic() + QUICK
     for n in range(1, 11):  # one at a time: each is taken (and raises) on its own
-        scripted.run(lambda n=n: peer.ws.send_str(json.dumps({"n": n})))
+        scripted.run(functools.partial(peer.ws.send_str, json.dumps({"n": n})))
         while pype.statistics().messages_in < n:
             assert time.monotonic() < deadline
             time.sleep(0.005)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pykka import ActorRegistry
 
@@ -57,7 +59,7 @@ async def test_factory_holds_a_manager_only_while_it_is_connected() -> None:
 
     factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("d", 100, 1.0)]))
     async with DemoServer() as server:
-        dropped = []
+        dropped: list[Callable[[], object]] = []  # weak references
         for _ in range(5):
             manager = await factory.get_ws_manager()
             await manager.connect(server.url)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableSequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +88,7 @@ class ScriptedServer:
         self.ssl_context = ssl_context
         self.status: int | None = None  # answer every handshake with this HTTP status
         self.status_script: list[int | None] = []  # consumed one per handshake, then `status`
-        self.attempt_times: list[float] = []  # time.monotonic() of every handshake
+        self.attempt_times: MutableSequence[float] = []  # time.monotonic() of every handshake
         self.extra_headers: dict[str, str] = {}  # sent with a refused handshake
         self.peers: list[Peer] = []
         self.on_peer: Callable[[Peer], Awaitable[None]] | None = None  # runs after accept

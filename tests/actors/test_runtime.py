@@ -173,14 +173,14 @@ async def test_lifecycle_hooks_run_in_order_on_the_loop(style: str) -> None:
             events.append("stop")
 
     class AsyncHooks(AsyncioActor):
-        async def on_start(self) -> None:
+        async def on_start(self) -> None:  # type: ignore[override]  # async hooks: see runtime
             await asyncio.sleep(0)
             events.append("start")
 
         async def on_receive(self, message: Any) -> Any:
             events.append(message)
 
-        async def on_stop(self) -> None:
+        async def on_stop(self) -> None:  # type: ignore[override]  # async hooks: see runtime
             await asyncio.sleep(0)
             events.append("stop")
 
@@ -218,7 +218,7 @@ async def test_on_failure_runs_for_a_told_message_that_raises(style: str) -> Non
             failed.set()
 
     class AsyncFailure(Failing):
-        async def on_failure(
+        async def on_failure(  # type: ignore[override]  # async hooks: see runtime
             self,
             exception_type: type[BaseException] | None,
             exception_value: BaseException | None,
@@ -240,7 +240,7 @@ async def test_on_failure_runs_for_a_told_message_that_raises(style: str) -> Non
 
 async def test_async_on_start_failure_stops_the_actor() -> None:
     class EarlyFailing(AsyncioActor):
-        async def on_start(self) -> None:
+        async def on_start(self) -> None:  # type: ignore[override]  # async hooks: see runtime
             await asyncio.sleep(0)
             raise RuntimeError("on_start failed")
 
@@ -398,7 +398,7 @@ async def test_stop_actor_times_out_when_on_stop_hangs() -> None:
     finished = asyncio.Event()
 
     class SlowStop(AsyncioActor):
-        async def on_stop(self) -> None:
+        async def on_stop(self) -> None:  # type: ignore[override]  # async hooks: see runtime
             await release.wait()
             finished.set()
 
@@ -417,7 +417,7 @@ async def test_stop_owned_actor_finishes_the_stop_before_a_cancellation_goes_on(
     finished = asyncio.Event()
 
     class SlowStop(AsyncioActor):
-        async def on_stop(self) -> None:
+        async def on_stop(self) -> None:  # type: ignore[override]  # async hooks: see runtime
             await release.wait()
             finished.set()
 

@@ -39,8 +39,11 @@ RESILIENT = RestartPolicy(
 )
 
 
+Rig = tuple[ScriptedServer, FaultProxy, ConnectionManagersFactory]
+
+
 @pytest.fixture
-async def rig() -> AsyncIterator[tuple[ScriptedServer, FaultProxy, ConnectionManagersFactory]]:
+async def rig() -> AsyncIterator[Rig]:
     seed = int(os.environ.get("NETWORKPYPE_CHAOS_SEED", random.randrange(2**32)))
     async with scripted_server() as server, FaultProxy(target_port=server.port, seed=seed) as proxy:
         factory = ConnectionManagersFactory(
@@ -73,7 +76,7 @@ async def reset_and_recover(
     return peer.received[subs - 1][0] - started, peer.texts()
 
 
-async def test_a_thousand_resets_lose_and_duplicate_nothing(rig: Any) -> None:
+async def test_a_thousand_resets_lose_and_duplicate_nothing(rig: Rig) -> None:
     server, proxy, factory = rig
     ws = await supervised(factory)
     await ws.connect(proxy.url_for("/ws"))
@@ -102,11 +105,11 @@ async def test_a_thousand_resets_lose_and_duplicate_nothing(rig: Any) -> None:
     await ws.disconnect()
 
 
-async def test_reconnects_leak_no_fds_tasks_or_memory(rig: Any) -> None:
+async def test_reconnects_leak_no_fds_tasks_or_memory(rig: Rig) -> None:
     server, proxy, factory = rig
     # The test server's own records must not grow with the reconnections either.
     server.retain_peers = False
-    server.attempt_times = collections.deque(maxlen=8)  # type: ignore[assignment]
+    server.attempt_times = collections.deque(maxlen=8)
     ws = await supervised(factory)
     await ws.connect(proxy.url_for("/ws"))
     await ws.subscribe(WebSocketJSONRequest(payload={"method": "SUBSCRIBE", "params": ["x"]}))
@@ -154,7 +157,7 @@ async def test_reconnects_leak_no_fds_tasks_or_memory(rig: Any) -> None:
     await asyncio.wait_for(consumer, 1)
 
 
-async def test_half_open_detected_within_interval_plus_timeout(rig: Any) -> None:
+async def test_half_open_detected_within_interval_plus_timeout(rig: Rig) -> None:
     server, proxy, factory = rig
     interval, timeout = 0.2, 0.2
     ws = await supervised(factory)
@@ -192,7 +195,7 @@ async def test_no_false_alarm_with_200ms_latency_each_way(rig: Any) -> None:
     await ws.disconnect()
 
 
-async def test_no_false_alarm_when_the_consumer_stops_reading(rig: Any) -> None:
+async def test_no_false_alarm_when_the_consumer_stops_reading(rig: Rig) -> None:
     server, proxy, factory = rig
     interval = 0.1
     ws = await supervised(factory, max_queue=5)
@@ -216,7 +219,7 @@ async def test_no_false_alarm_when_the_consumer_stops_reading(rig: Any) -> None:
     await ws.disconnect()
 
 
-async def test_order_preserved_across_six_drops(rig: Any) -> None:
+async def test_order_preserved_across_six_drops(rig: Rig) -> None:
     server, proxy, factory = rig
     rng = random.Random(proxy.seed)
     counter = iter(range(10**9))

@@ -54,7 +54,8 @@ def install(runtimes: dict[str, Any], runtime_type: type[Any]) -> Any:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    kept, removed = [], []
+    kept: list[pytest.Item] = []
+    removed: list[pytest.Item] = []
     for item in items:
         (removed if item.nodeid in EXCLUDED else kept).append(item)
         callspec = getattr(item, "callspec", None)

@@ -14,7 +14,7 @@ from networkpype.rest.method import RESTMethod
 from networkpype.rest.request import RESTRequest
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.rest.conftest import Server
 
 
 def test_method_str_is_the_verb() -> None:

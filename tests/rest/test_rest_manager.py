@@ -33,7 +33,7 @@ from networkpype.time_synchronizer import TimeSynchronizer
 from networkpype.websocket.request import WebSocketRequest
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.rest.conftest import Server
 
 SECRET = b"k"
 

@@ -20,7 +20,7 @@ from networkpype.throttler.throttler import AsyncThrottler
 from tests.leaks import SECRET_HEADERS, TOKEN, assert_hidden, capture_everything, exposed, logged
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.rest.conftest import Server
 
 QUERY = f"?signature={TOKEN}&apiKey={TOKEN}"
 

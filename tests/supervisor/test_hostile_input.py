@@ -48,6 +48,7 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
+from tests.received import response
 
 COOL_OFF = 0.3  # seconds: the test policy's cool-off for 429 without Retry-After and 1008
 LIMIT = 1000  # bytes: max_msg_size of the hostile managers
@@ -280,7 +281,7 @@ async def test_manager_fails_with_1007_on_bad_text_and_reconnects(
     second = await server.wait_peer(1)
     assert [json.loads(f) for f in await second.wait_frames(1)] == [subscription.payload]
     await second.ws.send_str('{"ok": true}')
-    assert (await asyncio.wait_for(ws.receive(), 2)).data == {"ok": True}
+    assert response(await asyncio.wait_for(ws.receive(), 2)).data == {"ok": True}
     await rig.neighbour.check()
 
 
@@ -376,7 +377,7 @@ async def test_manager_one_oversized_message_reconnects_and_replays(
     second = await server.wait_peer(1)
     assert [json.loads(f) for f in await second.wait_frames(1)] == [subscription.payload]
     await second.ws.send_str('{"after": 1}')
-    assert (await asyncio.wait_for(ws.receive(), 2)).data == {"after": 1}
+    assert response(await asyncio.wait_for(ws.receive(), 2)).data == {"after": 1}
     await rig.neighbour.check()
 
 
@@ -433,7 +434,7 @@ async def test_manager_delivers_unexpected_binary_as_bytes(
     _, peer = await connect_and_subscribe(ws, server)
     for blob in BLOBS:
         await peer.ws.send_bytes(blob)
-    got = [(await asyncio.wait_for(ws.receive(), 2)).data for _ in BLOBS]
+    got = [response(await asyncio.wait_for(ws.receive(), 2)).data for _ in BLOBS]
     assert got == BLOBS and all(type(g) is bytes for g in got)
     assert ws.connected and server.attempts == 1
     await rig.neighbour.check()
@@ -481,7 +482,7 @@ async def test_manager_close_code_reconnects_and_replays(
     else:
         assert waited < COOL_OFF, f"close {code} is retried at once, redialled after {waited}"
     await second.ws.send_str('{"seq": 2}')
-    assert (await asyncio.wait_for(ws.receive(), 2)).data == {"seq": 2}
+    assert response(await asyncio.wait_for(ws.receive(), 2)).data == {"seq": 2}
     assert server.attempts == 2
     await rig.neighbour.check()
 
@@ -493,7 +494,7 @@ async def recovers_after_user_reconnects(
     await ws.disconnect()
     await ws.connect(server.url)
     await (await server.wait_peer(index)).ws.send_str('{"back": true}')
-    assert (await asyncio.wait_for(ws.receive(), 2)).data == {"back": True}
+    assert response(await asyncio.wait_for(ws.receive(), 2)).data == {"back": True}
 
 
 def close_every_new_peer(server: ScriptedServer, frame: bytes) -> None:
@@ -878,7 +879,7 @@ async def tls() -> AsyncIterator[tuple[Tls, ScriptedServer]]:
         yield t, s
 
 
-def assert_clear_certificate_error(error: BaseException, url: str) -> None:
+def assert_clear_certificate_error(error: BaseException | None, url: str) -> None:
     assert isinstance(error, CertificateError)
     assert isinstance(error, FatalError) and isinstance(error, ConnectionError)
     assert str(error).startswith(url) and "verify_ssl=False" in str(error)

@@ -25,6 +25,7 @@ from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketBinaryRequest, WebSocketPlainTextRequest
+from tests.received import response
 
 EXTENSIONS = "Sec-WebSocket-Extensions"
 BIG = json.dumps({"bids": [[f"{27000 + i}.5", "0.001"] for i in range(2000)]})  # ~60 KB
@@ -125,7 +126,7 @@ async def test_manager_offers_again_at_every_reconnection(
     assert "permessage-deflate" in second.headers[EXTENSIONS] and second.ws.compress == 15
     await manager.send(WebSocketPlainTextRequest(payload=BIG))
     await manager.send(WebSocketBinaryRequest(payload=b"\x00" * 10_000))
-    got = [await asyncio.wait_for(manager.receive(), 2) for _ in range(2)]
+    got = [response(await asyncio.wait_for(manager.receive(), 2)) for _ in range(2)]
     assert [(r.data, r.is_binary) for r in got] == [(BIG, False), (b"\x00" * 10_000, True)]
     await manager.disconnect()
 

@@ -189,6 +189,7 @@ async def test_handshake_status_is_a_clear_error(
     assert isinstance(info.value, ConnectionError)
     assert str(status) in str(info.value)
     if status == 503:
+        assert isinstance(info.value, HandshakeError)
         assert info.value.retry_after == 7.0
     assert not conn.connected
 

@@ -21,6 +21,7 @@ from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.response import WebSocketResponse
+from tests.received import response
 
 TOTAL = 3000
 
@@ -119,11 +120,11 @@ async def test_receive_after_a_failing_post_processor_returns_the_next_message(
 ) -> None:
     ws = await manager(session, numbering_server.url, FailOn(3))
     await wait_queued(ws, 10)
-    assert (await ws.receive()).data == {"n": 1}
-    assert (await ws.receive()).data == {"n": 2}
+    assert response(await ws.receive()).data == {"n": 1}
+    assert response(await ws.receive()).data == {"n": 2}
     with pytest.raises(Boom):
         await ws.receive()
-    assert (await ws.receive()).data == {"n": 4}
+    assert response(await ws.receive()).data == {"n": 4}
     await ws.disconnect()
 
 
@@ -165,7 +166,7 @@ async def test_a_second_waiting_consumer_raises_runtime_error(
         await ws.receive()
     peer = await server.wait_peer()
     await peer.ws.send_str('{"n": 1}')
-    assert (await asyncio.wait_for(first, 2)).data == {"n": 1}  # the first one is unharmed
+    assert response(await asyncio.wait_for(first, 2)).data == {"n": 1}  # the first is unharmed
     await ws.disconnect()
 
 

@@ -18,6 +18,10 @@ from networkpype.wire.connection import BinaryFrame, WebSocketConnection, _queue
 _TEXT = aiohttp.WSMsgType.TEXT
 
 
+def _payload(frame: bytes | BinaryFrame) -> bytes:
+    return frame.data if isinstance(frame, BinaryFrame) else frame
+
+
 def _on_timeout(error: MessageTimeoutError) -> None:
     raise AssertionError(error)
 
@@ -82,14 +86,11 @@ async def test_a_burst_keeps_its_order_control_frames_and_counts(
     )
     async with asyncio.timeout(5):
         await done.wait()
-    assert [f if type(f) is bytes else f.data for f in got] == [  # type: ignore[union-attr]
-        f if type(f) is bytes else f.data  # type: ignore[union-attr]
-        for f in sent
-    ]
+    assert [_payload(f) for f in got] == [_payload(f) for f in sent]
     assert replies == [b'{"id":9}']
     assert [bytes(f) for f in await peer.wait_frames(1)] == [b"mid"]  # our pong
     assert conn.messages_in == len(sent)
-    assert conn.bytes_in == sum(len(f if type(f) is bytes else f.data) for f in sent)  # type: ignore[union-attr]
+    assert conn.bytes_in == sum(len(_payload(f)) for f in sent)
     assert conn.last_data_monotonic > 0.0
     # Parsed frames taken together; on the public path, those receive() returns at once.
     assert max(batches) > 1

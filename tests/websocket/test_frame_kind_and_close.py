@@ -15,6 +15,7 @@ from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketBinaryRequest, WebSocketPlainTextRequest
 from networkpype.websocket.response import WebSocketResponse
+from tests.received import response
 
 
 class Reversed:
@@ -55,7 +56,7 @@ async def test_manager_response_says_text_or_binary(
     await manager.connect(echo_server.url)
     await manager.send(WebSocketPlainTextRequest(payload="hi"))
     await manager.send(WebSocketBinaryRequest(payload=b"hi"))
-    got = [await asyncio.wait_for(manager.receive(), 2) for _ in range(2)]
+    got = [response(await asyncio.wait_for(manager.receive(), 2)) for _ in range(2)]
     assert [r.is_binary for r in got] == [False, True]
     if decoder == "raw":
         assert [r.data for r in got] == ["hi", b"hi"]
@@ -135,6 +136,6 @@ async def test_disconnect_refuses_what_may_not_be_sent_and_stays_open(
         await manager.disconnect(code=code, reason=reason)
     assert manager.connected
     await manager.send(WebSocketPlainTextRequest(payload="still here"))
-    assert (await asyncio.wait_for(manager.receive(), 2)).data == "still here"
+    assert response(await asyncio.wait_for(manager.receive(), 2)).data == "still here"
     await manager.disconnect()
     await conn.disconnect()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal
 
 import pytest
 from aiohttp import web
@@ -165,7 +165,7 @@ async def read_seqs(ws: Any, n: int) -> tuple[list[int], int, bool]:
 
 @pytest.mark.parametrize("overflow", ["block", "drop_oldest"])
 async def test_slow_consumer_block_loses_nothing_drop_oldest_counts(
-    factory: ConnectionManagersFactory, overflow: str
+    factory: ConnectionManagersFactory, overflow: Literal["block", "drop_oldest"]
 ) -> None:
     async with ExchangeSimulator(rate=1000.0) as sim:
         ws = await factory.get_ws_manager(max_queue=20, overflow=overflow)
@@ -286,6 +286,7 @@ async def test_stream_lifecycle_and_no_actor_left_behind(
         await ws.connect(sim.url)
         await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
         merged = ws.iter_messages()
+        assert isinstance(merged, AsyncGenerator)  # closed below
         await asyncio.wait_for(merged.__anext__(), 2)  # reading the shared queue directly
         only_a = ws.stream("aaausdt@trade")  # the router takes over from the direct reader
         got_b = await asyncio.wait_for(merged.__anext__(), 2)
