@@ -55,7 +55,8 @@ class _Keeper:
         self.actors: dict[AsyncioActor, None] = {}
         self.closing = False  # cancelled: the loop is shutting down
         self.done: asyncio.Future[None] = loop.create_future()  # set when the last one leaves
-        self.task = loop.create_task(self._keep(), name="networkpype-actors")
+        # Named as the actor tasks are (after the class), not as a library task.
+        self.task = loop.create_task(self._keep(), name="AsyncioActor-keeper")
 
     async def _keep(self) -> None:
         try:

@@ -8,7 +8,7 @@ served by a task on one event loop, one task at a time, which exists only while 
 
 - the loop running in the thread that calls ``start()`` (so loop code starts actors beside its
   own tasks; they are cancelled, and stop cleanly, when that loop shuts down: the idle ones by
-  the loop's one keeper task, ``networkpype-actors``), or
+  the loop's one keeper task, ``AsyncioActor-keeper``), or
 - when that thread runs no loop, the library's :class:`LoopThread`, a daemon thread started on
   first use whose actors are stopped at interpreter exit.
 
@@ -93,6 +93,9 @@ _flag_lock = threading.Lock()
 class _StoppedFlag(threading.Event):
     """``threading.Event`` semantics for ``actor_stopped``, with the Condition made only for
     a thread that actually waits (almost none do: the flag is mostly read)."""
+
+    # Slots: threading.Event's instance dict is then never made (one per actor).
+    __slots__ = ("_event", "_set")
 
     def __init__(self) -> None:  # no super().__init__(): that is the part made lazily
         self._set = False

@@ -19,7 +19,7 @@ on a frame that is not (RFC 6455 §8.1), whatever the decoder.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import msgspec
 
@@ -112,13 +112,26 @@ class TypedDecoder:
 DecoderSpec: TypeAlias = "str | MessageDecoder | msgspec.json.Decoder[Any] | type | Any | None"
 
 
+_D = TypeVar("_D", "JSONOrTextDecoder", "RawDecoder")
+_SHARED: dict[type[Any], Any] = {}
+
+
+def _shared(kind: type[_D]) -> _D:
+    """The one instance of a stateless decoder class: the connections that take the default
+    share it rather than hold one each (a few hundred bytes per idle connection)."""
+    decoder = _SHARED.get(kind)
+    if decoder is None:
+        decoder = _SHARED[kind] = kind()
+    return decoder
+
+
 def make_decoder(spec: DecoderSpec) -> MessageDecoder:
     """Resolve a ``decoder=`` argument: ``None``/``"json"``, ``"raw"``, a decoder object
     (anything with ``decode_text``/``decode_binary``), a ``msgspec.json.Decoder`` or a type."""
     if spec is None or spec == "json":
-        return JSONOrTextDecoder()
+        return _shared(JSONOrTextDecoder)
     if spec == "raw":
-        return RawDecoder()
+        return _shared(RawDecoder)
     if isinstance(spec, str):
         raise ConfigurationError(
             f"unknown decoder {spec!r}: use 'json', 'raw', a type or a decoder"

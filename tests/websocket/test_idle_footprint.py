@@ -56,7 +56,7 @@ async def test_an_idle_subscribed_manager_holds_its_reader_and_no_actor_task(
             echoed = await asyncio.wait_for(manager.receive(), SETTLE)
             assert echoed is not None and echoed.data == {"method": "SUBSCRIBE", "id": i}
 
-        idle = ["networkpype-actors"] + ["networkpype-reader-ws"] * CONNECTIONS
+        idle = ["AsyncioActor-keeper"] + ["networkpype-reader-ws"] * CONNECTIONS
         assert await _settled(before, idle) == idle
 
         # Idle actors wake for the next message: a send goes out, its echo comes back.
