@@ -12,6 +12,7 @@ slow or loaded machine stretches every gap and bound at once::
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -31,13 +32,17 @@ milliseconds, far below pytest-timeout's 120 s)."""
 async def wait_until(
     condition: Callable[[], object], what: str = "", timeout: float = WAIT
 ) -> None:
-    """Return once ``condition()`` is true (checked every millisecond); fail after
-    ``timeout`` seconds with ``what`` in the message."""
+    """Return once ``condition()`` (or what it returns, when awaitable) is true, checked
+    every millisecond; fail after ``timeout`` seconds with ``what`` in the message."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not await _value(condition()):
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout:.1f} s: {what or condition}")
         await asyncio.sleep(MS)
+
+
+async def _value(result: object) -> object:
+    return await result if inspect.isawaitable(result) else result
 
 
 def wait_until_sync(condition: Callable[[], object], what: str = "", timeout: float = WAIT) -> None:

@@ -20,6 +20,7 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
+from tests.timing import MS, wait_until
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.0))
 
@@ -91,14 +92,14 @@ async def test_thousand_topics_five_connections_kill_all_paced_and_every_gap_rep
                         after_kill.add(topic)
 
         consumer = asyncio.create_task(consume())
-        async with asyncio.timeout(10):
-            while len(last_seq) < 1000:
-                await asyncio.sleep(0.05)
+        await wait_until(lambda: len(last_seq) == 1000, "data on every topic")
         killed = True
         assert sim.kill_all() == 5
-        async with asyncio.timeout(15):
-            while len(after_kill) < 1000 or len(reconnected) < 5:
-                await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: len(after_kill) == 1000 and len(reconnected) == 5,
+            "every shard reconnected, data on every topic again",
+            timeout=15_000 * MS,
+        )
         assert sim.violations == 0, sim.statistics()
         assert unreported == [], f"gaps without a Disconnected event: {unreported[:5]}"
         assert sorted(len(t) for t in sim.subscriptions.values() if t) == [200] * 5
@@ -139,8 +140,8 @@ async def test_per_topic_stream_and_unsubscribe_closes_idle_connections(
         assert seen == ["aaausdt@trade"] * 5
         await ws.unsubscribe_topics(["bbbusdt@trade"])
         assert ws.connections == 1
-        await asyncio.sleep(0.05)
-        assert [t for t in sim.subscriptions.values() if t] == [("aaausdt@trade",)]
+        subscribed = [("aaausdt@trade",)]
+        await wait_until(lambda: [t for t in sim.subscriptions.values() if t] == subscribed)
         await ws.disconnect()
 
 
@@ -175,7 +176,7 @@ async def test_slow_consumer_block_loses_nothing_drop_oldest_counts(
         await ws.subscribe(
             WebSocketJSONRequest(payload={"method": "SUBSCRIBE", "params": ["x@trade"], "id": 1})
         )
-        await asyncio.sleep(0.3)  # the consumer is away; ~300 events arrive
+        await asyncio.sleep(300 * MS)  # the consumer is away; ~300 events arrive
         seqs, dropped, ack = await read_seqs(ws, 200)
         # The topic's sequence starts at 1 with this subscription; drops are the oldest.
         missing = seqs[0] - 1 + sum(b - a - 1 for a, b in itertools.pairwise(seqs))
@@ -231,7 +232,16 @@ async def test_statistics_snapshot_and_periodic_log_lines(
         )
         await ws.connect(sim.url)
         await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
-        await asyncio.sleep(0.15)
+
+        async def data_on_both() -> bool:
+            return all(c.messages_in > 0 for c in (await ws.statistics()).connections)
+
+        await wait_until(data_on_both, "data on both connections")
+
+        def logged(start: str) -> bool:
+            return any(r.getMessage().startswith(start) for r in caplog.records)
+
+        await wait_until(lambda: logged("shard1 open"), "a periodic log line")
         before = await ws.statistics()
         assert [c.state for c in before.connections] == ["open", "open"]
         assert all(
@@ -243,12 +253,13 @@ async def test_statistics_snapshot_and_periodic_log_lines(
             "bbbusdt@trade": "shard2",
         }
         sim.kill_all()
-        async with asyncio.timeout(5):
-            while True:
-                after = await ws.statistics()
-                if all(c.restarts == 1 and c.state == "open" for c in after.connections):
-                    break
-                await asyncio.sleep(0.02)
+
+        async def both_restarted() -> bool:
+            connections = (await ws.statistics()).connections
+            return all(c.restarts == 1 and c.state == "open" for c in connections)
+
+        await wait_until(both_restarted, "both connections restarted")
+        after = await ws.statistics()
         assert all(c.last_error and "Error" in c.last_error for c in after.connections)
         lines = [r.getMessage() for r in caplog.records if "topics" in r.getMessage()]
         assert any(line.startswith("shard1 open") for line in lines)
@@ -323,10 +334,9 @@ async def test_disconnect_mid_rotation_leaves_no_connection_or_actor(
             async for item in ws.iter_messages(events=True):
                 if isinstance(item, RotationStarted):
                     break  # both connections are open now, for the 5 s overlap
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(50 * MS)  # mid rotation
         await asyncio.wait_for(ws.disconnect(), 1)
-        await asyncio.sleep(0.05)
-        assert sim.connections_active == 0
+        await wait_until(lambda: sim.connections_active == 0, "every connection closed")
     assert len(ActorRegistry.get_all()) == before
 
 
@@ -361,15 +371,18 @@ async def test_shards_share_one_manager_and_one_supervisor(
             "SupervisorActor": 1,
             "ConnectionActor": 4,
         }
+
         # An idle shard runs one task of its own, its reader: liveness is on timers, and the
         # outbox task exists only while sends are queued.
-        await asyncio.sleep(0.05)
-        kinds = sorted(
-            t.get_name().rsplit("-", 1)[0]
-            for t in asyncio.all_tasks()
-            if t.get_name().startswith("networkpype-") and not t.done()
-        )
-        assert kinds == ["networkpype-reader"] * 4
+        def kinds() -> list[str]:
+            return sorted(
+                t.get_name().rsplit("-", 1)[0]
+                for t in asyncio.all_tasks()
+                if t.get_name().startswith("networkpype-") and not t.done()
+            )
+
+        await wait_until(lambda: "networkpype-outbox" not in kinds(), "the outbox tasks end")
+        assert kinds() == ["networkpype-reader"] * 4
         pacers = {shard.connection.pacer for shard in ws._shards}
         assert len(pacers) == 4 and None not in pacers  # one per connection
         # One shard closed for good: the others keep streaming.
@@ -408,10 +421,11 @@ async def test_unsubscribed_topic_stays_unsubscribed_after_reconnects(
         assert (await ws.subscribe_topics(wanted)).rejected == {}
         assert [sorted(t) for t in sim.subscriptions.values() if t] == [sorted(wanted)]
         await ws.unsubscribe_topics([wanted[1]])
-        await asyncio.sleep(0.05)
-        assert [sorted(t) for t in sim.subscriptions.values() if t] == [
-            sorted(wanted[i] for i in (0, 2, 3))
-        ]
+
+        def live() -> list[list[str]]:
+            return [sorted(t) for t in sim.subscriptions.values() if t]
+
+        await wait_until(lambda: live() == [sorted(wanted[i] for i in (0, 2, 3))], "unsubscribed")
 
         async def next_reconnect() -> None:
             async with asyncio.timeout(5):
@@ -421,22 +435,19 @@ async def test_unsubscribed_topic_stays_unsubscribed_after_reconnects(
 
         sim.kill_all()
         await next_reconnect()
-        await asyncio.sleep(0.1)  # the replay is acknowledged
-        live = [sorted(t) for t in sim.subscriptions.values() if t]
-        assert live == [sorted(wanted[i] for i in (0, 2, 3))]
+        # The replay (one SUBSCRIBE) reaches the venue, without the unsubscribed topic.
+        await wait_until(lambda: live() != [], "the replay acknowledged")
+        assert live() == [sorted(wanted[i] for i in (0, 2, 3))]
 
         # Down: unsubscribing is only forgetting (NotConnectedError must not escape).
-        sim.refuse_for(0.3)
+        sim.refuse_for(300 * MS)
         sim.kill_all()
-        async with asyncio.timeout(2):
-            while ws.connected:
-                await asyncio.sleep(0.005)
+        await wait_until(lambda: not ws.connected, "down")
         await ws.unsubscribe_topics([wanted[2]])
         assert ws.shard_of(wanted[2]) is None
         await next_reconnect()
-        await asyncio.sleep(0.1)
-        live = [sorted(t) for t in sim.subscriptions.values() if t]
-        assert live == [sorted(wanted[i] for i in (0, 3))]
+        await wait_until(lambda: live() != [], "the replay acknowledged")
+        assert live() == [sorted(wanted[i] for i in (0, 3))]
         await ws.disconnect()
 
 
@@ -456,9 +467,8 @@ async def test_churn_keeps_no_growing_ids_and_unsubscribe_replies_stay_out(
             assert (await ws.subscribe_topics(churn)).rejected == {}
             await ws.unsubscribe_topics(churn[:2])  # a batch split: the rest re-recorded
             await ws.unsubscribe_topics(churn[2:])
-        async with asyncio.timeout(2):
-            while len(acks) > base:  # the last unsubscribe replies are on their way
-                await asyncio.sleep(0.01)
+        # The last unsubscribe replies are on their way.
+        await wait_until(lambda: len(acks) <= base, "the unsubscribe replies")
         assert len(acks) == base
         assert [t for t in sim.subscriptions.values() if t] == [("keepusdt@trade",)]
         replies = []
@@ -478,14 +488,12 @@ async def test_a_slow_new_shard_holds_up_no_other_shards_recovery(
     """One manager actor and one supervisor serve every shard: neither waits on a handshake
     in its inbox, so a shard still opening does not delay another one's restart and replay."""
     # Handshake 0: shard1; 1: shard2 (slow); 2: shard1's redial.
-    async with SlowHandshakes(rate=50.0, delays={1: 2.0}) as sim:
+    async with SlowHandshakes(rate=50.0, delays={1: 2000 * MS}) as sim:
         ws = await factory.get_sharded_ws_manager(max_topics_per_connection=1, restart_policy=FAST)
         await ws.connect(sim.url)
         assert (await ws.subscribe_topics(["aaausdt@trade"])).rejected == {}
         opening = asyncio.create_task(ws.subscribe_topics(["bbbusdt@trade"]))
-        async with asyncio.timeout(2):
-            while sim.handshakes < 2:  # shard2's handshake is hanging
-                await asyncio.sleep(0.005)
+        await wait_until(lambda: sim.handshakes == 2, "shard2's handshake hanging")
         assert sim.kill_all() == 1  # shard1 drops
         order: list[str] = []
         async with asyncio.timeout(5):
@@ -510,22 +518,20 @@ async def test_a_caller_giving_up_on_a_new_shard_leaves_no_connection(
     from pykka import ActorRegistry
 
     before = len(ActorRegistry.get_all())
-    async with SlowHandshakes(rate=20.0, delays={1: 0.5, 2: 3.0}) as sim:
+    async with SlowHandshakes(rate=20.0, delays={1: 500 * MS, 2: 3000 * MS}) as sim:
         ws = await factory.get_sharded_ws_manager(
             max_topics_per_connection=1, restart_policy=FAST, min_send_interval=0.01
         )
         await ws.connect(sim.url)
         await ws.subscribe_topics(["aaausdt@trade"])
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(ws.subscribe_topics(["bbbusdt@trade"]), 0.1)
-        await asyncio.sleep(0.6)  # the slow handshake has been answered by now
+            await asyncio.wait_for(ws.subscribe_topics(["bbbusdt@trade"]), 100 * MS)
+        await asyncio.sleep(600 * MS)  # the slow handshake has been answered by now
         assert ws.connections == 1 and sim.connections_active == 1
         assert await ws._actor.proxy().restarts() == {"shard1": 0}  # type: ignore[union-attr]
         # A handshake that hangs for 3 s does not hold up disconnect().
         hanging = asyncio.create_task(ws.subscribe_topics(["cccusdt@trade"]))
-        async with asyncio.timeout(2):
-            while sim.handshakes < 3:
-                await asyncio.sleep(0.005)
+        await wait_until(lambda: sim.handshakes == 3, "the third handshake hanging")
         async with asyncio.timeout(2):
             await ws.disconnect()
         with pytest.raises((asyncio.CancelledError, ConnectionError)):
@@ -561,9 +567,7 @@ async def test_a_shard_given_up_ends_the_stream_closes_the_others_and_can_start_
             async with asyncio.timeout(5):
                 async for _ in ws.iter_messages():
                     pass
-        async with asyncio.timeout(2):
-            while sim.connections_active:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: not sim.connections_active, "every connection closed")
         states = {c.connection_id: c.state for c in (await ws.statistics()).connections}
         assert states == {"shard1": "down", "shard2": "down"}
         # Starting over: disconnect(), connect() again, subscribe; a new merged stream.
@@ -663,9 +667,7 @@ async def test_a_lost_topics_stream_ends_with_gave_up_error_the_others_go_on(
                     items.append(item)
         assert isinstance(items[-1], GaveUp) and items[-1].topics == ("aaausdt@trade",)
         ended_at = kept_messages
-        async with asyncio.timeout(3):
-            while kept_messages < ended_at + 10:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: kept_messages >= ended_at + 10, "the kept stream goes on")
         assert not reader.done()
         await ws.disconnect()
         await asyncio.wait_for(reader, 2)  # disconnect() ends it
