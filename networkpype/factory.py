@@ -13,8 +13,17 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import msgspec
 
-from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
+from networkpype.protocol.options import (
+    DEFAULT_MAX_QUEUE,
+    OnGaveUp,
+    Overflow,
+    keywords_of,
+    options_or_keywords,
+)
+from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.options import ManagerOptions, ShardedOptions
 from networkpype.websocket.sharded import ShardedWebSocketManager
 from networkpype.wire.connection import DEFAULT_MAX_MSG_SIZE, WebSocketConnection
 from networkpype.wire.decoding import DecoderSpec, make_decoder
@@ -139,12 +148,13 @@ class ConnectionManagersFactory:
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_queue: int = DEFAULT_MAX_QUEUE,
-        overflow: str = "block",
+        overflow: Overflow = "block",
         handshake_timeout: float | None = 10.0,
         restart_policy: RestartPolicy | None = None,
         on_connect: OnConnect | None = None,
         on_escalate: EscalationHandler | None = None,
         parent: ActorRef[Any] | None = None,
+        options: ManagerOptions | None = None,
         **session_kwargs: Any,
     ) -> WebSocketManager:
         """A new ``WebSocketManager`` with this factory's throttler, auth and processors.
@@ -155,7 +165,12 @@ class ConnectionManagersFactory:
         the supervision settings ``restart_policy``, ``on_connect`` and ``on_escalate`` (see
         ``WebSocketManager``) are per manager; other keyword
         arguments configure the shared ``aiohttp.ClientSession`` when it is first created.
+        The manager's settings may be given whole as ``options=`` (a ``ManagerOptions``)
+        instead of keywords.
         """
+        options = options_or_keywords(
+            "get_ws_manager()", options, ManagerOptions, keywords_of(ManagerOptions, locals())
+        )
         connection = await self._connections_factory.get_ws_connection(
             decoder=decoder,
             max_msg_size=max_msg_size,
@@ -168,12 +183,7 @@ class ConnectionManagersFactory:
             self._ws_pre_processors,
             self._ws_post_processors,
             self._auth,
-            max_queue=max_queue,
-            overflow=overflow,
-            restart_policy=restart_policy,
-            on_connect=on_connect,
-            on_escalate=on_escalate,
-            parent=parent,
+            options=options,
         )
         manager._live_registry = self._live
         return manager
@@ -187,7 +197,7 @@ class ConnectionManagersFactory:
         max_connection_attempts: tuple[int, float] | None = None,
         restart_policy: RestartPolicy | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
-        overflow: str = "block",
+        overflow: Overflow = "block",
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_age: float | None = None,
@@ -197,7 +207,8 @@ class ConnectionManagersFactory:
         stats_interval: float | None = None,
         on_escalate: EscalationHandler | None = None,
         parent: ActorRef[Any] | None = None,
-        on_shard_gave_up: str = "continue",
+        on_shard_gave_up: OnGaveUp = "continue",
+        options: ShardedOptions | None = None,
         **session_kwargs: Any,
     ) -> ShardedWebSocketManager:
         """Opt-in: a manager that spreads topic subscriptions over as many connections as
@@ -210,11 +221,19 @@ class ConnectionManagersFactory:
         rotated so as to be replaced before the venue ends them at 24 h). ``dedup_key(data)``
         removes the messages both connections deliver around a rotation.
         ``on_shard_gave_up``: ``"continue"`` (the others go on) or ``"stop"`` (everything ends
-        with the ``GaveUpError``) when a shard's supervisor gives up.
+        with the ``GaveUpError``) when a shard's supervisor gives up. The manager's settings
+        may be given whole as ``options=`` (a ``ShardedOptions``, which also has
+        ``ack_timeout``) instead of keywords; ``max_msg_size`` and the session's keywords
+        stay keywords.
         """
-
+        options = options_or_keywords(
+            "get_sharded_ws_manager()",
+            options,
+            ShardedOptions,
+            keywords_of(ShardedOptions, locals()),
+        )
         # One decoder for every shard (decoders are stateless): a connection costs less.
-        shared = make_decoder(decoder)
+        shared = make_decoder(options.decoder)
 
         async def connection() -> WebSocketConnection:
             return await self._connections_factory.get_ws_connection(
@@ -227,22 +246,7 @@ class ConnectionManagersFactory:
             self._ws_pre_processors,
             self._ws_post_processors,
             self._auth,
-            codec=codec,
-            max_topics_per_connection=max_topics_per_connection,
-            min_send_interval=min_send_interval,
-            max_connection_attempts=max_connection_attempts,
-            restart_policy=restart_policy,
-            max_queue=max_queue,
-            overflow=overflow,
-            max_age=max_age,
-            rotation_stagger=rotation_stagger,
-            rotation_overlap=rotation_overlap,
-            dedup_key=dedup_key,
-            stats_interval=stats_interval,
-            on_escalate=on_escalate,
-            parent=parent,
-            decoder=shared,
-            on_shard_gave_up=on_shard_gave_up,
+            options=msgspec.structs.replace(options, decoder=shared),
         )
         manager._live_registry = self._live
         return manager

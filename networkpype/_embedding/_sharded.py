@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from pykka import ActorRef
 
 from networkpype._embedding._facade import (
@@ -22,10 +23,16 @@ from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import GaveUpError, NotConnectedError
 from networkpype.protocol.events import RotationFinished, RotationStarted
 from networkpype.protocol.messages import ChildGaveUp
+from networkpype.protocol.options import (
+    DEFAULT_MAX_QUEUE,
+    Overflow,
+    keywords_of,
+    options_or_keywords,
+)
 from networkpype.runtime import tell_quietly
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.codec import BinanceCodec, TopicCodec
-from networkpype.websocket.manager import DEFAULT_MAX_QUEUE
+from networkpype.websocket.options import ShardedOptions
 from networkpype.websocket.sharded import (
     ShardedStatistics,
     ShardedWebSocketManager,
@@ -54,8 +61,9 @@ class SyncShardedNetworkPype(_SyncFacade[ShardedWebSocketManager]):
     Arguments as :class:`SyncNetworkPype`; ``codec`` (default ``BinanceCodec()``) and
     ``sharded_kwargs`` (``max_topics_per_connection``, ``min_send_interval``,
     ``max_connection_attempts``, ``ack_timeout``, ``max_age``, ``dedup_key``...) are the
-    ``ShardedWebSocketManager``'s. ``parent`` is told ``ChildGaveUp`` for each connection
-    given up on (sent from the ``on_escalate`` hook).
+    ``ShardedWebSocketManager``'s (``options=``, a ``ShardedOptions``, gives them whole
+    instead). ``parent`` is told ``ChildGaveUp`` for each connection given up on (sent from
+    the ``on_escalate`` hook).
 
     Reading: ``stream(topic)`` gives the messages of one topic (with its connection's gap
     events) in their own bounded queue; ``get()`` gives every message no stream claims (and
@@ -83,13 +91,19 @@ class SyncShardedNetworkPype(_SyncFacade[ShardedWebSocketManager]):
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_queue: int = DEFAULT_MAX_QUEUE,
-        overflow: str = "block",
+        overflow: Overflow = "block",
         events: bool = False,
         max_pending: int = DEFAULT_MAX_PENDING,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         own_loop_thread: bool = False,
+        options: ShardedOptions | None = None,
         **sharded_kwargs: Any,
     ) -> None:
+        keywords = keywords_of(ShardedOptions, locals())
+        del keywords["decoder"]  # the facade's connections' (the manager's is its default)
+        options = options_or_keywords(
+            "SyncShardedNetworkPype()", options, ShardedOptions, {**keywords, **sharded_kwargs}
+        )
         super().__init__(
             throttler,
             auth,
@@ -102,15 +116,13 @@ class SyncShardedNetworkPype(_SyncFacade[ShardedWebSocketManager]):
             call_timeout=call_timeout,
             own_loop_thread=own_loop_thread,
         )
-        self._codec: TopicCodec = codec or BinanceCodec()
-        self._parent = parent
-        self._on_escalate = on_escalate
-        self._manager_kwargs: dict[str, Any] = {
-            "restart_policy": restart_policy,
-            "max_queue": max_queue,
-            "overflow": overflow,
-            **sharded_kwargs,
-        }
+        self._codec: TopicCodec = options.codec or BinanceCodec()
+        self._parent = options.parent
+        self._on_escalate = options.on_escalate
+        # The give-up reaches the parent through _escalated: the manager gets neither.
+        self._manager_options = msgspec.structs.replace(
+            options, codec=self._codec, on_escalate=self._escalated, parent=None
+        )
         self._streams: dict[str, _HandOff] = {}  # touched on the loop only
         self._reading = False
 
@@ -137,9 +149,7 @@ class SyncShardedNetworkPype(_SyncFacade[ShardedWebSocketManager]):
             self._pre_processors,
             self._post_processors,
             pype.factory.auth,
-            codec=self._codec,
-            on_escalate=self._escalated,
-            **self._manager_kwargs,
+            options=self._manager_options,
         )
 
     def _escalated(self, connection_id: str, error: GaveUpError) -> None:

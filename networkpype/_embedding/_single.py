@@ -18,8 +18,15 @@ from networkpype._embedding._facade import (
 )
 from networkpype.facade import NetworkPype
 from networkpype.protocol.errors import NotConnectedError
+from networkpype.protocol.options import (
+    DEFAULT_MAX_QUEUE,
+    Overflow,
+    keywords_of,
+    options_or_keywords,
+)
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
+from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.options import ManagerOptions
 from networkpype.wire.connection import DEFAULT_MAX_MSG_SIZE
 from networkpype.wire.decoding import DecoderSpec
 
@@ -58,7 +65,8 @@ class SyncNetworkPype(_SyncFacade[WebSocketManager]):
     See the module docstring for threads, timeouts and reading. ``throttler``, ``auth`` and
     the processors are ``NetworkPype``'s; ``restart_policy``, ``on_connect``, ``on_escalate``
     and ``parent`` are ``WebSocketManager``'s supervision settings; ``decoder``,
-    ``max_msg_size``, ``max_queue`` and ``overflow`` the manager's decoding and queue.
+    ``max_msg_size``, ``max_queue`` and ``overflow`` the manager's decoding and queue
+    (``options=``, a ``ManagerOptions``, gives the manager's settings whole instead).
     ``events=True`` has ``get()`` return the lifecycle events too, in order with the data.
     ``max_pending`` bounds the messages held for the host's readers. ``call_timeout`` is the
     default timeout of the commands, in seconds.
@@ -82,12 +90,16 @@ class SyncNetworkPype(_SyncFacade[WebSocketManager]):
         decoder: DecoderSpec = None,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         max_queue: int = DEFAULT_MAX_QUEUE,
-        overflow: str = "block",
+        overflow: Overflow = "block",
         events: bool = False,
         max_pending: int = DEFAULT_MAX_PENDING,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         own_loop_thread: bool = False,
+        options: ManagerOptions | None = None,
     ) -> None:
+        manager_options = options_or_keywords(
+            "SyncNetworkPype()", options, ManagerOptions, keywords_of(ManagerOptions, locals())
+        )
         super().__init__(
             throttler,
             auth,
@@ -100,14 +112,7 @@ class SyncNetworkPype(_SyncFacade[WebSocketManager]):
             call_timeout=call_timeout,
             own_loop_thread=own_loop_thread,
         )
-        self._manager_kwargs: dict[str, Any] = {
-            "max_queue": max_queue,
-            "overflow": overflow,
-            "restart_policy": restart_policy,
-            "on_connect": on_connect,
-            "on_escalate": on_escalate,
-            "parent": parent,
-        }
+        self._manager_options = manager_options
 
     @property
     def manager(self) -> WebSocketManager:
@@ -129,7 +134,7 @@ class SyncNetworkPype(_SyncFacade[WebSocketManager]):
             self._pre_processors,
             self._post_processors,
             pype.factory.auth,
-            **self._manager_kwargs,
+            options=self._manager_options,
         )
 
     def connect(self, url: str, *, timeout: float | None = None, **connect_kwargs: Any) -> None:

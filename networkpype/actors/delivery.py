@@ -23,7 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from networkpype.protocol.errors import ConfigurationError, ConsumerOverflowError
+from networkpype.protocol.errors import ConsumerOverflowError
+from networkpype.protocol.options import OVERFLOW_POLICIES, Overflow, check_queue
 
 __all__ = ["DROPPED", "OVERFLOW_POLICIES", "DeliveryQueue", "Dropped", "QueueClosed", "Raise"]
 
@@ -52,9 +53,6 @@ class Dropped:
 
 
 DROPPED = Dropped()
-
-
-OVERFLOW_POLICIES = ("block", "drop_oldest", "error")
 
 
 class DeliveryQueue(Generic[T]):
@@ -90,15 +88,10 @@ class DeliveryQueue(Generic[T]):
     def __init__(
         self,
         maxsize: int,
-        overflow: str = "block",
+        overflow: Overflow = "block",
         droppable: Callable[[Any], bool] | None = None,
     ) -> None:
-        if maxsize < 1:
-            raise ConfigurationError(f"max_queue must be at least 1, got {maxsize}")
-        if overflow not in OVERFLOW_POLICIES:
-            raise ConfigurationError(
-                f"overflow={overflow!r}: use one of {', '.join(OVERFLOW_POLICIES)}"
-            )
+        check_queue(maxsize, overflow)
         self._overflow = overflow
         self._droppable = droppable or (lambda _item: True)
         self._overflowed = False
@@ -147,7 +140,7 @@ class DeliveryQueue(Generic[T]):
                 getter.set_result(None)
 
     @property
-    def overflow(self) -> str:
+    def overflow(self) -> Overflow:
         return self._overflow
 
     def offer(self, item: T) -> bool:

@@ -43,7 +43,6 @@ from networkpype.actors._outbound import OutboundPipeline, Pace
 from networkpype.actors.connection import ConnectionActor
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import (
-    ConfigurationError,
     ConnectAbortedError,
     GaveUpError,
     NotConnectedError,
@@ -65,6 +64,7 @@ from networkpype.protocol.messages import (
     TerminateChild,
     Unsubscribe,
 )
+from networkpype.protocol.options import GAVE_UP_POLICIES, OnGaveUp, check_choice
 from networkpype.runtime import AsyncioActor, stop_actor, stop_owned_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import ChildSpec, EscalationHandler, SupervisorActor
@@ -82,9 +82,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
-
-GAVE_UP_POLICIES = ("continue", "stop")
-"""What one connection's give-up does to a manager's other connections and its stream."""
 
 
 @dataclass
@@ -114,16 +111,12 @@ class ManagerSettings:
     intercept: Callable[[bytes], bool] | None = None
     intercept_prefixes: tuple[bytes, ...] | None = None
     connect_gate: Callable[[str], AbstractAsyncContextManager[Any]] | None = None
-    on_connection_gave_up: str = "stop"
+    on_connection_gave_up: OnGaveUp = "stop"
     topics_of: Callable[[str], tuple[str, ...]] | None = None
     on_connection_lost: Callable[[str, GaveUpError], None] | None = None
 
     def __post_init__(self) -> None:
-        if self.on_connection_gave_up not in GAVE_UP_POLICIES:
-            raise ConfigurationError(
-                f"on_connection_gave_up={self.on_connection_gave_up!r}: use one of "
-                f"{', '.join(GAVE_UP_POLICIES)}"
-            )
+        check_choice("on_connection_gave_up", self.on_connection_gave_up, GAVE_UP_POLICIES)
 
 
 class ManagerActor(AsyncioActor):

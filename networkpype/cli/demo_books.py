@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from networkpype.books import BinanceSpotRules, BookInvalid, BookResynced, OrderBookMaintainer
 from networkpype.demo.book_audit import BookAudit
@@ -79,7 +80,7 @@ class DemoBooks:
         self.faults = 0
         self._final: BookRow | None = None  # the books as they were when closed
 
-    async def start(self, manager: ShardedWebSocketManager, **connect_kwargs: object) -> None:
+    async def start(self, manager: ShardedWebSocketManager, **connect_kwargs: Any) -> None:
         """Connect ``manager`` (the books' own) to the venue, through the books' proxy, and
         keep the books."""
         await self.proxy.start()

@@ -16,6 +16,8 @@ from typing import Any, TypeAlias
 
 import msgspec
 
+from networkpype.protocol.options import ConnectionOptions
+
 __all__ = [
     "AbortSocket",
     "Acquire",
@@ -55,30 +57,16 @@ class _Message(msgspec.Struct, frozen=True, tag_field="op", tag=True, kw_only=Tr
     """Base of every actor message."""
 
 
-class ConnectionSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything needed to (re)open one WebSocket: the seed's ``connect`` parameters plus
-    liveness. Seconds for every duration; None turns a check off.
-
-    ``ping_interval``: a ping is sent when no frame has arrived for this long.
-    ``pong_timeout``: after a ping, the link is declared dead (half-open) when no frame at all
-    arrives within this long. ``no_data_timeout``: dead when no *data* frame arrives for this
-    long. ``app_ping_interval``/``app_ping_payload``: a text frame sent on a schedule for
-    venues that want application-level pings. ``headers`` go with the upgrade request.
-    ``compress``: permessage-deflate window bits offered to the server (9-15), 0 for none.
-    """
+class ConnectionSpec(ConnectionOptions, frozen=True, kw_only=True):
+    """Everything needed to (re)open one WebSocket: its ``url`` and its
+    :class:`~networkpype.protocol.options.ConnectionOptions` (every field of those, flat)."""
 
     url: str
-    ping_timeout: float = 10.0
-    auto_ping: bool = False
-    message_timeout: float | None = None
-    headers: dict[str, str] | None = None
-    verify_ssl: bool = True
-    ping_interval: float | None = 10.0
-    pong_timeout: float = 10.0
-    no_data_timeout: float | None = None
-    app_ping_interval: float | None = None
-    app_ping_payload: str = "ping"
-    compress: int = 0
+
+    @classmethod
+    def of(cls, url: str, options: ConnectionOptions) -> ConnectionSpec:
+        """The spec of ``url`` with ``options``."""
+        return cls(url=url, **msgspec.structs.asdict(options))
 
 
 # -- to a connection actor ---------------------------------------------------------------

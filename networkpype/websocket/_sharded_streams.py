@@ -11,6 +11,7 @@ import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted, TopicsLost
+from networkpype.protocol.options import Overflow
 from networkpype.runtime import cancel_and_wait
 from networkpype.websocket._sharded_state import Stream
 from networkpype.websocket.manager import consume
@@ -121,7 +122,7 @@ class TopicRouter:
         """Where ``iter_messages()`` reads: the merged queue, or ``rest`` once routing."""
         return self._source if self.rest is None else self.rest
 
-    def open(self, topic: str, max_queue: int, overflow: str) -> Stream:
+    def open(self, topic: str, max_queue: int, overflow: Overflow) -> Stream:
         """The stream of ``topic`` (made, with its bounded queue, on first use)."""
         stream = self.streams.get(topic)
         if stream is None:

@@ -36,16 +36,19 @@ from networkpype.protocol.messages import (
     Subscribe,
     Unsubscribe,
 )
+from networkpype.protocol.options import (
+    DEFAULT_COMPRESS,
+    DEFAULT_MAX_QUEUE,
+    ConnectionOptions,
+    Overflow,
+    keywords_of,
+    options_or_keywords,
+)
 from networkpype.runtime import stop_actor
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
-from networkpype.wire.connection import (
-    DEFAULT_COMPRESS,
-    BinaryFrame,
-    WebSocketConnection,
-    close_reason,
-    compress_window_bits,
-)
+from networkpype.websocket.options import ManagerOptions
+from networkpype.wire.connection import BinaryFrame, WebSocketConnection, close_reason
 from networkpype.wire.decoding import MessageDecoder
 from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.wire.request import WebSocketRequest
@@ -61,16 +64,13 @@ __all__ = [
     "DEFAULT_MAX_QUEUE",
     "WebSocketManager",
     "check_batch_consumer",
-    "connection_spec",
+    "connection_options",
     "consume",
     "consume_batches",
     "is_frame",
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_QUEUE = 10_000
-"""Messages buffered towards the consumer before the reader stops reading the socket."""
 
 DEFAULT_MAX_BATCH = 1_000
 """The most messages ``iter_batches()`` puts in one list."""
@@ -82,8 +82,7 @@ Python's garbage collector starts scanning them again and again (measured: lists
 order-book updates decode 6x slower than one at a time; 16 of them cost nothing extra)."""
 
 
-def connection_spec(
-    ws_url: str,
+def connection_options(
     *,
     ping_timeout: float = 10,
     auto_ping: bool = False,
@@ -96,23 +95,23 @@ def connection_spec(
     app_ping_interval: float | None = None,
     app_ping_payload: str = "ping",
     compress: int | bool = DEFAULT_COMPRESS,
-) -> ConnectionSpec:
-    """The ``ConnectionSpec`` of ``WebSocketManager.connect``'s arguments (see there);
-    ``ConfigurationError`` for a ``compress`` that is not False/0, True or 9-15."""
+) -> ConnectionOptions:
+    """The ``ConnectionOptions`` of ``WebSocketManager.connect``'s keywords (see there): the
+    one place where the seed's keywords map onto it. ``ping_timeout`` is the default of both
+    ``ping_interval`` and ``pong_timeout`` (0: no pings); ``auto_ping`` is accepted for
+    compatibility (the server's pings are always answered)."""
+    del auto_ping
     interval = ping_timeout if ping_interval is None else ping_interval
-    return ConnectionSpec(
-        url=ws_url,
-        ping_timeout=ping_timeout,
-        auto_ping=auto_ping,
+    return ConnectionOptions(
         message_timeout=message_timeout,
-        headers={str(k): str(v) for k, v in ws_headers.items()} if ws_headers else None,
+        headers=ws_headers or None,
         verify_ssl=verify_ssl,
         ping_interval=interval or None,
         pong_timeout=(ping_timeout or interval or 10.0) if pong_timeout is None else pong_timeout,
         no_data_timeout=no_data_timeout,
         app_ping_interval=app_ping_interval,
         app_ping_payload=app_ping_payload,
-        compress=compress_window_bits(compress),
+        compress=compress,
     )
 
 
@@ -132,6 +131,9 @@ class WebSocketManager:
     When the supervisor gives up, ``receive()``/``iter_messages()`` raise ``GaveUpError``
     (a ``ConnectionError``) after the data received before, and ``on_escalate(id, error)``
     is called.
+
+    The keywords after ``auth`` build a :class:`~networkpype.websocket.options.ManagerOptions`;
+    ``options=`` gives one whole instead (a setting given both ways: ``ConfigurationError``).
     """
 
     def __init__(
@@ -147,23 +149,34 @@ class WebSocketManager:
         on_connect: OnConnect | None = None,
         on_escalate: EscalationHandler | None = None,
         parent: ActorRef[Any] | None = None,
-        overflow: str = "block",
+        overflow: Overflow = "block",
+        options: ManagerOptions | None = None,
     ) -> None:
+        self._options = options = options_or_keywords(
+            "WebSocketManager()", options, ManagerOptions, keywords_of(ManagerOptions, locals())
+        )
         self._connection = connection
         self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
         self._settings = ManagerSettings(
-            policy=restart_policy or RestartPolicy(),
-            on_connect=on_connect,
-            on_escalate=on_escalate,
-            parent=parent,
+            policy=options.policy,
+            on_connect=options.on_connect,
+            on_escalate=options.on_escalate,
+            parent=options.parent,
         )
-        self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
+        self._queue: DeliveryQueue[Any] = DeliveryQueue(
+            options.max_queue, options.overflow, droppable=is_frame
+        )
         self._queue.close()  # until connect(): a receive() before it returns None at once
         self._actor: ActorRef[ManagerActor] | None = None
         # The factory's set of managers to disconnect at close(): in it only while connected,
         # so a program that makes and drops managers for weeks leaves none behind.
         self._live_registry: set[Any] | None = None
+
+    @property
+    def options(self) -> ManagerOptions:
+        """The settings this manager was made with."""
+        return self._options
 
     # -- seed API ----------------------------------------------------------------------
 
@@ -202,6 +215,7 @@ class WebSocketManager:
         app_ping_payload: str = "ping",
         retry: bool = False,
         compress: int | bool = DEFAULT_COMPRESS,
+        options: ConnectionOptions | None = None,
     ) -> None:
         """Open the WebSocket; the seed's parameters as ``WebSocketConnection.connect``.
 
@@ -225,25 +239,20 @@ class WebSocketManager:
 
         A ``disconnect()`` meanwhile makes it raise ``ConnectAbortedError``; cancelling the
         task that awaits it raises ``CancelledError``, as always, and closes the manager.
+
+        The keywords but ``retry`` build a
+        :class:`~networkpype.protocol.options.ConnectionOptions` (``connection_options``);
+        ``options=`` gives one whole instead (a setting given both ways:
+        ``ConfigurationError``).
         """
-        spec = connection_spec(
-            ws_url,
-            ping_timeout=ping_timeout,
-            auto_ping=auto_ping,
-            message_timeout=message_timeout,
-            ws_headers=ws_headers,
-            verify_ssl=verify_ssl,
-            ping_interval=ping_interval,
-            pong_timeout=pong_timeout,
-            no_data_timeout=no_data_timeout,
-            app_ping_interval=app_ping_interval,
-            app_ping_payload=app_ping_payload,
-            compress=compress,
+        keywords = keywords_of(connection_options, locals())
+        spec = ConnectionSpec.of(
+            ws_url, options_or_keywords("connect()", options, connection_options, keywords)
         )
         if self._actor is not None:
             raise AlreadyConnectedError("already connected; disconnect() first")
-        old = self._queue
-        self._queue = DeliveryQueue(old.maxsize, old.overflow, droppable=is_frame)
+        settings = self._options
+        self._queue = DeliveryQueue(settings.max_queue, settings.overflow, droppable=is_frame)
         actor = self._actor = ManagerActor.start(
             self._connection, self._queue, self._pipeline, self._settings
         )

@@ -52,20 +52,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.actors.manager import (
-    GAVE_UP_POLICIES,
-    ManagerActor,
-    ManagerSettings,
-    OutboundPipeline,
-)
+from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline
 from networkpype.protocol.errors import (
-    ConfigurationError,
     ConnectionClosedError,
     GaveUpError,
     NotConnectedError,
@@ -79,15 +72,21 @@ from networkpype.protocol.messages import (
     Subscribe,
     Unsubscribe,
 )
+from networkpype.protocol.options import (
+    DEFAULT_MAX_QUEUE,
+    ConnectionOptions,
+    OnGaveUp,
+    Overflow,
+    keywords_of,
+    options_or_keywords,
+)
 from networkpype.runtime import cancel_and_wait, stop_actor, tell_quietly
 from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket._acks import Acks
 from networkpype.websocket._attempts import AttemptGate
-from networkpype.websocket._budget import (
-    AttemptBudget,
-)
+from networkpype.websocket._budget import AttemptBudget
 from networkpype.websocket._rotation import Rotation, Rotations
 from networkpype.websocket._sharded_state import (
     ConnectionStatistics,
@@ -106,7 +105,8 @@ from networkpype.websocket._sharded_streams import (
     only_messages,
 )
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
-from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, connection_spec, consume, is_frame
+from networkpype.websocket.manager import connection_options, consume, is_frame
+from networkpype.websocket.options import ShardedOptions
 from networkpype.wire.connection import WebSocketConnection, check_ws_url
 from networkpype.wire.decoding import DecoderSpec, make_decoder
 from networkpype.wire.pacing import WIRE_MARGIN, FramePacer
@@ -146,6 +146,9 @@ class ShardedWebSocketManager(Rotations):
     ``on_shard_gave_up`` is ``"continue"`` or ``"stop"`` (see the module docstring). Bad
     values raise ``ConfigurationError``; settings whose rotations cannot fit the attempt
     budget are logged at WARNING.
+
+    The keywords after ``auth`` build a :class:`~networkpype.websocket.options.ShardedOptions`;
+    ``options=`` gives one whole instead (a setting given both ways: ``ConfigurationError``).
     """
 
     def __init__(
@@ -162,7 +165,7 @@ class ShardedWebSocketManager(Rotations):
         max_connection_attempts: tuple[int, float] | None = None,
         restart_policy: RestartPolicy | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
-        overflow: str = "block",
+        overflow: Overflow = "block",
         ack_timeout: float = 10.0,
         on_escalate: EscalationHandler | None = None,
         max_age: float | None = None,
@@ -172,82 +175,56 @@ class ShardedWebSocketManager(Rotations):
         stats_interval: float | None = None,
         parent: ActorRef[Any] | None = None,
         decoder: DecoderSpec = None,
-        on_shard_gave_up: str = "continue",
+        on_shard_gave_up: OnGaveUp = "continue",
+        options: ShardedOptions | None = None,
     ) -> None:
-        if on_shard_gave_up not in GAVE_UP_POLICIES:
-            raise ConfigurationError(
-                f"on_shard_gave_up={on_shard_gave_up!r}: use one of {', '.join(GAVE_UP_POLICIES)}"
-            )
-        if max_topics_per_connection < 1:
-            raise ConfigurationError(
-                f"max_topics_per_connection must be >= 1, got {max_topics_per_connection}"
-            )
-        if min_send_interval is not None:
-            FramePacer(min_send_interval)  # raises ConfigurationError for a bad interval
-        if not (ack_timeout > 0 and math.isfinite(ack_timeout)):
-            raise ConfigurationError(
-                f"ack_timeout must be a number of seconds > 0, got {ack_timeout!r}"
-            )
-        for name, seconds in (
-            ("rotation_stagger", rotation_stagger),
-            ("rotation_overlap", rotation_overlap),
-        ):
-            if not (seconds >= 0 and math.isfinite(seconds)):
-                raise ConfigurationError(
-                    f"{name} must be a number of seconds >= 0, got {seconds!r}"
-                )
+        self._options = options = options_or_keywords(
+            "ShardedWebSocketManager()",
+            options,
+            ShardedOptions,
+            keywords_of(ShardedOptions, locals()),
+        )
         self._connection_factory = connection_factory
         self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
-        self._codec: TopicCodec = codec or BinanceCodec()
-        self._cap = max_topics_per_connection
-        self._gap = min_send_interval
-        if max_connection_attempts is not None:
-            try:
-                attempts, window = max_connection_attempts
-            except (TypeError, ValueError):
-                raise ConfigurationError(
-                    "max_connection_attempts must be (attempts, window_seconds), got "
-                    f"{max_connection_attempts!r}"
-                ) from None
-            self._budget: AttemptBudget | None = AttemptBudget(attempts, window)
-        else:
-            self._budget = None
+        self._codec: TopicCodec = options.codec or BinanceCodec()
+        self._cap = options.max_topics_per_connection
+        self._gap = options.min_send_interval
+        self._budget: AttemptBudget | None = options.attempt_budget()
         self._gate = AttemptGate(self._budget)
         self._rotations: dict[str, Rotation] = {}  # replacement id -> its rotation
         self._replacing: dict[str, Rotation] = {}  # old id -> rotation, replacement open
         self._fit_warned = False
-        self._ack_timeout = ack_timeout
+        self._ack_timeout = options.ack_timeout
         self._acks = Acks(self._codec, self._replay_rejected)
         self._settings = ManagerSettings(
-            policy=restart_policy or RestartPolicy(),
-            on_escalate=on_escalate,
-            parent=parent,
+            policy=options.policy,
+            on_escalate=options.on_escalate,
+            parent=options.parent,
             intercept=self._acks.intercept,
             intercept_prefixes=getattr(self._codec, "reply_prefixes", None),
             connect_gate=self._attempt_gate,
-            on_connection_gave_up=on_shard_gave_up,
+            on_connection_gave_up=options.on_shard_gave_up,
             topics_of=self._topics_of,
             on_connection_lost=self._lost_shard,
         )
         self._actor: ActorRef[ManagerActor] | None = None  # started with the first shard
-        self._decoder_spec = make_decoder(decoder)
-        self._max_queue, self._overflow = max_queue, overflow
-        self._queue: DeliveryQueue[Any] = DeliveryQueue(max_queue, overflow, droppable=is_frame)
+        self._decoder_spec = make_decoder(options.decoder)
+        self._queue: DeliveryQueue[Any] = DeliveryQueue(
+            options.max_queue, options.overflow, droppable=is_frame
+        )
         self._shards: list[Shard] = []
         self._lost: list[Shard] = []  # given up on, the others going on; until disconnect()
         self._shard_ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
         self._live_registry: set[Any] | None = None  # as WebSocketManager's
-        if max_age is not None and not (max_age > 0 and math.isfinite(max_age)):
-            raise ConfigurationError(f"max_age must be a number of seconds > 0, got {max_age!r}")
-        self._max_age = max_age
-        self._stagger = rotation_stagger
-        self._overlap = rotation_overlap
-        self._dedup_key = dedup_key
+        self._max_age = options.max_age
+        self._stagger = options.rotation_stagger
+        self._overlap = options.rotation_overlap
+        self._dedup_key = options.dedup_key
         self._rotator: asyncio.Task[None] | None = None
-        self._stats_interval = stats_interval
+        self._stats_interval = options.stats_interval
         self._stats_logger: asyncio.Task[None] | None = None
         self._router = TopicRouter(
             self._queue, self._decoder_spec, self._codec.topic_of, self.shard_of, self._gave_up_on
@@ -255,6 +232,11 @@ class ShardedWebSocketManager(Rotations):
         self._check_rotation_fit(1, at_configuration=True)
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def options(self) -> ShardedOptions:
+        """The settings this manager was made with."""
+        return self._options
 
     @property
     def connected(self) -> bool:
@@ -265,15 +247,21 @@ class ShardedWebSocketManager(Rotations):
     def connections(self) -> int:
         return len(self._shards)
 
-    async def connect(self, ws_url: str, **connect_kwargs: Any) -> None:
-        """Remember the endpoint and the ``WebSocketManager.connect`` options; connections
-        open as topics arrive. Raises ``InvalidURLError`` for a bad URL, ``TypeError`` for
-        an unknown option. After ``disconnect()`` (a shard given up, say) it starts over: a
-        new merged stream, no topics."""
+    async def connect(
+        self, ws_url: str, *, options: ConnectionOptions | None = None, **connect_kwargs: Any
+    ) -> None:
+        """Remember the endpoint and the ``WebSocketManager.connect`` options (its keywords,
+        or ``options=``); connections open as topics arrive. Raises ``InvalidURLError`` for a
+        bad URL, ``TypeError`` for an unknown option. After ``disconnect()`` (a shard given
+        up, say) it starts over: a new merged stream, no topics."""
         check_ws_url(ws_url)
-        self._spec = connection_spec(ws_url, **connect_kwargs)
+        self._spec = ConnectionSpec.of(
+            ws_url, options_or_keywords("connect()", options, connection_options, connect_kwargs)
+        )
         if self._queue.closed:  # disconnected before: the old stream has ended
-            self._queue = DeliveryQueue(self._max_queue, self._overflow, droppable=is_frame)
+            self._queue = DeliveryQueue(
+                self._options.max_queue, self._options.overflow, droppable=is_frame
+            )
             self._router = TopicRouter(
                 self._queue,
                 self._decoder_spec,
@@ -674,14 +662,17 @@ class ShardedWebSocketManager(Rotations):
         )
 
     def stream(
-        self, topic: str, *, max_queue: int | None = None, overflow: str | None = None
+        self, topic: str, *, max_queue: int | None = None, overflow: Overflow | None = None
     ) -> AsyncIterator[Any]:
         """The messages of ``topic`` alone, with its shard's gap events (always included:
         a per-topic consumer must know where its data has holes). Own bounded queue with its
         own ``overflow`` policy (default: the manager's). Messages a running
         ``iter_messages()`` had already taken when the first stream was created are
         delivered there."""
-        stream = self._router.open(topic, max_queue or self._max_queue, overflow or self._overflow)
+        options = self._options
+        stream = self._router.open(
+            topic, max_queue or options.max_queue, overflow or options.overflow
+        )
         drained = drain(stream.queue, self._post_processors, True)
         if self._dedup_key is None:
             return drained

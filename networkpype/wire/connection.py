@@ -50,6 +50,7 @@ from networkpype.protocol.errors import (
     NotConnectedError,
     ProtocolViolationError,
 )
+from networkpype.protocol.options import DEFAULT_COMPRESS, compress_window_bits
 from networkpype.protocol.redaction import redact_url
 from networkpype.wire._redaction import public_cause
 from networkpype.wire.decoding import DecoderSpec, MessageDecoder, make_decoder
@@ -88,25 +89,6 @@ def _valid_close_code(code: int) -> bool:
     """A close code an endpoint may send (RFC 6455 §7.4, the IANA registry): 1000-1003,
     1007-1014, 3000-4999. 1004 is reserved; 1005, 1006 and 1015 must never be sent."""
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-
-
-DEFAULT_COMPRESS = 0
-"""permessage-deflate is not offered by default (see ``WebSocketConnection.connect``)."""
-
-
-def compress_window_bits(compress: int | bool) -> int:
-    """aiohttp's ``compress`` of our ``compress=``: 0 (off), or the LZ77 window bits the
-    client offers, 9-15 (``True`` is 15, zlib's largest); raises ``ConfigurationError``."""
-    if compress is True:
-        return 15
-    if compress is False or compress == 0:
-        return 0
-    if not isinstance(compress, int) or not 9 <= compress <= 15:
-        raise ConfigurationError(
-            f"compress={compress!r}: use False/0 (off), True or window bits 9-15 (zlib "
-            "cannot inflate with 8)"
-        )
-    return compress
 
 
 def close_reason(code: int, reason: str) -> bytes:

@@ -213,10 +213,9 @@ async def test_an_opening_stopped_after_its_asker_left_logs_no_unretrieved_error
 
     from networkpype.actors.connection import ConnectionActor
     from networkpype.actors.delivery import DeliveryQueue
-    from networkpype.protocol.messages import OpenSocket
+    from networkpype.protocol.messages import ConnectionSpec, OpenSocket
     from networkpype.runtime import stop_actor
     from networkpype.websocket.connection import WebSocketConnection
-    from networkpype.websocket.manager import connection_spec
 
     loop = asyncio.get_running_loop()
     reported: list[dict[str, object]] = []
@@ -226,7 +225,7 @@ async def test_an_opening_stopped_after_its_asker_left_logs_no_unretrieved_error
         async with stall_gate() as gate, aiohttp.ClientSession() as session:
             queue: DeliveryQueue[object] = DeliveryQueue(10)
             actor = ConnectionActor.start(WebSocketConnection(session), queue, None, "c1")
-            spec = connection_spec(gate.url)
+            spec = ConnectionSpec(url=gate.url)
             opened = await actor.ask(OpenSocket(spec=spec, start_reading=False), block=False)
             await gate.wait_held()
             await stop_actor(actor)  # cancels the handshake; nobody awaits `opened`

@@ -701,6 +701,6 @@ async def test_on_shard_gave_up_names_the_allowed_values(
     with pytest.raises(
         ConfigurationError, match="on_shard_gave_up='ignore': use one of continue, stop"
     ):
-        await factory.get_sharded_ws_manager(on_shard_gave_up="ignore")
+        await factory.get_sharded_ws_manager(on_shard_gave_up="ignore")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="continue, stop"):
-        ManagerSettings(on_connection_gave_up="restart")
+        ManagerSettings(on_connection_gave_up="restart")  # type: ignore[arg-type]
