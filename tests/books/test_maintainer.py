@@ -23,9 +23,10 @@ from networkpype.books.events import BookEvent
 from networkpype.protocol.errors import ConfigurationError, UnknownRateLimitError
 from networkpype.throttler.rate_limit import RateLimit
 from tests.books.helpers import Books, one_topic_per_message, rest_url, simulated_books
+from tests.timing import MS, wait_until
 
 SYMBOLS = [f"B{i}USDT" for i in range(6)]
-WAIT = 10.0  # seconds: an upper bound for any resync on loopback
+WAIT = 10_000 * MS  # an upper bound for any resync on loopback
 
 
 async def collect(books: Books, into: list[BookEvent]) -> None:
@@ -34,9 +35,8 @@ async def collect(books: Books, into: list[BookEvent]) -> None:
 
 
 async def until_none_valid(books: Books) -> None:
-    async with asyncio.timeout(WAIT):  # every book hears of the break from its stream
-        while any(b.valid for b in books.maintainer.books()):
-            await asyncio.sleep(0.005)
+    # every book hears of the break from its stream
+    await wait_until(lambda: not any(b.valid for b in books.maintainer.books()), "none valid")
 
 
 def assert_audited(books: Books) -> None:
@@ -51,7 +51,7 @@ async def test_books_sync_follow_the_venue_and_read_cheaply() -> None:
         assert await m.add([*SYMBOLS, "b0usdt"]) == {}  # case-insensitive, once each
         assert m.symbols == tuple(SYMBOLS)
         await m.wait_valid(timeout=WAIT)
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: books.audit.checks > 6 * 5, "each book checked at updates")
         book = m.book("b1usdt")
         assert book.valid and book.status is BookStatus.VALID and book.reason == ""
         top, depth = book.top(), book.depth(3)
@@ -81,7 +81,7 @@ async def test_a_reset_invalidates_at_once_and_each_book_resyncs() -> None:
         assert all(b.top() is None and b.depth(5) is None for b in m.books())
         assert all(b.reason and b.invalid_for >= 0 for b in m.books())
         await m.wait_valid(timeout=WAIT)
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: len(events) >= 3 * len(SYMBOLS), "3 events a book")
         collector.cancel()
     by_symbol: dict[str, list[BookEvent]] = {}
     for event in events:
@@ -105,9 +105,10 @@ async def test_dropped_diffs_and_stale_snapshots_are_caught() -> None:
         depth.stale_snapshots(5, count=4)  # the next four snapshots lag the stream
         depth.drop_diffs("B2USDT", 3)
         depth.drop_diffs("B4USDT", 1)
-        async with asyncio.timeout(WAIT):
-            while depth.stale_served < 2 or not all(b.valid for b in m.books()):
-                await asyncio.sleep(0.01)
+        await wait_until(
+            lambda: depth.stale_served >= 2 and all(b.valid for b in m.books()),
+            "two stale snapshots served, then every book valid",
+        )
         states = {s.symbol: s for s in m.statistics().states}
         assert states["B2USDT"].breaks == 1 and states["B4USDT"].breaks == 1
         assert states["B2USDT"].stale_snapshots + states["B4USDT"].stale_snapshots >= 2
@@ -123,9 +124,9 @@ async def test_the_checksum_plug_in_against_the_simulator() -> None:
         await m.wait_valid(timeout=WAIT)
         books.sim.depth.drop_diffs("B1USDT", 2)
         books.sim.kill_all()
-        await asyncio.sleep(0.1)
+        await until_none_valid(books)
         await m.wait_valid(timeout=WAIT)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(200 * MS)  # served a while: the audit would see a wrong book
         assert m.book("B1USDT").resyncs >= 1
         assert_audited(books)
 
@@ -139,7 +140,7 @@ async def test_a_mass_reset_resyncs_every_book_within_the_rest_weights() -> None
         m = books.maintainer
         await m.add(symbols)
         await m.wait_valid(timeout=WAIT)
-        await asyncio.sleep(1.1)  # the initial snapshots leave the venue's window
+        await asyncio.sleep(1100 * MS)  # the initial snapshots leave the venue's 1 s window
         started = asyncio.get_running_loop().time()
         books.sim.kill_all()
         await until_none_valid(books)
@@ -180,7 +181,7 @@ async def test_refused_resubscriptions_are_retried_until_the_venue_accepts() -> 
         await m.wait_valid(timeout=WAIT)
         sim.max_streams_per_connection = 1
         sim.kill_all()
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1500 * MS)  # > resubscribe_after: the refused ones were retried
         assert sum(b.valid for b in m.books()) <= 1
         assert all(b.top() is None for b in m.books() if not b.valid)
         sim.max_streams_per_connection = 3
@@ -249,7 +250,7 @@ async def test_a_stalled_consumer_loses_messages_and_its_book_says_so() -> None:
     def stall_once(book: object) -> None:
         if not stalled:
             stalled.append(True)
-            time.sleep(0.3)  # a consumer that blocks its event loop
+            time.sleep(300 * MS)  # a consumer that blocks its event loop
 
     ws_kwargs = {"max_queue": 2, "overflow": "drop_oldest"}
     async with (
@@ -258,9 +259,7 @@ async def test_a_stalled_consumer_loses_messages_and_its_book_says_so() -> None:
     ):
         collector = tasks.create_task(collect(books, events))
         await books.maintainer.add(["D1USDT"])
-        async with asyncio.timeout(WAIT):
-            while not any(isinstance(e, BookInvalid) for e in events):
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: any(isinstance(e, BookInvalid) for e in events), "invalid")
         await books.maintainer.wait_valid(timeout=WAIT)
         collector.cancel()
     invalid = next(e for e in events if isinstance(e, BookInvalid))
@@ -290,7 +289,7 @@ async def test_topics_a_rotation_loses_are_subscribed_again() -> None:
         await books.ws.rotate(shard)
         lost = [e for e in events if isinstance(e, BookInvalid) and "lost" in e.reason]
         assert len(lost) == 2, events
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(500 * MS)
         # One of the two may already sit alone on a new connection; the other is refused
         # there, and is not served meanwhile.
         assert 1 <= sum(b.valid for b in m.books()) <= 2
