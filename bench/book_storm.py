@@ -237,7 +237,7 @@ async def _faults(
         "stale": now + STALE_EVERY * rng.random(),
         "rotate": now + ROTATE_EVERY * rng.random(),
     }
-    mass_at = start + (until - start) / 2
+    mass_at: float | None = start + (until - start) / 2
     symbols = list(maintainer.symbols)
     while (now := time.monotonic()) < until:
         if mass_at is not None and now >= mass_at:

@@ -72,9 +72,7 @@ async def serve(total: int) -> tuple[web.AppRunner, int]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    return runner, server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, int(runner.addresses[0][1])
 
 
 Pattern = Callable[[WebSocketManager, int, list[int], list[int]], Awaitable[None]]
@@ -133,7 +131,7 @@ async def receive_each(ws: WebSocketManager, total: int, got: list[int], errors:
 
 async def run(name: str, pattern: Pattern, url: str, total: int, raising: set[int]) -> bool:
     async with aiohttp.ClientSession() as session:
-        processors = [RaiseOn(raising)] if raising else []
+        processors: list[WebSocketPostProcessor] = [RaiseOn(raising)] if raising else []
         ws = WebSocketManager(WebSocketConnection(session), ws_post_processors=processors)
         await ws.connect(url)  # every setting at its default
         # The consumer starts behind, as a busy bot's does: the queue holds a full backlog.

@@ -60,7 +60,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +161,9 @@ async def fanin_lib(url: str, conns: int, per_conn: int) -> FanInRun:
 
         async def consume() -> tuple[float, float, float]:
             received, first, first_cpu, last = 0, 0.0, 0.0, None
-            async with contextlib.aclosing(manager.iter_messages()) as messages:
+            messages = manager.iter_messages()
+            assert isinstance(messages, AsyncGenerator)  # closed at once after the break
+            async with contextlib.aclosing(messages):
                 async for message in messages:
                     if not received:
                         first, first_cpu = time.perf_counter(), time.process_time()

@@ -39,7 +39,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -70,7 +70,7 @@ def _stream_bytes(kind: str, count: int, cache: dict[tuple[str, int], bytes]) ->
     if key not in cache:
         from networkpype.demo._bench_stream import stream_templates
 
-        templates = stream_templates("trade" if kind == "trade" else "depth")
+        templates = stream_templates("trade" if kind == "trade" else "book")
         cache[key] = b"".join(
             _text_frame(b"%b%d}" % (templates[seq % len(templates)], seq))
             for seq in range(1, count + 1)
@@ -142,7 +142,7 @@ message."""
 async def _timed(
     opened: Sequence[Any],
     go: Callable[[Any], Awaitable[None]],
-    read: Callable[[Any], Awaitable[None]],
+    read: Callable[[Any], Coroutine[Any, Any, None]],
 ) -> float:
     readers = [asyncio.create_task(read(conn)) for conn in opened]
     await asyncio.sleep(0)  # every reader is waiting

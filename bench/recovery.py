@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import random
 import statistics
@@ -434,7 +435,7 @@ async def run_storm(
             result.resets = i
             try:
                 bound = min(until, t0 + recovery_bound)
-                at = await _until(lambda t0=t0: replayed(t0), changed, bound)
+                at = await _until(functools.partial(replayed, t0), changed, bound)
             except DeadlineExceeded:
                 if time.monotonic() >= until:
                     raise
@@ -443,9 +444,9 @@ async def run_storm(
                     progress(f"reset {i}: not recovered within {recovery_bound:g} s")
                 if stop_on_failure:
                     break
-                at = await _until(lambda t0=t0: replayed(t0), changed, until)
+                at = await _until(functools.partial(replayed, t0), changed, until)
             result.recoveries.append(at - t0)
-            flowed = await _until(lambda i=i: flowing(i), changed, until)
+            flowed = await _until(functools.partial(flowing, i), changed, until)
             result.data_again.append(flowed - t0)
             if progress is not None:
                 progress(f"reset {i}: recovered in {(at - t0) * 1000:.1f} ms")

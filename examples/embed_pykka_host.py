@@ -124,7 +124,7 @@ class Host(pykka.ThreadingActor):
 
     def _read(self, count: int) -> str:
         assert self.pype is not None
-        seqs = []
+        seqs: list[int] = []
         while len(seqs) < count:
             data = self.pype.get(timeout=5.0).data
             if "seq" in data:

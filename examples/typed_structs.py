@@ -44,11 +44,13 @@ class ToTrade(WebSocketPostProcessor):
 SUBSCRIBE = WebSocketJSONRequest(payload={"method": "SUBSCRIBE", "params": ["btcusdt@trade"]})
 
 
-async def first_trades(factory: ConnectionManagersFactory, url: str, n: int, **kw: object) -> list:
+async def first_trades(
+    factory: ConnectionManagersFactory, url: str, n: int, **kw: object
+) -> list[Trade]:
     ws = await factory.get_ws_manager(**kw)  # type: ignore[arg-type]
     await ws.connect(url)
     await ws.subscribe(SUBSCRIBE)
-    trades = []
+    trades: list[Trade] = []
     async for message in ws.iter_messages():
         if isinstance(message.data, Trade):
             trades.append(message.data)
