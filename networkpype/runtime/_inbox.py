@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pykka import ActorDeadError, ActorRef
 
@@ -36,6 +35,12 @@ def _reply_dead(actor_ref: ActorRef[Any], envelope: Envelope[Any]) -> None:
         reply_to.set_exception((ActorDeadError, error, None))
 
 
+class _Served(Protocol):
+    """The actor an inbox starts serving tasks for."""
+
+    def _serve(self) -> None: ...
+
+
 _lock = threading.Lock()
 """One lock for every inbox: held for a few operations, to make a put and a serving task's
 going idle exclusive (an inbox of its own would cost every actor ~90 B)."""
@@ -46,14 +51,14 @@ class _Inbox:
     exists only while there are envelopes to serve.
 
     An idle actor holds no task and no queue: the put that finds the inbox idle makes the
-    queue and starts a serving task (``spawn``, on the loop's thread: directly from it, through
-    ``call_soon_threadsafe`` from another); the serving task takes envelopes until none is left
-    and then goes idle (``take()`` returns None). The FIFO order is the order of the puts,
-    whatever the thread. Until ``bind()`` the inbox counts as served: the actor's start serves
-    whatever was put before it.
+    queue and starts a serving task (``actor._serve()``, on the loop's thread: directly from
+    it, through ``call_soon_threadsafe`` from another); the serving task takes envelopes until
+    none is left and then goes idle (``take()`` returns None). The FIFO order is the order of
+    the puts, whatever the thread. Until ``bind()`` the inbox counts as served: the actor's
+    start serves whatever was put before it.
     """
 
-    __slots__ = ("_actor_ref", "_closed", "_loop", "_queue", "_serving", "_spawn", "_thread_id")
+    __slots__ = ("_actor", "_actor_ref", "_closed", "_loop", "_queue", "_serving", "_thread_id")
 
     def __init__(self) -> None:
         # A deque (O(1) popleft for a backlog; ~600 B, a preallocated block) made by the put
@@ -64,16 +69,16 @@ class _Inbox:
         self._serving = True  # a serving task exists or is due (the start's, until bind)
         self._closed = False
         self._actor_ref: ActorRef[Any] | None = None
-        self._spawn: Callable[[], None] | None = None
+        self._actor: _Served | None = None  # the actor itself, not a bound method: no object
 
     def bind(
-        self, loop: asyncio.AbstractEventLoop, actor_ref: ActorRef[Any], spawn: Callable[[], None]
+        self, loop: asyncio.AbstractEventLoop, actor_ref: ActorRef[Any], actor: _Served
     ) -> None:
         """Attach to the loop whose thread calls this, before the first serving task starts;
-        ``spawn()`` starts a serving task (called on that thread)."""
+        ``actor._serve()`` starts a serving task (called on that thread)."""
         self._loop = loop
         self._actor_ref = actor_ref
-        self._spawn = spawn
+        self._actor = actor
         self._thread_id = _get_ident()
 
     def put(self, envelope: Envelope[Any], /) -> None:
@@ -94,15 +99,15 @@ class _Inbox:
             _reply_dead(self._actor_ref, envelope)
         elif start:
             # Not serving, so bound.
-            assert self._spawn is not None
+            assert self._actor is not None
             assert self._loop is not None
             if _get_ident() == self._thread_id:
-                self._spawn()
+                self._actor._serve()
             else:
                 # RuntimeError: the loop closed under a live actor; nothing will serve it any
                 # more.
                 with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(self._spawn)
+                    self._loop.call_soon_threadsafe(self._actor._serve)
 
     def take(self) -> Envelope[Any] | None:
         """The oldest envelope, or None: then the inbox is idle, its serving task must end,
@@ -143,5 +148,5 @@ class _Inbox:
             self._closed = True
             left = list(self._queue or ())
             self._queue = None
-            self._spawn = None  # a bound method of the actor: the actor may be collected
+            self._actor = None  # the actor may be collected
         return left

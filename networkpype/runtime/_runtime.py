@@ -207,7 +207,7 @@ class AsyncioActor(pykka.Actor):
 
     def _spawn_actor_task(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the actor on ``loop`` (on its thread): its first task runs ``on_start``."""
-        self.actor_inbox.bind(loop, self.actor_ref, self._serve)
+        self.actor_inbox.bind(loop, self.actor_ref, self)
         _loop_actors.add(loop, self)
         self._serve(first=True)
 
