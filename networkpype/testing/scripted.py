@@ -74,17 +74,20 @@ class Peer:
 class ScriptedServer:
     """A WebSocket server at ``/ws`` on 127.0.0.1 (an ephemeral port) whose peers the test
     drives; ``echo=True`` sends every text and binary frame back, ``autoping=False`` leaves
-    pings to the test. Start it with :func:`scripted_server` (or ``start()``/``stop()``)."""
+    pings to the test, ``compress=False`` declines a client's offer of permessage-deflate.
+    Start it with :func:`scripted_server` (or ``start()``/``stop()``)."""
 
     def __init__(
         self,
         *,
         echo: bool = False,
         autoping: bool = True,
+        compress: bool = True,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.echo = echo
         self.autoping = autoping
+        self.compress = compress
         self.ssl_context = ssl_context
         self.status: int | None = None  # answer every handshake with this HTTP status
         self.status_script: list[int | None] = []  # consumed one per handshake, then `status`
@@ -111,7 +114,7 @@ class ScriptedServer:
         status = self.status_script.pop(0) if self.status_script else self.status
         if status is not None:
             return web.Response(status=status, headers=self.extra_headers)
-        ws = web.WebSocketResponse(autoping=self.autoping, max_msg_size=0)
+        ws = web.WebSocketResponse(autoping=self.autoping, compress=self.compress, max_msg_size=0)
         await ws.prepare(request)
         peer = Peer(ws, dict(request.headers), request=request)
         self.peers.append(peer)
@@ -169,10 +172,16 @@ class ScriptedServer:
 
 @asynccontextmanager
 async def scripted_server(
-    *, echo: bool = False, autoping: bool = True, ssl_context: ssl.SSLContext | None = None
+    *,
+    echo: bool = False,
+    autoping: bool = True,
+    compress: bool = True,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[ScriptedServer]:
     """A started :class:`ScriptedServer`, stopped on exit."""
-    server = ScriptedServer(echo=echo, autoping=autoping, ssl_context=ssl_context)
+    server = ScriptedServer(
+        echo=echo, autoping=autoping, compress=compress, ssl_context=ssl_context
+    )
     await server.start()
     try:
         yield server

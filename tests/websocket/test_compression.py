@@ -11,14 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from networkpype.demo import DemoServer
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import ConfigurationError
 from networkpype.protocol.events import Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
-from networkpype.testing.scripted import ScriptedServer
+from networkpype.testing.scripted import ScriptedServer, scripted_server
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
@@ -32,28 +31,10 @@ BIG = json.dumps({"bids": [[f"{27000 + i}.5", "0.001"] for i in range(2000)]})  
 
 
 @pytest.fixture
-async def declining_server() -> AsyncIterator[str]:
+async def declining_server() -> AsyncIterator[ScriptedServer]:
     """An echo server that answers every offer of compression with plain frames."""
-
-    async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False)
-        await ws.prepare(request)
-        async for msg in ws:
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/ws", echo)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"ws://127.0.0.1:{port}/ws"
-    finally:
-        await runner.cleanup()
+    async with scripted_server(echo=True, compress=False) as server:
+        yield server
 
 
 async def test_connection_is_plain_by_default(
@@ -88,10 +69,10 @@ async def test_connection_offers_and_the_server_accepts(
 
 
 async def test_a_server_that_declines_gets_plain_frames(
-    declining_server: str, session: aiohttp.ClientSession
+    declining_server: ScriptedServer, session: aiohttp.ClientSession
 ) -> None:
     conn = WebSocketConnection(session, decoder="raw")
-    await conn.connect(declining_server, compress=True)
+    await conn.connect(declining_server.url, compress=True)
     assert conn.compression == 0
     await conn.send_frame(BIG)
     assert (await conn.receive()).data == BIG  # type: ignore[union-attr]
