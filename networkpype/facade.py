@@ -40,7 +40,8 @@ class NetworkPype:
     """The supervised WebSocket subsystem a host program starts and stops.
 
     ``throttler`` defaults to one limit ``"default"`` of 10 per second. ``ws_manager_kwargs``
-    go to ``get_ws_manager()`` (``decoder``, ``max_msg_size``, ``max_queue``).
+    go to ``get_ws_manager()`` (``decoder``, ``max_msg_size``, ``max_queue``..., or
+    ``options=``, a ``ManagerOptions``).
     """
 
     def __init__(

@@ -226,10 +226,9 @@ class _SyncFacade(Generic[ManagerT]):
         self._manager = manager
 
     async def _new_connection(self, pype: NetworkPype) -> WebSocketConnection:
-        # The factory makes connections on its shared session only inside a manager, and its
-        # get_ws_manager() does not forward the supervision settings (parent, on_escalate,
-        # restart_policy): take the connection of a fresh, never connected one. The factory
-        # disconnects that one (a no-op) when the pype stops.
+        # The factory makes connections on its shared session only inside a manager: take the
+        # connection of a fresh, never connected one (the facade builds its own manager on it,
+        # with its own options). The factory disconnects that one (a no-op) when the pype stops.
         factory = pype.factory
         return (
             await factory.get_ws_manager(decoder=self._decoder, max_msg_size=self._max_msg_size)

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from networkpype.embedding import SyncNetworkPype, SyncShardedNetworkPype
+from networkpype.facade import NetworkPype
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import ConfigurationError
 from networkpype.protocol.messages import ConnectionSpec
@@ -211,3 +212,20 @@ async def test_sharded_options_reach_what_the_factory_has_no_keyword_for() -> No
         assert sharded._ack_timeout == 2.5
     finally:
         await factory.close()
+
+
+async def test_the_facade_passes_options_to_its_manager() -> None:
+    options = ManagerOptions(max_queue=7, overflow="error")
+    async with NetworkPype(options=options) as pype:
+        assert pype.ws_manager.options is options
+
+
+def test_the_blocking_facades_give_their_managers_the_options() -> None:
+    options = ManagerOptions(max_queue=7)
+    with SyncNetworkPype(options=options, own_loop_thread=True) as pype:
+        assert pype.manager.options is options
+    with SyncShardedNetworkPype(max_topics_per_connection=3, own_loop_thread=True) as sharded:
+        assert sharded.manager.options.max_topics_per_connection == 3
+        assert sharded.manager.options.on_escalate is not None  # the facade's own hook
+    with pytest.raises(ConfigurationError, match="max_queue given both"):
+        SyncNetworkPype(max_queue=3, options=options)
