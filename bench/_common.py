@@ -201,9 +201,7 @@ async def serve_barrier_streams(duration: float) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server  # the bound asyncio.Server; aiohttp exposes no public accessor
-    assert isinstance(server, asyncio.Server)
-    port = server.sockets[0].getsockname()[1]
+    port = int(runner.addresses[0][1])  # the port bound
     print(f"barrier server listening on ws://127.0.0.1:{port}/fanin", flush=True)
     try:
         await asyncio.sleep(duration)

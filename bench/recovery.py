@@ -144,9 +144,7 @@ class StreamServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # the bound asyncio.Server; aiohttp exposes no public accessor
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])  # the port bound
         if not self.accept_close:
             self._ticker = asyncio.create_task(self._tick(), name="recovery bench ticker")
 
