@@ -206,6 +206,7 @@ def check_ws_url(url: str) -> URL:
 _JSON_PUNCTUATION = frozenset(b'{}[]",: ')
 
 
+@functools.lru_cache(maxsize=64)  # one answer per set of prefixes, not one per connection
 def _screening_byte(prefixes: tuple[bytes, ...]) -> tuple[slice, frozenset[bytes]]:
     """For ``pump``: where to look first in a text frame, and what may be there when the
     frame starts with one of ``prefixes``. One byte, taken as a one-byte slice: a cached
@@ -688,7 +689,7 @@ class WebSocketConnection:
         ws = self._ensure_connected()
         screen = intercept is not None
         prefixes = intercept_prefixes or (b"",)  # none: every text frame is shown
-        where, may_be = _screening_byte(prefixes)
+        where, may_be = _screening_byte(tuple(prefixes))
         timeout = self._message_timeout
         receive = ws.receive
         if offer_many is None:
