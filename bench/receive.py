@@ -21,7 +21,9 @@ prints the median messages per second of each beside the raw loop's of the same 
 * typed: ``iter_messages()`` with ``decoder=Trade`` (ratio against raw+Struct);
 * iter_batches: ``WebSocketManager.iter_batches()`` (lists of dicts);
 * fallback: ``iter_messages()`` with ``WebSocketConnection.fast_path_allowed = False``
-  (aiohttp's public ``receive()`` only).
+  (aiohttp's public ``receive()`` only);
+* unchecked (depth only): ``iter_messages()`` with a JSON decoder that skips the nesting
+  check (``MAX_JSON_DEPTH``), compared with ``iter_messages()``: what the check costs.
 
 Cases: trade (~155 B) and depth (~1.1 KB) messages on 1 connection, trade on 100
 connections. Every run is bounded: ``--messages`` per run, ``RUN_TIMEOUT`` seconds.
@@ -225,6 +227,15 @@ def library_runner(
     return run
 
 
+def unchecked_decoder() -> Any:
+    """The default JSON decoder without its nesting check: msgspec for every payload."""
+    from networkpype.wire.decoding import JSONOrTextDecoder
+
+    decoder = JSONOrTextDecoder()
+    decoder.fast_path_below = sys.maxsize
+    return decoder
+
+
 # -- the driver -------------------------------------------------------------------------------
 
 
@@ -240,7 +251,7 @@ class Case:
         return self.connections * self.per_conn / statistics.median(self.variants[variant])
 
 
-BASELINE = {"typed": "raw+Struct"}  # every other variant is compared with "raw"
+BASELINE = {"typed": "raw+Struct", "unchecked": "iter_messages"}  # the others: "raw"
 
 
 def cases(args: argparse.Namespace) -> list[tuple[Case, list[str]]]:
@@ -250,7 +261,7 @@ def cases(args: argparse.Namespace) -> list[tuple[Case, list[str]]]:
     fanin = max(1, args.messages // args.connections)
     return [
         (Case("trade", "trade", 1, trade), ["raw", "raw+Struct", *one[1:], "typed"]),
-        (Case("depth", "depth", 1, depth), one),
+        (Case("depth", "depth", 1, depth), [*one, "unchecked"]),
         (Case(f"trade x{args.connections}", "trade", args.connections, fanin), one),
     ]
 
@@ -266,6 +277,7 @@ async def bench(args: argparse.Namespace, base_url: str) -> list[Case]:
             "typed": library_runner(session, "messages", decoder=Trade),
             "iter_batches": library_runner(session, "batches"),
             "fallback": library_runner(session, "messages", fast=False),
+            "unchecked": library_runner(session, "messages", decoder=unchecked_decoder()),
         }
         for case, names in cases(args):
             url = f"{base_url}?kind={case.kind}&count={case.per_conn}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -417,9 +418,7 @@ async def consume(
     (and a WARNING). Items already decoded (``WebSocketResponse``) pass through undecoded.
     """
     decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
-    # A decoder may offer its raw msgspec call and the errors after which decode_text()
-    # decides: the common case then costs no Python call.
-    fast_decode, fast_errors = getattr(decoder, "fast_path", None) or (decode_text, ())
+    fast_decode, fast_errors, below = _fast_path(decoder)
     # A response made by object.__new__ and two slot stores skips the dataclass's __init__,
     # a Python call per message (measured: ~6 % of a message's cost in a 100-connection
     # fan-in).
@@ -439,9 +438,12 @@ async def consume(
             if kind is bytes:
                 response = new(WebSocketResponse)
                 response.is_binary = False
-                try:
-                    response.data = fast_decode(item)
-                except fast_errors:
+                if len(item) < below:
+                    try:
+                        response.data = fast_decode(item)
+                    except fast_errors:
+                        response.data = decode_text(item)
+                else:  # long enough to nest too deep: the decoder checks
                     response.data = decode_text(item)
             elif kind is BinaryFrame:
                 response = WebSocketResponse(decode_binary(item.data), is_binary=True)
@@ -467,6 +469,18 @@ async def consume(
             yield response
             if queue.moved:
                 break
+
+
+def _fast_path(decoder: MessageDecoder) -> tuple[Callable[[bytes], Any], Any, int]:
+    """What the consumer loops call for a text frame: a decoder may offer its raw msgspec
+    call (``fast_path``), the errors after which ``decode_text()`` decides, and the payload
+    length from which ``decode_text()`` must (``fast_path_below``: it checks the nesting);
+    the common case then costs no Python call."""
+    fast_path = getattr(decoder, "fast_path", None)
+    if fast_path is None:
+        return decoder.decode_text, (), sys.maxsize
+    decode, errors = fast_path
+    return decode, errors, getattr(decoder, "fast_path_below", sys.maxsize)
 
 
 async def _queued(queue_of: Callable[[], DeliveryQueue[Any]]) -> DeliveryQueue[Any] | None:
@@ -533,7 +547,7 @@ async def consume_batches(
     raised at the next step (the failing frame consumed with it, as in ``consume``).
     """
     decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
-    fast_decode, fast_errors = getattr(decoder, "fast_path", None) or (decode_text, ())
+    fast_decode, fast_errors, below = _fast_path(decoder)
     while (queue := await _queued(queue_of)) is not None:
         if queue.taking:
             raise _second_reader()
@@ -549,10 +563,14 @@ async def consume_batches(
                 item = popleft()
                 kind = type(item)
                 if kind is bytes:
-                    room -= len(item)
-                    try:
-                        append(fast_decode(item))
-                    except fast_errors:
+                    size = len(item)
+                    room -= size
+                    if size < below:
+                        try:
+                            append(fast_decode(item))
+                        except fast_errors:
+                            append(decode_text(item))
+                    else:
                         append(decode_text(item))
                 elif kind is BinaryFrame:
                     room -= len(item.data)

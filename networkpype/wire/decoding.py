@@ -11,6 +11,11 @@ Three decoders ship, chosen per connection and per manager with ``decoder=``:
   type, with no intermediate dict. A frame that does not match the type is delivered as its
   ``str`` (nothing is dropped) and logged at DEBUG.
 
+JSON nested deeper than :data:`MAX_JSON_DEPTH` (arrays and objects inside each other) is
+not parsed: the frame is delivered as its ``str``, by both JSON decoders, on every Python
+version (msgspec's own limit is the interpreter's stack: about 1,000 levels on Python 3.11,
+about 10,000 on 3.13).
+
 Frames reach decoders as the raw ``bytes`` of a text frame, which spares a ``str`` copy for
 JSON. They are valid UTF-8: the connection checked them, and failed the connection with 1007
 on a frame that is not (RFC 6455 §8.1), whatever the decoder.
@@ -19,6 +24,8 @@ on a frame that is not (RFC 6455 §8.1), whatever the decoder.
 from __future__ import annotations
 
 import logging
+import re
+from itertools import accumulate
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 import msgspec
@@ -26,12 +33,15 @@ import msgspec
 from networkpype.protocol.errors import ConfigurationError
 
 __all__ = [
+    "CHECKED_FROM",
+    "MAX_JSON_DEPTH",
     "DecoderSpec",
     "JSONOrTextDecoder",
     "MessageDecoder",
     "RawDecoder",
     "TypedDecoder",
     "make_decoder",
+    "too_deep",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,18 +62,52 @@ def _text(data: bytes) -> str:
     return data.decode()
 
 
-class JSONOrTextDecoder:
-    """The seed's decoding: JSON text → parsed value, other text → ``str``, binary → bytes."""
+MAX_JSON_DEPTH = 512
+"""Deepest nesting of JSON arrays and objects that the JSON decoders parse; a text frame
+nested deeper is delivered as its ``str``. Well below what msgspec manages on any Python
+(about 900 levels on 3.11 under a typical call stack), so the limit is the library's, the
+same everywhere."""
 
-    __slots__ = ("_decode", "fast_path")
+CHECKED_FROM = 2 * MAX_JSON_DEPTH + 2
+"""Payloads shorter than this (bytes) cannot nest deeper than ``MAX_JSON_DEPTH`` (each level
+takes two brackets) and are not checked."""
+
+_OPENERS = bytes(range(256)).translate(None, b"[{")  # every byte but the two openers
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def too_deep(data: bytes) -> bool:
+    """True when the JSON text ``data`` nests arrays and objects deeper than
+    ``MAX_JSON_DEPTH``. The decoders call it for payloads of ``CHECKED_FROM`` bytes or more
+    only; one with no more opening brackets than the limit costs one C pass, and only past
+    that are strings skipped and the levels counted."""
+    if len(data.translate(None, _OPENERS)) <= MAX_JSON_DEPTH:
+        return False
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+
+
+class JSONOrTextDecoder:
+    """The seed's decoding: JSON text → parsed value, other text → ``str``, binary → bytes;
+    JSON nested deeper than ``MAX_JSON_DEPTH`` → ``str``."""
+
+    __slots__ = ("_decode", "fast_path", "fast_path_below")
 
     def __init__(self) -> None:
         self._decode = msgspec.json.Decoder().decode
         # For the consumer loop: the msgspec call itself, and the errors after which
-        # decode_text() gives the answer (one Python call less per message).
+        # decode_text() gives the answer (one Python call less per message), for payloads
+        # shorter than fast_path_below (longer ones may nest too deep: decode_text checks).
         self.fast_path = (self._decode, (msgspec.DecodeError, RecursionError))
+        self.fast_path_below = CHECKED_FROM
 
     def decode_text(self, data: bytes) -> Any:
+        if len(data) >= CHECKED_FROM and too_deep(data):
+            return _text(data)
         try:
             return self._decode(data)
         except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep to parse
@@ -88,7 +132,7 @@ class RawDecoder:
 class TypedDecoder:
     """Text decoded by msgspec straight into ``type``; a mismatch is delivered as ``str``."""
 
-    __slots__ = ("_decode", "fast_path", "type")
+    __slots__ = ("_decode", "fast_path", "fast_path_below", "type")
 
     def __init__(self, type: Any) -> None:
         decoder = type if isinstance(type, msgspec.json.Decoder) else msgspec.json.Decoder(type)
@@ -97,8 +141,12 @@ class TypedDecoder:
         # As JSONOrTextDecoder's: the consumer loop calls msgspec itself, and decode_text()
         # only for a frame that raised one of these (it logs and gives the text).
         self.fast_path = (self._decode, (msgspec.DecodeError, RecursionError))
+        self.fast_path_below = CHECKED_FROM
 
     def decode_text(self, data: bytes) -> Any:
+        if len(data) >= CHECKED_FROM and too_deep(data):
+            logger.debug("frame nests deeper than %d levels; delivered as text", MAX_JSON_DEPTH)
+            return _text(data)
         try:
             return self._decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:

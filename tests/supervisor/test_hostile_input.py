@@ -48,6 +48,7 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
+from networkpype.wire.decoding import MAX_JSON_DEPTH
 from tests.received import response
 
 COOL_OFF = 0.3  # seconds: the test policy's cool-off for 429 without Retry-After and 1008
@@ -301,18 +302,31 @@ async def test_manager_not_restarted_raises_the_1007_error_to_the_consumer(
     await rig.neighbour.check()
 
 
-DEEP_JSON = "[" * 2000 + "]" * 2000  # 4 KB of valid but deeply nested JSON
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
 
 
+# Valid JSON nested deeper than the library's limit: text on every Python (msgspec alone
+# parses 2,000 levels on 3.13 but not on 3.11).
+DEEP_JSON = nested(2000)
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 2000, 20_000])
 async def test_connection_deeply_nested_json_is_delivered_as_text(
-    server: ScriptedServer, session: aiohttp.ClientSession
+    server: ScriptedServer, session: aiohttp.ClientSession, depth: int
 ) -> None:
     conn = WebSocketConnection(session)
     await conn.connect(server.url)
     peer = await server.wait_peer()
-    await peer.ws.send_str(DEEP_JSON)
+    await peer.ws.send_str(nested(depth))
+    await peer.ws.send_str(nested(MAX_JSON_DEPTH))  # the deepest that is parsed
     await peer.ws.send_str('{"after": 1}')
-    assert await data(conn) == DEEP_JSON
+    assert await data(conn) == nested(depth)
+    deepest = await data(conn)
+    for _ in range(MAX_JSON_DEPTH - 1):
+        assert isinstance(deepest, list)
+        deepest = deepest[0]
+    assert deepest == []
     assert await data(conn) == {"after": 1}
     await conn.disconnect()
 
@@ -323,17 +337,18 @@ async def test_manager_deeply_nested_json_does_not_end_the_stream(
     ws = await rig.manager(max_msg_size=1 << 20)
     _, peer = await connect_and_subscribe(ws, server)
     await peer.ws.send_str(DEEP_JSON)
+    await peer.ws.send_str(nested(MAX_JSON_DEPTH + 1))
     await peer.ws.send_str('{"after": 1}')
     got: list[Any] = []
     try:
         async with asyncio.timeout(2):
             async for item in ws.iter_messages():
                 got.append(item.data)
-                if len(got) == 2:
+                if len(got) == 3:
                     break
     finally:
         await rig.neighbour.check()  # the neighbour is unaffected either way
-    assert got == [DEEP_JSON, {"after": 1}]
+    assert got == [DEEP_JSON, nested(MAX_JSON_DEPTH + 1), {"after": 1}]
 
 
 # -- 2. oversized messages ---------------------------------------------------------------------

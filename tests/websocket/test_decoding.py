@@ -1,12 +1,19 @@
 """Decoders: pure, no socket. The consumer loop's ``fast_path`` must give what
-``decode_text`` gives, a mismatch included."""
+``decode_text`` gives, a mismatch included; JSON nested deeper than ``MAX_JSON_DEPTH`` is
+text, whatever the interpreter's own limit."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from networkpype.wire.decoding import JSONOrTextDecoder, TypedDecoder
+from networkpype.wire.decoding import (
+    CHECKED_FROM,
+    MAX_JSON_DEPTH,
+    JSONOrTextDecoder,
+    TypedDecoder,
+    too_deep,
+)
 
 
 class Trade(msgspec.Struct, frozen=True):
@@ -14,13 +21,27 @@ class Trade(msgspec.Struct, frozen=True):
     q: str
 
 
-FRAMES = [b'{"p":"1.5","q":"2"}', b'{"p":1}', b"not json", b"[" * 2000 + b"]" * 2000]
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+FRAMES = [
+    b'{"p":"1.5","q":"2"}',
+    b'{"p":1}',
+    b"not json",
+    nested(MAX_JSON_DEPTH),
+    nested(MAX_JSON_DEPTH + 1),
+    nested(2000),
+]
 
 
 @pytest.mark.parametrize("decoder", [TypedDecoder(Trade), JSONOrTextDecoder()])
 def test_fast_path_then_decode_text_gives_what_decode_text_gives(decoder: object) -> None:
     fast, errors = decoder.fast_path  # type: ignore[attr-defined]
+    below = decoder.fast_path_below  # type: ignore[attr-defined]
     for frame in FRAMES:
+        if len(frame) >= below:
+            continue  # decode_text decides: the loop calls it
         try:
             value = fast(frame)
         except errors:
@@ -33,3 +54,29 @@ def test_typed_decoder_offers_a_fast_path_of_its_own_msgspec_call() -> None:
     fast, errors = decoder.fast_path
     assert fast(FRAMES[0]) == Trade(p="1.5", q="2")
     assert issubclass(msgspec.ValidationError, errors)
+
+
+def test_nesting_up_to_the_limit_is_parsed_and_deeper_is_text() -> None:
+    decoder = JSONOrTextDecoder()
+    value = decoder.decode_text(nested(MAX_JSON_DEPTH))
+    for _ in range(MAX_JSON_DEPTH - 1):
+        assert isinstance(value, list)
+        assert len(value) == 1
+        value = value[0]
+    assert value == []
+    for depth in (MAX_JSON_DEPTH + 1, 2000, 20_000):  # msgspec parses 2,000 on 3.13, not 3.11
+        assert decoder.decode_text(nested(depth)) == nested(depth).decode()
+    deep_object = b'{"a":' * (MAX_JSON_DEPTH + 1) + b"1" + b"}" * (MAX_JSON_DEPTH + 1)
+    assert decoder.decode_text(deep_object) == deep_object.decode()
+    assert TypedDecoder(dict[str, object]).decode_text(deep_object) == deep_object.decode()
+
+
+def test_the_depth_check_counts_levels_not_brackets() -> None:
+    assert len(nested(MAX_JSON_DEPTH + 1)) == CHECKED_FROM  # shorter cannot be too deep
+    wide = b"[" + b",".join([b"[1]"] * 3000) + b"]"  # 3,001 arrays, 2 levels
+    assert not too_deep(wide)
+    in_a_string = b'["' + b"[" * 3000 + b'"]'
+    assert not too_deep(in_a_string)
+    escaped_quote = b'["\\"' + b"[" * 600 + b'"]'  # an escaped quote: the [ are in the string
+    assert not too_deep(escaped_quote)
+    assert too_deep(b'["\\"",' + nested(MAX_JSON_DEPTH + 1)[1:] + b"]")  # after the string
