@@ -590,6 +590,16 @@ def test_sharded_streams_per_topic_and_the_rest_through_get(
     leftovers.assert_none()
 
 
+def test_sharded_decoder_reaches_the_manager(demo: DemoServerThread, leftovers: Leftovers) -> None:
+    # decoder="raw" once gave the connections raw text but left the manager on its JSON default.
+    with SyncShardedNetworkPype(decoder="raw") as pype:
+        pype.connect(demo.url)
+        pype.subscribe_topics(["btcusdt@trade"])
+        data = pype.get(timeout=QUICK).data
+        assert isinstance(data, str) and '"btcusdt@trade"' in data
+    leftovers.assert_none()
+
+
 def read_around_an_error(reader: Any, after: int) -> tuple[list[int], list[str], list[int]]:
     """Trade numbers before the first error, the errors, and ``after`` trade numbers past it."""
     before: list[int] = []

@@ -100,7 +100,6 @@ class SyncShardedNetworkPype(_SyncFacade[ShardedWebSocketManager]):
         **sharded_kwargs: Any,
     ) -> None:
         keywords = keywords_of(ShardedOptions, locals())
-        del keywords["decoder"]  # the facade's connections' (the manager's is its default)
         options = options_or_keywords(
             "SyncShardedNetworkPype()", options, ShardedOptions, {**keywords, **sharded_kwargs}
         )
