@@ -27,6 +27,7 @@ from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.request import WebSocketJSONRequest
 from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import SUBSCRIBE_TRIES
+from tests.timing import MS, wait_until
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.0))
 
@@ -60,7 +61,8 @@ async def test_frames_and_pongs_stay_within_the_venues_rate_at_its_exact_number(
         await ws.connect(sim.url)
         result = await ws.subscribe_topics(topics(40))
         assert result.rejected == {}
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(300 * MS)  # frames and pongs flow for three ping intervals
+        await wait_until(lambda: sim.statistics().connections[0].pongs_received > 0, "a pong")
         stats = sim.statistics()
         assert stats.violations == 0, stats.violation_details
         (conn,) = stats.connections
@@ -83,9 +85,7 @@ async def test_attempts_saturating_the_venues_limit_are_never_refused(
         assert (await ws.subscribe_topics(topics(12))).rejected == {}
         for _ in range(2):
             sim.kill_all()
-            async with asyncio.timeout(10):
-                while sim.connections_active < 12:
-                    await asyncio.sleep(0.02)
+            await wait_until(lambda: sim.connections_active >= 12, "12 connections back")
         assert sim.connections_accepted == 36
         assert sim.attempts_refused == 0
         await ws.disconnect()
@@ -221,9 +221,7 @@ async def test_a_rotated_out_connection_reset_in_its_overlap_is_not_redialled(
         await ws.connect(sim.url)
         assert (await ws.subscribe_topics(topics(3))).rejected == {}
         rotation = asyncio.create_task(ws.rotate("shard1"))
-        async with asyncio.timeout(5):
-            while ws.shard_of(topics(3)[0]) != "shard2":
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: ws.shard_of(topics(3)[0]) == "shard2", "moved to shard2")
         assert sim.kill(1)  # the old connection, in its overlap
         await asyncio.wait_for(rotation, 5)
         assert sim.connections_accepted == 2  # the old one was closed, never redialled
@@ -247,9 +245,7 @@ async def test_a_connection_cut_while_its_replacement_subscribes_costs_no_attemp
         await ws.connect(sim.url)
         assert (await ws.subscribe_topics(topics(4))).rejected == {}
         rotation = asyncio.create_task(ws.rotate("shard1"))
-        async with asyncio.timeout(5):
-            while sim.connections_accepted < 2:
-                await asyncio.sleep(0.005)
+        await wait_until(lambda: sim.connections_accepted == 2, "the replacement accepted")
         await sim._connections[1].close(1001, "max connection age")
         await asyncio.wait_for(rotation, 10)
         assert sim.connections_accepted == 2
@@ -286,12 +282,10 @@ async def test_a_replacement_that_drops_in_the_overlap_is_covered_by_the_old_one
 
         consumer = asyncio.create_task(consume())
         rotation = asyncio.create_task(ws.rotate("shard1"))
-        async with asyncio.timeout(5):
-            while ws.shard_of(names[0]) != "shard2":
-                await asyncio.sleep(0.005)
+        await wait_until(lambda: ws.shard_of(names[0]) == "shard2", "moved to shard2")
         assert sim.kill(2)  # the new one, in the overlap
         await asyncio.wait_for(rotation, 10)
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: finished and sim.connections_active == 1, "rotation finished")
         assert [f.aborted for f in finished] == [False]
         assert sim.connections_accepted == 3  # old, new, the new one's redial
         for name, got in seqs.items():
@@ -314,7 +308,7 @@ async def test_the_venues_expected_answers_are_logged_without_tracebacks(
         )
         await ws.connect(sim.url)
         await ws.subscribe_topics(["aaausdt@trade"])
-        sim.refuse_for(0.3)
+        sim.refuse_for(300 * MS)
         with pytest.raises(ConnectionError, match="HTTP 429"):
             await ws.subscribe_topics(["bbbusdt@trade"])
         for i in range(6):  # unpaced: the venue closes with 1008
@@ -322,7 +316,8 @@ async def test_the_venues_expected_answers_are_logged_without_tracebacks(
                 await ws.send(
                     WebSocketJSONRequest(payload={"method": "LIST_SUBSCRIPTIONS", "id": i})
                 )
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(500 * MS)  # the 1008, then redials during the 429s and cool-off
+        await wait_until(lambda: sim.violations > 0, "a violation")
         assert sim.violations == 1
         await ws.disconnect()
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
