@@ -19,6 +19,10 @@ import pytest
 from tests.autobahn.echo_client import agent_name
 from tests.autobahn.fuzzing import Unavailable, ensure_wstest, run_fuzzing
 
+# Minutes of frames through aiohttp's parser and ours, the same on every Python: dev.py runs
+# them on its first interpreter only.
+pytestmark = pytest.mark.long_form
+
 CASES_1_TO_10 = [f"{section}.*" for section in range(1, 11)]
 # permessage-deflate (the client offers): every section of 12 (server settings) and 13
 # (client offers), the cases of 16 to 1024 bytes. All 216 cases of 12.* and 13.* take about

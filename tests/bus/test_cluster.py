@@ -10,7 +10,8 @@ import pytest
 from networkpype.cli.cluster import ClusterPlan, run_plan
 from networkpype.cli.demo_plan import demo_topics
 
-pytestmark = pytest.mark.timeout(180)
+# long_form: processes and a NATS server for a minute; dev.py runs them on one Python only.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.long_form]
 
 
 def test_kill_a_collector_restart_the_consumer_and_nats() -> None:

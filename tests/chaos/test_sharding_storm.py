@@ -39,6 +39,7 @@ storm = _load_bench()
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.long_form  # a minute of storm, on one Python only (dev.py)
 @pytest.mark.parametrize(("topics", "per_message"), [(1000, 50), (400, 10)])
 async def test_a_sharding_storm_breaks_no_limit_and_loses_nothing(
     topics: int, per_message: int
