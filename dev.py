@@ -98,6 +98,7 @@ def cmd_test(extra: list[str]) -> int:
         (PY, "-m", "ruff", "check", "networkpype", "tests", "examples", "bench", "dev.py"),
         (PY, "-m", "mypy"),
         (PY, "-m", "pytest", *extra),
+        (PY, ROOT / "dev.py", "test-aiohttp"),
         (PY, "tests/pykka_suite/run.py"),
     ]
     for step in steps:
@@ -146,8 +147,56 @@ def cmd_cluster(extra: list[str]) -> int:
     return full or standby
 
 
+# The reader's fast path reads frames where aiohttp's parser queued them (a self-check at
+# connect time, the public receive() otherwise: docs/performance.md), so the wire tests run on
+# the lowest aiohttp that pyproject.toml allows and on the newest release it allows, each in a
+# venv of its own made once and reused (the newest is looked up again at every run).
+AIOHTTP_LOWEST = "3.14.0"  # keep equal to the lower bound in pyproject.toml
+WIRE_TESTS = [
+    "tests/websocket/test_fast_path.py",
+    "tests/websocket/test_connection_pump.py",
+    "tests/websocket/test_frame_kind_and_close.py",
+    "tests/websocket/test_compression.py",
+    "tests/websocket/test_iter_batches.py",
+    "tests/websocket/test_consumer_delivery.py",
+]
+
+
+def cmd_test_aiohttp(extra: list[str]) -> int:
+    """The wire tests on the lowest and on the newest aiohttp allowed (``.venv-aiohttp-low/``,
+    ``.venv-aiohttp-high/``); arguments go to pytest."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    allowed = next(d for d in project["project"]["dependencies"] if d.startswith("aiohttp"))
+    dev = project["project"]["optional-dependencies"]["dev"]
+    testing = [d for d in dev if d.startswith(("pytest", "hypothesis", "trustme"))]
+    quiet = ["-q", "--disable-pip-version-check"]
+    for name, aiohttp in (("low", f"aiohttp=={AIOHTTP_LOWEST}"), ("high", allowed)):
+        where = ROOT / f".venv-aiohttp-{name}"
+        python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        stamp = where / ".networkpype-installed"
+        digest = hashlib.sha256(repr((project, WIRE_TESTS)).encode()).hexdigest()
+        if not python.exists():
+            venv.EnvBuilder(with_pip=True).create(where)
+        if not (stamp.exists() and stamp.read_text() == digest):
+            if _run(python, "-m", "pip", "install", *quiet, "-e", ROOT, *testing) != 0:
+                return 1
+            stamp.write_text(digest)
+        if _run(python, "-m", "pip", "install", *quiet, "--upgrade", aiohttp) != 0:
+            return 1
+        version = [python, "-c", "import aiohttp; print('aiohttp', aiohttp.__version__)"]
+        rc = _run(*version) or _run(
+            python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *WIRE_TESTS, *extra
+        )
+        if rc != 0:
+            return rc
+    return 0
+
+
 COMMANDS = {
     "test": cmd_test,
+    "test-aiohttp": cmd_test_aiohttp,
     "demo": cmd_demo,
     "bench": cmd_bench,
     "soak": cmd_soak,

@@ -244,7 +244,8 @@ def _queue_layout_ok(queue_type: type) -> bool:
     """The fast path's self-check, once per type of aiohttp's frame queue: does a queue of
     ``queue_type`` keep its parsed frames as ``(message, size)`` pairs in a deque
     ``_buffer``, and does its ``read()`` hand the head back without suspending when one is
-    there (and account for it, ``_size`` back to 0)? A probe queue is fed one frame and read
+    there (and account for it: ``_size`` back to 0, where it is visible; aiohttp 3.14.0's
+    compiled queue hides it)? A probe queue is fed one frame and read
     to find out; any difference (another layout, a renamed attribute, an error) is False,
     and ``pump`` then reads with the public ``receive()`` only."""
     try:
@@ -260,7 +261,8 @@ def _queue_layout_ok(queue_type: type) -> bool:
         try:
             reading.send(None)
         except StopIteration as done:
-            return done.value is message and not buffer and probe._size == 0
+            # aiohttp accounts for it in read(); where the count is visible, it is checked.
+            return done.value is message and not buffer and getattr(probe, "_size", 0) == 0
         reading.close()  # it would have waited: not the structure relied on
         return False
     except Exception:  # any mismatch means "use the public path"
