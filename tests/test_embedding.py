@@ -4,6 +4,7 @@ against real loopback servers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import queue
@@ -34,10 +35,11 @@ from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.request import WebSocketJSONRequest
 from networkpype.websocket.response import WebSocketResponse
 from tests.test_examples import run_example
+from tests.timing import MS, wait_until_sync
 
 pytestmark = pytest.mark.timeout(60)
 
-QUICK = 5.0  # seconds: the bound of any wait that should take milliseconds
+QUICK = 5000 * MS  # seconds: the bound of any wait that should take milliseconds
 
 
 def sub(topic: str, request_id: int = 1, method: str = "SUBSCRIBE") -> WebSocketJSONRequest:
@@ -64,13 +66,12 @@ class Leftovers:
         self.tasks = loop_tasks()
 
     def assert_none(self) -> None:
-        deadline = time.monotonic() + 1.0
-        while True:  # threads end a moment after they say they are done
-            threads = [t.name for t in set(threading.enumerate()) - self.threads if t.is_alive()]
-            if not threads or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        assert threads == []
+        def threads() -> list[str]:
+            return [t.name for t in set(threading.enumerate()) - self.threads if t.is_alive()]
+
+        with contextlib.suppress(AssertionError):  # they end a moment after they say so
+            wait_until_sync(lambda: not threads(), timeout=1000 * MS)
+        assert threads() == []
         assert set(pykka.ActorRegistry.get_all()) - self.actors == set()
         assert loop_tasks() - self.tasks == set()
 
@@ -170,8 +171,7 @@ def test_connect_subscribe_and_read_from_another_thread(
         seen: list[Any] = []
         reader = threading.Thread(target=lambda: seen.extend(pype.messages(timeout=QUICK)))
         reader.start()
-        while sum("seq" in getattr(m, "data", {}) for m in list(seen)) < 5:
-            time.sleep(0.01)
+        wait_until_sync(lambda: sum("seq" in getattr(m, "data", {}) for m in list(seen)) >= 5)
         stats = pype.statistics()
         assert pype.subscriptions() == [sub("btcusdt@trade")]
     reader.join(QUICK)
@@ -210,8 +210,7 @@ def test_several_threads_subscribe_and_read_every_message_once(
         for thread in subscribers:
             thread.join(QUICK)
         assert len(pype.subscriptions()) == 4
-        while len(got) < 200:
-            time.sleep(0.01)
+        wait_until_sync(lambda: len(got) >= 200, "200 messages read")
         pype.unsubscribe(pype.subscriptions()[0])
         assert len(pype.subscriptions()) == 3
     for thread in readers:
@@ -238,7 +237,8 @@ def test_overflow_error_is_raised_once_and_reading_goes_on(demo: DemoServerThrea
     with SyncNetworkPype(max_pending=2, max_queue=3, overflow="error") as pype:
         pype.connect(demo.url)
         pype.subscribe(sub("btcusdt@trade"))
-        time.sleep(0.2)  # ~20 events: the manager's queue overflows
+        # 12 events, more than 2 + 3 + 1 are held: the manager's queue overflows
+        wait_until_sync(lambda: pype.statistics().messages_in >= 12, "12 messages in")
         got: list[Any] = []
         with pytest.raises(ConsumerOverflowError):
             while True:
@@ -287,10 +287,7 @@ def test_a_burst_loses_only_the_message_whose_post_processor_raised(
                 await peer.ws.send_str(json.dumps({"n": n}))
 
         scripted.run(burst)
-        deadline = time.monotonic() + QUICK
-        while pype.statistics().messages_in < count:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until_sync(lambda: pype.statistics().messages_in >= count, timeout=QUICK)
         got: list[int] = []
         errors: list[tuple[int, str]] = []
         while len(got) + len(errors) < count:
@@ -311,17 +308,14 @@ def test_errors_wait_for_room_like_messages_and_stop_stays_prompt(
     pype = SyncNetworkPype(ws_post_processors=[FailOn()], max_pending=2)  # fails on every one
     pype.connect(scripted.server.url)
     peer = scripted.run(lambda: scripted.server.wait_peer(0))
-    deadline = time.monotonic() + QUICK
     for n in range(1, 11):  # one at a time: each is taken (and raises) on its own
         scripted.run(functools.partial(peer.ws.send_str, json.dumps({"n": n})))
-        while pype.statistics().messages_in < n:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-    time.sleep(0.05)
-    assert pype.statistics().pending == 2  # nobody reads: the consumer task waits for room
+        wait_until_sync(lambda n=n: pype.statistics().messages_in >= n, timeout=QUICK)
+    # nobody reads: the consumer task waits for room
+    wait_until_sync(lambda: pype.statistics().pending == 2, "2 pending", timeout=QUICK)
     started = time.monotonic()
     pype.stop(timeout=2.0)  # cancels it mid-wait
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 500 * MS
     for _ in range(2):  # what was queued, then the end
         with pytest.raises(ValueError, match="cannot process"):
             pype.get(timeout=0)
@@ -358,7 +352,8 @@ def test_a_full_hand_off_stops_taking_and_nothing_is_lost(demo: DemoServerThread
     with SyncNetworkPype(max_pending=3, max_queue=5) as pype:
         pype.connect(demo.url)
         pype.subscribe(sub("btcusdt@trade"))
-        time.sleep(0.3)  # ~30 events at 100/s: far more than 3 + 5 fit
+        time.sleep(300 * MS)  # ~30 events at 100/s: far more than 3 + 5 fit
+        wait_until_sync(lambda: pype.statistics().pending == 3, "3 pending")
         stats = pype.statistics()
         assert stats.pending == 3  # the consumer task waits for room...
         assert stats.messages_in < 30  # ... so the manager stopped reading the socket
@@ -436,12 +431,11 @@ def test_stop_is_prompt_mid_backoff_and_wakes_blocked_readers(
     reader.start()
     scripted.server.status = 503  # restart 1 is at once and fails; restart 2 waits ~30 s
     scripted.close_peer(0)
-    while scripted.server.attempts < 2:
-        time.sleep(0.01)
-    time.sleep(0.05)
+    wait_until_sync(lambda: scripted.server.attempts >= 2, "restart 2 failed")
+    time.sleep(50 * MS)  # waiting for restart 3 now
     started = time.monotonic()
     pype.stop(timeout=2.0)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 500 * MS
     reader.join(QUICK)
     assert results == [None]
     assert not pype.loop_thread.is_alive()  # our own loop thread is gone too
