@@ -29,6 +29,7 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
 from networkpype.websocket.response import WebSocketResponse
+from tests.timing import MS, wait_until
 
 # Restart at once after every reset (healthy_after=0) and never give up: these tests count
 # recoveries, not escalations.
@@ -94,7 +95,7 @@ async def test_a_thousand_resets_lose_and_duplicate_nothing(rig: Rig) -> None:
         assert frames == expected, f"seed={proxy.seed}: reconnection {i} replayed {frames}"
         recoveries.append(took)
         server.peers[i - 1] = None  # type: ignore[call-overload]  # let the old peer go
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(20 * MS)  # a late duplicate's chance to arrive
     assert all(len(p.received) == 10 for p in server.peers[-1:])  # no late duplicates
     p99 = statistics.quantiles(recoveries, n=100)[98]
     print(
@@ -125,20 +126,23 @@ async def test_reconnects_leak_no_fds_tasks_or_memory(rig: Rig) -> None:
         for _ in range(n):
             before = server.attempts
             proxy.reset_all()
-            async with asyncio.timeout(5):
-                while server.attempts == before or not server.live or not server.live[-1].received:
-                    await asyncio.sleep(0.001)
+            await wait_until(
+                lambda before=before: (
+                    server.attempts > before and server.live and server.live[-1].received
+                ),
+                "reconnected and replayed",
+            )
 
     # Tracing starts before the warm-up so that both snapshots hold one live connection's
     # worth of objects: only growth across reconnections is measured.
     tracemalloc.start()
     await cycles(50)  # warm-up: caches, pools, lazily built objects
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(50 * MS)  # the last cycle's closing tasks end
     gc.collect()
     fds0, tasks0 = fds(), len(asyncio.all_tasks())
     mem0 = tracemalloc.get_traced_memory()[0]
     await cycles(1000)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(50 * MS)
     gc.collect()
     mem1 = tracemalloc.get_traced_memory()[0]
     if os.environ.get("NETWORKPYPE_LEAK_DEBUG"):
@@ -189,7 +193,7 @@ async def test_no_false_alarm_with_200ms_latency_each_way(rig: Any) -> None:
     await ws.connect(proxy.url_for("/ws"), ping_interval=0.6, pong_timeout=0.6)
     deadline = time.monotonic() + 10.0  # the 10 s; checked as it goes, to fail fast
     while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(500 * MS)
         assert server.attempts == 1, f"seed={proxy.seed}: {server.attempts - 1} reconnects"
     assert ws.connected
     await ws.disconnect()
@@ -197,7 +201,7 @@ async def test_no_false_alarm_with_200ms_latency_each_way(rig: Any) -> None:
 
 async def test_no_false_alarm_when_the_consumer_stops_reading(rig: Rig) -> None:
     server, proxy, factory = rig
-    interval = 0.1
+    interval = 100 * MS
     ws = await supervised(factory, max_queue=5)
     await ws.connect(proxy.url_for("/ws"), ping_interval=interval, pong_timeout=interval)
     peer = await server.wait_peer(0)
