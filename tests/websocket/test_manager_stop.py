@@ -22,9 +22,10 @@ from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest
+from tests.timing import MS, wait_until
 
-PROMPT = 1.0  # seconds: disconnect() must return within this from any state
-CLOSED = 1.0  # seconds the server may take to see the client's close
+PROMPT = 1000 * MS  # disconnect() must return within this from any state
+CLOSED = 1000 * MS  # what the server may take to see the client's close
 
 
 def sub(name: str, limit_id: str | None = None) -> WebSocketJSONRequest:
@@ -112,7 +113,7 @@ async def test_disconnect_while_connected_and_reading(
     peer = await server.wait_peer()
     await peer.wait_frames(1)
     reader = asyncio.create_task(ws.receive())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(10 * MS)  # the reader waits
     await timed_disconnect(ws)
     await closed(peer)
     assert await asyncio.wait_for(reader, CLOSED) is None
@@ -127,10 +128,8 @@ async def test_disconnect_mid_backoff(
     peer = await server.wait_peer()
     server.status = 429  # the redial is refused: the supervisor cools off for 60 s
     peer.abort()
-    async with asyncio.timeout(5):
-        while server.attempts < 2:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # asleep in the cool-off now
+    await wait_until(lambda: server.attempts >= 2, "the redial refused")
+    await asyncio.sleep(50 * MS)  # asleep in the cool-off now
     await timed_disconnect(ws)
     await closed(peer)
     assert server.live == []
@@ -164,7 +163,7 @@ async def test_disconnect_mid_replay_waiting_on_the_throttler(
     await first.wait_frames(1)
     first.abort()
     second = await server.wait_peer(1)
-    await asyncio.sleep(0.05)  # the replay waits ~60 s for the throttler
+    await asyncio.sleep(50 * MS)  # the replay waits ~60 s for the throttler
     assert second.received == []
     await timed_disconnect(ws)
     await closed(second)
@@ -180,10 +179,8 @@ async def test_disconnect_after_give_up_and_when_already_disconnected(
     peer = await server.wait_peer()
     server.status = 401  # fatal: the supervisor gives up on the redial
     peer.abort()
-    async with asyncio.timeout(5):
-        while server.attempts < 2:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: server.attempts >= 2, "the redial refused")
+    await asyncio.sleep(50 * MS)  # given up by now
     await timed_disconnect(ws)
     await timed_disconnect(ws)  # already disconnected: idempotent and prompt
     assert server.live == []
