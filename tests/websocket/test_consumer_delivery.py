@@ -22,6 +22,7 @@ from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.response import WebSocketResponse
 from tests.received import response
+from tests.timing import MS, wait_until
 
 TOTAL = 3000
 
@@ -73,9 +74,7 @@ async def manager(
 
 async def wait_queued(ws: WebSocketManager, count: int) -> None:
     """Until ``count`` messages are queued: the consumer then takes from a full backlog."""
-    async with asyncio.timeout(10):
-        while len(ws._queue) < count:
-            await asyncio.sleep(0.005)
+    await wait_until(lambda: len(ws._queue) >= count, f"{count} queued")
 
 
 async def test_breaking_out_and_resuming_loses_nothing(
@@ -161,7 +160,7 @@ async def test_a_second_waiting_consumer_raises_runtime_error(
 ) -> None:
     ws = await manager(session, server.url)
     first = asyncio.create_task(ws.receive())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(10 * MS)  # the first waits
     with pytest.raises(RuntimeError, match="one task at a time"):
         await ws.receive()
     peer = await server.wait_peer()
@@ -174,7 +173,7 @@ async def test_receive_reports_drops_in_order(
     numbering_server: ScriptedServer, session: aiohttp.ClientSession
 ) -> None:
     ws = await manager(session, numbering_server.url, max_queue=100, overflow="drop_oldest")
-    await asyncio.sleep(0.3)  # the burst overflows the queue while nobody reads
+    await asyncio.sleep(300 * MS)  # the burst overflows the queue while nobody reads
     first = await ws.receive(events=True)
     seen: list[Any] = [first]
     while len(seen) < 101:
