@@ -20,6 +20,7 @@ from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest, WebSocketRequest
+from tests.timing import MS, wait_until
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.05))
 
@@ -69,7 +70,7 @@ async def test_subscriptions_replayed_in_order_after_reconnect(
     second = await server.wait_peer(1)
     frames = await second.wait_frames(3)
     assert [json.loads(f)["params"] for f in frames] == [["a"], ["b"], ["c"]]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(50 * MS)  # a wrongful replay's chance to arrive
     assert len(second.received) == 3  # the plain send is not replayed
     await ws.disconnect()
     await factory.close()
@@ -229,11 +230,11 @@ async def test_disconnect_mid_backoff_is_prompt(
     first = await server.wait_peer()
     await first.ws.close(code=1008)  # cool-off: a 10 s wait before the next attempt
     await next_event(ws, Disconnected)
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(20 * MS)  # in the cool-off now
     started = time.monotonic()
     await ws.disconnect()
     elapsed = time.monotonic() - started
-    assert elapsed <= 0.1, f"disconnect took {elapsed * 1000:.1f} ms mid-backoff"
+    assert elapsed <= 100 * MS, f"disconnect took {elapsed * 1000:.1f} ms mid-backoff"
     assert server.attempts == 1
     await factory.close()
 
@@ -448,10 +449,11 @@ async def test_message_timeouts_do_not_pile_up_while_nobody_reads(
 
     ws = await manager(factory)
     await ws.connect(server.url, message_timeout=0.02)
-    await asyncio.sleep(0.3)  # about 15 timeouts pass unread
+    await asyncio.sleep(300 * MS)  # about 15 timeouts pass unread
     peer = await server.wait_peer()
     await peer.ws.send_str('"next"')
-    await asyncio.sleep(0.005)  # "next" is queued behind them (no timeout falls in between)
+    # "next" is queued behind Connected and the one timeout, however many fell meanwhile
+    await wait_until(lambda: len(ws._queue) == 3, '"next" queued')
     with pytest.raises(MessageTimeoutError):
         await ws.receive()
     response = await asyncio.wait_for(ws.receive(), 1)  # not a second queued timeout
