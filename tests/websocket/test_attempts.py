@@ -15,6 +15,7 @@ from networkpype.websocket._attempts import REDIAL, ROTATION, AttemptGate
 from networkpype.websocket._budget import AttemptBudget
 from networkpype.websocket._sharded_streams import dedup_rotations
 from networkpype.websocket.response import WebSocketResponse
+from tests.timing import MS
 
 
 class Clock:
@@ -42,7 +43,7 @@ async def test_a_redial_goes_before_a_rotation_that_waited_longer() -> None:
     rotation = asyncio.create_task(dial("rotation", ROTATION))
     await asyncio.sleep(0)
     redial = asyncio.create_task(dial("redial", REDIAL))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(10 * MS)  # its chance to pass, which it must not take
     assert not redial.done()
     assert order == ["first"]  # the one place is held until the outcome
     release.set()
@@ -51,7 +52,7 @@ async def test_a_redial_goes_before_a_rotation_that_waited_longer() -> None:
         while not rotation.done():
             clock.now += 100.0  # the place held after each outcome expires
             gate._notify()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(10 * MS)
     assert order == ["first", "redial", "rotation"]
 
 
@@ -94,7 +95,7 @@ async def test_a_rotation_whose_reason_went_is_cancelled_while_waiting() -> None
     waiting = asyncio.create_task(
         gate.attempt(ROTATION, cancelled=lambda: reason[0] if reason else None).__aenter__()
     )
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(10 * MS)  # its chance to pass, which it must not take
     assert not waiting.done()
     reason.append("shard1 was redialled meanwhile: it is new")
     with pytest.raises(ConnectAbortedError, match="redialled meanwhile"):

@@ -29,6 +29,7 @@ from networkpype.websocket.request import (
     WebSocketRequest,
 )
 from networkpype.websocket.response import WebSocketResponse
+from tests.timing import MS
 
 
 def throttler(*limits: RateLimit) -> AsyncThrottler:
@@ -299,7 +300,7 @@ async def test_disconnect_wakes_a_waiting_consumer(server: ScriptedServer) -> No
         return [m.data async for m in ws.iter_messages()]
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(10 * MS)  # the consumer waits
     await ws.disconnect()
     assert await asyncio.wait_for(task, 1.0) == []
     await factory.close()
@@ -348,6 +349,6 @@ async def test_an_abandoned_send_neither_goes_out_later_nor_blocks_the_next(
     await asyncio.wait_for(ws.send(WebSocketJSONRequest(payload={"n": 3})), 1)  # not held up
     peer = await server.wait_peer()
     await peer.wait_frames(2)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(50 * MS)  # the held-up frame's chance to arrive
     assert [json.loads(t)["n"] for t in peer.texts()] == [1, 3]
     await factory.close()

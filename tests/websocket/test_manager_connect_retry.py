@@ -26,6 +26,7 @@ from networkpype.testing.stall import stall_gate
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.request import WebSocketJSONRequest
+from tests.timing import MS
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ async def test_connect_with_retry_waits_for_a_server_that_starts_later(
     ws = await factory.get_ws_manager()
     port = free_port()
     connect = asyncio.create_task(ws.connect(f"ws://127.0.0.1:{port}/ws", retry=True))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(300 * MS)
     assert not connect.done()  # refused so far, and retried
     # The venue comes up on that port (a gate forwarding to the loopback server).
     async with stall_gate(target_port=server.port, port=port):
@@ -106,10 +107,10 @@ async def test_disconnect_while_connect_retries_is_prompt(
 ) -> None:
     ws = await factory.get_ws_manager()
     connect = asyncio.create_task(ws.connect(f"ws://127.0.0.1:{free_port()}/ws", retry=True))
-    await asyncio.sleep(0.3)  # between attempts (the default backoff)
+    await asyncio.sleep(300 * MS)  # between attempts (the default backoff)
     started = time.monotonic()
     await ws.disconnect()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1000 * MS
     with pytest.raises(ConnectAbortedError):
         await connect
     await factory.close()
