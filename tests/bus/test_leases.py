@@ -12,6 +12,7 @@ from networkpype.bus.leases import LeaseChange, LeaseKeeper, LeaseSettings
 from networkpype.bus.partitions import Slot
 from networkpype.bus.server import LocalNatsServer
 from networkpype.protocol.errors import ConfigurationError
+from tests.timing import MS
 
 SETTINGS = LeaseSettings(partitions=4, replicas=1, ttl=1.0, renew_interval=0.2, settle=0.3)
 
@@ -55,7 +56,7 @@ async def test_two_collectors_share_evenly_and_never_hold_a_slot_twice(
     b = await _keeper(nats_server, "b", SETTINGS)
     try:
         await _until(lambda: len(a.keeper.held) + len(b.keeper.held) == 4, 10)
-        await asyncio.sleep(0.6)  # a few more ticks: nothing moves
+        await asyncio.sleep(600 * MS)  # a few more ticks: nothing moves
         assert len(a.keeper.held) == len(b.keeper.held) == 2
         assert not set(a.keeper.held) & set(b.keeper.held)
         assert a.keeper.statistics().members == 2

@@ -17,6 +17,7 @@ from networkpype.bus._nats import StreamSettings, connect, ensure_stream
 from networkpype.bus.publisher import BusPublisher, DropNotice, PublishSettings
 from networkpype.bus.server import LocalNatsServer
 from networkpype.protocol.errors import BusUnavailableError
+from tests.timing import MS, wait_until
 
 STREAM = StreamSettings(name="T", prefix="md")
 
@@ -124,10 +125,9 @@ async def test_unreachable_nats_buffers_within_bound_and_reports_the_drops(
         running.publish(1)
         assert await running.publisher.flush(deadline=10.0)
         nats_server.stop()
-        for _ in range(100):  # until the client noticed
-            if not running.publisher.statistics().connected:
-                break
-            await asyncio.sleep(0.05)
+        publisher = running.publisher
+        noticed = "the client noticed"
+        await wait_until(lambda p=publisher: not p.statistics().connected, noticed, 5000 * MS)
         for seq in range(2, 302):
             running.publish(seq)
         stats = running.publisher.statistics()

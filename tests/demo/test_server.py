@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from networkpype.demo import DemoServer, DemoServerThread
+from tests.timing import wait_until
 
 TIMEOUT = 2.0  # seconds: generous upper bound for any single frame on loopback
 
@@ -127,7 +128,7 @@ async def test_ping_pong_echo_and_binary(
         await ws.send_bytes(b"\x00\xffbin")
         msg = await ws.receive(timeout=TIMEOUT)
         assert (msg.type, msg.data) == (aiohttp.WSMsgType.BINARY, b"\x00\xffbin")
-    await asyncio.sleep(0.05)  # let the server notice the close
+    await wait_until(lambda: server.statistics().connections_open == 0, "the close noticed")
     stats = server.statistics()
     assert stats.messages_received == {1: 6}
     assert server.messages_received == {1: 6}

@@ -22,8 +22,9 @@ from networkpype.testing import (
     Stall,
 )
 from networkpype.testing.scripted import ScriptedServer
+from tests.timing import MS, wait_until
 
-UNIT = 0.05  # seconds; every wait in this module is a small multiple of it
+UNIT = 50 * MS  # every wait in this module is a small multiple of it
 pytestmark = pytest.mark.timeout(10)
 QUICK_CLOSE = aiohttp.ClientWSTimeout(ws_close=UNIT)
 CLOSED_TYPES = (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR)
@@ -253,9 +254,14 @@ async def test_close_leaves_no_task_or_socket(echo_server: ScriptedServer) -> No
         assert proxy.connections == []
         await busy.close()
         await held.close()
-    async with asyncio.timeout(1):  # the client's and the server's sockets close on their own
-        while set(os.listdir("/proc/self/fd")) != fds_before or asyncio.all_tasks() - tasks_before:
-            await asyncio.sleep(0.005)
+    await wait_until(  # the client's and the server's sockets close on their own
+        lambda: (
+            set(os.listdir("/proc/self/fd")) == fds_before
+            and not asyncio.all_tasks() - tasks_before
+        ),
+        "no socket or task left",
+        timeout=1000 * MS,
+    )
 
 
 async def test_seeded_chaos_schedule_ends_healed(
@@ -273,7 +279,7 @@ async def test_seeded_chaos_schedule_ends_healed(
                 await ws.send_str("x")
                 await ws.receive()
         except (aiohttp.ClientError, TimeoutError):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(10 * MS)
     await player
     async with session.ws_connect(proxy.url_for("/ws")) as ws:
         assert await echo(ws, "healed") == "healed", schedule
@@ -282,9 +288,7 @@ async def test_seeded_chaos_schedule_ends_healed(
 async def test_apply_and_play_explicit_events(proxy: FaultProxy) -> None:
     await proxy.play(ChaosSchedule(5, [(UNIT, Stall()), (0.0, Latency(0.5))]))
     _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    async with asyncio.timeout(1):  # until the proxy has accepted it
-        while not proxy.connections:
-            await asyncio.sleep(0.001)
+    await wait_until(lambda: proxy.connections, "the proxy accepted it", timeout=1000 * MS)
     [info] = proxy.connections
     assert (info.latency_seconds, info.stalled) == (0.5, True)
     proxy.apply(Heal())

@@ -16,6 +16,7 @@ from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketBinaryRequest, WebSocketPlainTextRequest
 from networkpype.websocket.response import WebSocketResponse
 from tests.received import response
+from tests.timing import wait_until
 
 
 class Reversed:
@@ -76,9 +77,7 @@ def read_close(server: ScriptedServer) -> list[tuple[Any, Any, Any]]:
 
 
 async def wait_for(closes: list[Any]) -> list[Any]:
-    async with asyncio.timeout(2):
-        while not closes:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: closes, "a close")
     return closes
 
 
