@@ -50,7 +50,7 @@ from networkpype.supervisor.policy import RestartPolicy
 from networkpype.supervisor.supervisor import EscalationHandler
 from networkpype.websocket.options import ManagerOptions
 from networkpype.wire.connection import BinaryFrame, WebSocketConnection, close_reason
-from networkpype.wire.decoding import MessageDecoder
+from networkpype.wire.decoding import MessageDecoder, too_deep
 from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.wire.request import WebSocketRequest
 from networkpype.wire.response import WebSocketResponse
@@ -438,12 +438,12 @@ async def consume(
             if kind is bytes:
                 response = new(WebSocketResponse)
                 response.is_binary = False
-                if len(item) < below:
+                if len(item) < below or not too_deep(item):
                     try:
                         response.data = fast_decode(item)
                     except fast_errors:
                         response.data = decode_text(item)
-                else:  # long enough to nest too deep: the decoder checks
+                else:  # nested too deep: the decoder's answer (the text)
                     response.data = decode_text(item)
             elif kind is BinaryFrame:
                 response = WebSocketResponse(decode_binary(item.data), is_binary=True)
@@ -474,8 +474,8 @@ async def consume(
 def _fast_path(decoder: MessageDecoder) -> tuple[Callable[[bytes], Any], Any, int]:
     """What the consumer loops call for a text frame: a decoder may offer its raw msgspec
     call (``fast_path``), the errors after which ``decode_text()`` decides, and the payload
-    length from which ``decode_text()`` must (``fast_path_below``: it checks the nesting);
-    the common case then costs no Python call."""
+    length from which ``too_deep()`` must say no first (``fast_path_below``: longer payloads
+    may nest deeper than ``MAX_JSON_DEPTH``); the common case then costs no Python call."""
     fast_path = getattr(decoder, "fast_path", None)
     if fast_path is None:
         return decoder.decode_text, (), sys.maxsize
@@ -565,7 +565,7 @@ async def consume_batches(
                 if kind is bytes:
                     size = len(item)
                     room -= size
-                    if size < below:
+                    if size < below or not too_deep(item):
                         try:
                             append(fast_decode(item))
                         except fast_errors:

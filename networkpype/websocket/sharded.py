@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline
 from networkpype.protocol.errors import (
+    ConfigurationError,
     ConnectionClosedError,
     GaveUpError,
     NotConnectedError,
@@ -105,7 +106,14 @@ from networkpype.websocket._sharded_streams import (
     only_messages,
 )
 from networkpype.websocket.codec import BinanceCodec, Reply, TopicCodec
-from networkpype.websocket.manager import connection_options, consume, is_frame
+from networkpype.websocket.manager import (
+    DEFAULT_MAX_BATCH,
+    check_batch_consumer,
+    connection_options,
+    consume,
+    consume_batches,
+    is_frame,
+)
 from networkpype.websocket.options import ShardedOptions
 from networkpype.wire.connection import WebSocketConnection, check_ws_url
 from networkpype.wire.decoding import DecoderSpec, make_decoder
@@ -660,6 +668,21 @@ class ShardedWebSocketManager(Rotations):
             ),
             events,
         )
+
+    def iter_batches(
+        self, *, events: bool = False, max_batch: int = DEFAULT_MAX_BATCH
+    ) -> AsyncIterator[list[Any]]:
+        """Lists of decoded data from every shard (but what a ``stream()`` claims), as
+        ``WebSocketManager.iter_batches()`` yields them (see there). ``ConfigurationError``
+        with post-processors, and with ``dedup_key``: duplicates are removed one message
+        at a time (use ``iter_messages()``)."""
+        check_batch_consumer(self._post_processors, max_batch)
+        if self._dedup_key is not None:
+            raise ConfigurationError(
+                "iter_batches() does not remove a rotation's duplicates, and this manager "
+                "has a dedup_key: use iter_messages()"
+            )
+        return consume_batches(self._router.consumer_queue, self._decoder_spec, events, max_batch)
 
     def stream(
         self, topic: str, *, max_queue: int | None = None, overflow: Overflow | None = None

@@ -101,7 +101,7 @@ class JSONOrTextDecoder:
         self._decode = msgspec.json.Decoder().decode
         # For the consumer loop: the msgspec call itself, and the errors after which
         # decode_text() gives the answer (one Python call less per message), for payloads
-        # shorter than fast_path_below (longer ones may nest too deep: decode_text checks).
+        # shorter than fast_path_below or that too_deep() passes (decode_text() otherwise).
         self.fast_path = (self._decode, (msgspec.DecodeError, RecursionError))
         self.fast_path_below = CHECKED_FROM
 

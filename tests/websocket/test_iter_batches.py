@@ -13,9 +13,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from networkpype.demo.exchange import ExchangeSimulator
+from networkpype.factory import ConnectionManagersFactory
 from networkpype.protocol.errors import ConfigurationError
 from networkpype.protocol.events import Connected, MessagesDropped
 from networkpype.testing.scripted import ScriptedServer, scripted_server
+from networkpype.throttler.rate_limit import RateLimit
+from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import BATCH_BYTES, WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor
@@ -213,3 +217,44 @@ async def test_post_processors_and_bad_sizes_are_refused(
         with pytest.raises(ConfigurationError, match="max_batch"):
             plain.iter_batches(max_batch=bad)  # type: ignore[arg-type]
     await plain.disconnect()
+
+
+@pytest.fixture
+async def factory() -> AsyncIterator[ConnectionManagersFactory]:
+    factory = ConnectionManagersFactory(throttler=AsyncThrottler([RateLimit("default", 100, 1)]))
+    yield factory
+    await factory.close()
+
+
+async def test_a_sharded_manager_batches_every_shard_but_claimed_topics(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with ExchangeSimulator(rate=200.0) as sim:
+        ws = await factory.get_sharded_ws_manager(max_topics_per_connection=1)
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(["aaausdt@trade", "bbbusdt@trade"])
+        assert ws.connections == 2
+        seen: set[str] = set()
+        async with asyncio.timeout(10):
+            async for batch in ws.iter_batches():
+                seen.update(data["stream"] for data in batch if "stream" in data)
+                if len(seen) == 2:
+                    break
+        only_a = ws.stream("aaausdt@trade")  # the router takes over: what is left is b's
+        rest: list[str] = []
+        async with asyncio.timeout(10):
+            async for batch in ws.iter_batches():
+                rest.extend(data["stream"] for data in batch if "stream" in data)
+                if len(rest) >= 20:
+                    break
+        assert set(rest[-10:]) == {"bbbusdt@trade"}  # the first ones may predate the router
+        await anext(aiter(only_a))
+        await ws.disconnect()
+
+
+async def test_a_sharded_manager_with_a_dedup_key_refuses_batches(
+    factory: ConnectionManagersFactory,
+) -> None:
+    ws = await factory.get_sharded_ws_manager(dedup_key=lambda data: data.get("seq"))
+    with pytest.raises(ConfigurationError, match=r"dedup_key.*iter_messages"):
+        ws.iter_batches()
