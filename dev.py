@@ -89,7 +89,7 @@ def cmd_test_313(extra: list[str]) -> int:
     # suite takes 4.5 min without them, ~7.5 min in full; after the ~8 min of 3.11 the whole
     # command stays under 15 min. Not side by side: both suites would share the two cores
     # that the timing-sensitive tests (liveness, pacing, storms) need.
-    pytest = (PY_313, "-m", "pytest", "-m", "not long_form", *extra)
+    pytest: tuple[str | Path, ...] = (PY_313, "-m", "pytest", "-m", "not long_form", *extra)
     return _run(*pytest) or _run(PY_313, "tests/pykka_suite/run.py")
 
 
