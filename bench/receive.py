@@ -254,16 +254,27 @@ class Case:
 BASELINE = {"typed": "raw+Struct", "unchecked": "iter_messages"}  # the others: "raw"
 
 
+CASES = ("trade", "depth", "fanin")
+
+
+def _case_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values or any(v not in CASES for v in values):
+        raise argparse.ArgumentTypeError(f"cases are {', '.join(CASES)}, not {text!r}")
+    return values
+
+
 def cases(args: argparse.Namespace) -> list[tuple[Case, list[str]]]:
     one = ["raw", "iter_messages", "iter_batches", "fallback"]
     trade = max(1, args.messages)
     depth = max(1, args.messages // 4)  # ~8x the bytes: a run of about the same length
     fanin = max(1, args.messages // args.connections)
-    return [
-        (Case("trade", "trade", 1, trade), ["raw", "raw+Struct", *one[1:], "typed"]),
-        (Case("depth", "depth", 1, depth), [*one, "unchecked"]),
-        (Case(f"trade x{args.connections}", "trade", args.connections, fanin), one),
-    ]
+    every = {
+        "trade": (Case("trade", "trade", 1, trade), ["raw", "raw+Struct", *one[1:], "typed"]),
+        "depth": (Case("depth", "depth", 1, depth), [*one, "unchecked"]),
+        "fanin": (Case(f"trade x{args.connections}", "trade", args.connections, fanin), one),
+    }
+    return [every[name] for name in args.cases]
 
 
 async def bench(args: argparse.Namespace, base_url: str) -> list[Case]:
@@ -342,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 2,000 messages, 1 rep, 4 connections"
+    )
+    parser.add_argument(
+        "--cases",
+        type=_case_list,
+        default=list(CASES),
+        help="comma-separated cases: trade, depth, fanin (default: all three)",
     )
     parser.add_argument("--serve", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -707,10 +707,24 @@ class WebSocketConnection:
         seen = False  # data frames read since the last hand-over (intercepted ones too)
         while True:
             msg: Any = None
-            if buffer:
-                head = buffer[0][0][0]
-                if (head is _TEXT or head is _BINARY) and not (ws._closing or ws._closed):
-                    msg = await read()  # type: ignore[misc]
+            if buffer and not (ws._closing or ws._closed):
+                # Plain ASCII text frames, nearly all, are batched in this inner loop; any
+                # other frame at the head is taken below (a data frame) or left to
+                # receive() (the rest). Nothing here suspends: ws cannot start closing.
+                while buffer:
+                    head = buffer[0][0][0]
+                    if head is not _TEXT:
+                        if head is _BINARY:
+                            msg = await read()  # type: ignore[misc]
+                        break
+                    data = (await read())[1]  # type: ignore[misc]
+                    seen = True
+                    if data.isascii() and not (screen and data[where] in may_be):
+                        append(data)
+                        size += len(data)
+                        continue
+                    msg = (_TEXT, data)  # to be checked or screened below
+                    break
             if msg is None:
                 try:
                     if not seen:
