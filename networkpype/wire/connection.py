@@ -688,7 +688,10 @@ class WebSocketConnection:
         it out of the stream; with ``intercept_prefixes`` it sees only frames that start
         with one of them (tests in C, so data frames cost no call).
         """
-        ws = self._ensure_connected()
+        # Only disconnect() (or no connect()) makes this NotConnectedError, which the reader
+        # takes for "closed by us". A link that a send or a ping found broken before the
+        # reader started is read to its end, and the loss raised as every other loss is.
+        ws = self._ws if self._ws is not None else self._ensure_connected()
         screen = intercept is not None
         prefixes = intercept_prefixes or (b"",)  # none: every text frame is shown
         where, may_be = _screening_byte(tuple(prefixes))
