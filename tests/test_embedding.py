@@ -310,7 +310,7 @@ def test_errors_wait_for_room_like_messages_and_stop_stays_prompt(
     peer = scripted.run(lambda: scripted.server.wait_peer(0))
     for n in range(1, 11):  # one at a time: each is taken (and raises) on its own
         scripted.run(functools.partial(peer.ws.send_str, json.dumps({"n": n})))
-        wait_until_sync(lambda n=n: pype.statistics().messages_in >= n, timeout=QUICK)
+        wait_until_sync(lambda: pype.statistics().messages_in >= n, timeout=QUICK)  # noqa: B023
     # nobody reads: the consumer task waits for room
     wait_until_sync(lambda: pype.statistics().pending == 2, "2 pending", timeout=QUICK)
     started = time.monotonic()

@@ -126,8 +126,11 @@ async def test_unreachable_nats_buffers_within_bound_and_reports_the_drops(
         assert await running.publisher.flush(deadline=10.0)
         nats_server.stop()
         publisher = running.publisher
-        noticed = "the client noticed"
-        await wait_until(lambda p=publisher: not p.statistics().connected, noticed, 5000 * MS)
+        await wait_until(
+            lambda: not publisher.statistics().connected,  # noqa: B023 (awaited here)
+            "the client noticed",
+            timeout=5000 * MS,
+        )
         for seq in range(2, 302):
             running.publish(seq)
         stats = running.publisher.statistics()

@@ -126,10 +126,8 @@ async def test_reconnects_leak_no_fds_tasks_or_memory(rig: Rig) -> None:
         for _ in range(n):
             before = server.attempts
             proxy.reset_all()
-            await wait_until(
-                lambda before=before: (
-                    server.attempts > before and server.live and server.live[-1].received
-                ),
+            await wait_until(  # awaited within the iteration: `before` is this one's
+                lambda: server.attempts > before and server.live and server.live[-1].received,  # noqa: B023
                 "reconnected and replayed",
             )
 
