@@ -72,23 +72,49 @@ CHECKED_FROM = 2 * MAX_JSON_DEPTH + 2
 """Payloads shorter than this (bytes) cannot nest deeper than ``MAX_JSON_DEPTH`` (each level
 takes two brackets) and are not checked."""
 
-_OPENERS = bytes(range(256)).translate(None, b"[{")  # every byte but the two openers
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_NOT_MARKS = bytes(range(256)).translate(None, b'[]{}"')
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+_ROUNDS = 8  # levels peeled off by bytes.replace before the rest is counted
 _STEP = [0] * 256
-_STEP[ord("[")] = _STEP[ord("{")] = 1
-_STEP[ord("]")] = _STEP[ord("}")] = -1
+_STEP[ord("[")] = 1
+_STEP[ord("]")] = -1
 
 
 def too_deep(data: bytes) -> bool:
     """True when the JSON text ``data`` nests arrays and objects deeper than
     ``MAX_JSON_DEPTH``. The decoders call it for payloads of ``CHECKED_FROM`` bytes or more
-    only; one with no more opening brackets than the limit costs one C pass, and only past
-    that are strings skipped and the levels counted."""
-    if len(data.translate(None, _OPENERS)) <= MAX_JSON_DEPTH:
+    only. Cheap for what cannot be: a payload near that size with more other bytes than a
+    too-deep one could hold costs a C pass over a prefix, one with no more opening brackets
+    than the limit one C pass; only past that are strings skipped and levels counted."""
+    # Too deep takes CHECKED_FROM brackets, so at most `spare` other bytes: near that size a
+    # prefix with more settles it (a ~1 KB message: its first ~200 bytes).
+    spare = len(data) - CHECKED_FROM
+    if spare < CHECKED_FROM and len(data[: 2 * spare + 2].translate(None, b"[]{}")) > spare:
+        return False  # (four deleted bytes: translate's table is quick to make)
+    # The brackets ({} as []) and the quotes, in one C pass: with no more opening brackets
+    # than the limit (strings' included), not too deep.
+    marks = data.translate(_SQUARE, _NOT_MARKS)
+    if marks.count(b"[") <= MAX_JSON_DEPTH:
         return False
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_JSON_DEPTH
+    # Many brackets (an order book's levels). Without a backslash a quote only delimits a
+    # string, and each string's marks are "" unless it holds a bracket: once those pairs are
+    # gone, no quote is left unless one did (then the strings are cut out at the quotes).
+    # Then the innermost pairs are removed a level at a time, in C: a wide, shallow payload
+    # empties in a few rounds, and only what is left is counted level by level.
+    if b"\\" in data:
+        brackets = _STRING.sub(b"", data).translate(_SQUARE, _NOT_BRACKETS)
+    else:
+        brackets = marks.replace(b'""', b"")
+        if b'"' in brackets:
+            brackets = b"".join(data.split(b'"')[::2]).translate(_SQUARE, _NOT_BRACKETS)
+    for _ in range(_ROUNDS):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    levels = accumulate(map(_STEP.__getitem__, brackets))
+    return max(levels, default=0) > MAX_JSON_DEPTH - _ROUNDS
 
 
 class JSONOrTextDecoder:

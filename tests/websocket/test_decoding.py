@@ -80,3 +80,20 @@ def test_the_depth_check_counts_levels_not_brackets() -> None:
     escaped_quote = b'["\\"' + b"[" * 600 + b'"]'  # an escaped quote: the [ are in the string
     assert not too_deep(escaped_quote)
     assert too_deep(b'["\\"",' + nested(MAX_JSON_DEPTH + 1)[1:] + b"]")  # after the string
+
+
+def in_a_wide_list(items: bytes, inner: bytes) -> bytes:
+    """A list of ``items`` and then ``inner``: one level more than ``inner``."""
+    return b"[" + items + b"," + inner + b"]"
+
+
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain", "with-escapes"])
+def test_payloads_with_many_brackets_are_walked_exactly(escaped: bool) -> None:
+    key = b'"a\\"b"' if escaped else b'"ab"'  # with a backslash the strings are cut out
+    book = b"{" + key + b":[" + b",".join([b'["1.5","2"]'] * 2000) + b"]}"
+    assert not too_deep(book)  # 2,001 arrays, 3 levels
+    strings = b",".join([key, b'"[[[["', b'"]"'] + [b'"{"'] * 600)
+    levels = b",".join([b"[1]"] * 600)
+    for items in (strings, levels):  # brackets in strings count for nothing
+        assert not too_deep(in_a_wide_list(items, nested(MAX_JSON_DEPTH - 1)))
+        assert too_deep(in_a_wide_list(items, nested(MAX_JSON_DEPTH)))
