@@ -427,7 +427,8 @@ async def consume(
         items = queue.items
         popleft = items.popleft
         # The queued items are taken without asking queue_of() again, until there are none
-        # or the queue is handed over (``moved``: a sharded manager's router takes it).
+        # or the queue is handed over (``moved``: a sharded manager's router takes it; the
+        # router itself reads on).
         while items:
             if queue.taking:
                 raise _second_reader()
@@ -453,7 +454,7 @@ async def consume(
                 event = _not_data(item, queue)  # raises a queued error
                 if events and event is not None:
                     yield event
-                if queue.moved:
+                if queue.moved and queue_of() is not queue:
                     break
                 continue
             if processors:
@@ -467,7 +468,7 @@ async def consume(
                 finally:
                     queue.taking = False
             yield response
-            if queue.moved:
+            if queue.moved and queue_of() is not queue:
                 break
 
 
