@@ -231,9 +231,11 @@ def unchecked_decoder() -> Any:
     """The default JSON decoder without its nesting check: msgspec for every payload."""
     from networkpype.wire.decoding import JSONOrTextDecoder
 
-    decoder = JSONOrTextDecoder()
-    decoder.fast_path_below = sys.maxsize
-    return decoder
+    class Unchecked(JSONOrTextDecoder):
+        __slots__ = ()
+        fast_path_below = sys.maxsize  # the base has it as a property: never checked
+
+    return Unchecked()
 
 
 # -- the driver -------------------------------------------------------------------------------

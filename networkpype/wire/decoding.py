@@ -13,8 +13,9 @@ Three decoders ship, chosen per connection and per manager with ``decoder=``:
 
 JSON nested deeper than :data:`MAX_JSON_DEPTH` (arrays and objects inside each other) is
 not parsed: the frame is delivered as its ``str``, by both JSON decoders, on every Python
-version (msgspec's own limit is the interpreter's stack: about 1,000 levels on Python 3.11,
-about 10,000 on 3.13).
+version (msgspec's own limit is the interpreter's: on 3.11 its recursion limit, 1,000 less
+the caller's stack, which the decoders lift for a frame within the limit; about 10,000
+levels on 3.13, where a long payload is checked before it is parsed).
 
 Frames reach decoders as the raw ``bytes`` of a text frame, which spares a ``str`` copy for
 JSON. They are valid UTF-8: the connection checked them, and failed the connection with 1007
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from itertools import accumulate
 from typing import Any, Protocol, TypeAlias, TypeVar
 
@@ -40,6 +42,7 @@ __all__ = [
     "MessageDecoder",
     "RawDecoder",
     "TypedDecoder",
+    "check_from",
     "make_decoder",
     "too_deep",
 ]
@@ -62,15 +65,42 @@ def _text(data: bytes) -> str:
     return data.decode()
 
 
-MAX_JSON_DEPTH = 512
+MAX_JSON_DEPTH = 1000
 """Deepest nesting of JSON arrays and objects that the JSON decoders parse; a text frame
-nested deeper is delivered as its ``str``. Well below what msgspec manages on any Python
-(about 900 levels on 3.11 under a typical call stack), so the limit is the library's, the
-same everywhere."""
+nested deeper is delivered as its ``str``, on every Python version."""
 
 CHECKED_FROM = 2 * MAX_JSON_DEPTH + 2
 """Payloads shorter than this (bytes) cannot nest deeper than ``MAX_JSON_DEPTH`` (each level
 takes two brackets) and are not checked."""
+
+_LIMIT_BOUNDS_MSGSPEC = sys.version_info < (3, 12)
+"""Before 3.12, C code's nesting counts against the interpreter's recursion limit: msgspec
+raises ``RecursionError`` past it, so while that limit is at most ``MAX_JSON_DEPTH``
+whatever it parses is within the limit. From 3.12 C recursion has a bound of its own (about
+10,000 levels)."""
+
+
+def check_from() -> int:
+    """The payload length from which a frame msgspec parses may nest deeper than
+    ``MAX_JSON_DEPTH``, so ``too_deep()`` must say no first: ``CHECKED_FROM``, or never on
+    Python 3.11 under a recursion limit of at most ``MAX_JSON_DEPTH`` (the default 1,000),
+    where nothing is checked. The consumer loops ask once per iterator."""
+    if _LIMIT_BOUNDS_MSGSPEC and sys.getrecursionlimit() <= MAX_JSON_DEPTH:
+        return sys.maxsize
+    return CHECKED_FROM
+
+
+def _parse_within_limit(decode: Any, data: bytes) -> Any:
+    """``decode(data)`` for a payload known to nest at most ``MAX_JSON_DEPTH`` levels that
+    raised ``RecursionError`` (Python 3.11: the recursion limit less the caller's stack is
+    below ``MAX_JSON_DEPTH``): again, the limit raised by ``MAX_JSON_DEPTH`` meanwhile."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + MAX_JSON_DEPTH)
+    try:
+        return decode(data)
+    finally:
+        sys.setrecursionlimit(limit)
+
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
@@ -121,7 +151,7 @@ class JSONOrTextDecoder:
     """The seed's decoding: JSON text → parsed value, other text → ``str``, binary → bytes;
     JSON nested deeper than ``MAX_JSON_DEPTH`` → ``str``."""
 
-    __slots__ = ("_decode", "fast_path", "fast_path_below")
+    __slots__ = ("_decode", "fast_path")
 
     def __init__(self) -> None:
         self._decode = msgspec.json.Decoder().decode
@@ -129,15 +159,24 @@ class JSONOrTextDecoder:
         # decode_text() gives the answer (one Python call less per message), for payloads
         # shorter than fast_path_below or that too_deep() passes (decode_text() otherwise).
         self.fast_path = (self._decode, (msgspec.DecodeError, RecursionError))
-        self.fast_path_below = CHECKED_FROM
+
+    @property
+    def fast_path_below(self) -> int:
+        """See :func:`check_from`."""
+        return check_from()
 
     def decode_text(self, data: bytes) -> Any:
         if len(data) >= CHECKED_FROM and too_deep(data):
             return _text(data)
         try:
             return self._decode(data)
-        except (msgspec.DecodeError, RecursionError):  # not JSON, or nested too deep to parse
+        except msgspec.DecodeError:  # not JSON
             return _text(data)
+        except RecursionError:  # within the limit (checked above, or too short to pass it)
+            try:
+                return _parse_within_limit(self._decode, data)
+            except (msgspec.DecodeError, RecursionError):
+                return _text(data)
 
     def decode_binary(self, data: bytes) -> Any:
         return data
@@ -158,7 +197,7 @@ class RawDecoder:
 class TypedDecoder:
     """Text decoded by msgspec straight into ``type``; a mismatch is delivered as ``str``."""
 
-    __slots__ = ("_decode", "fast_path", "fast_path_below", "type")
+    __slots__ = ("_decode", "fast_path", "type")
 
     def __init__(self, type: Any) -> None:
         decoder = type if isinstance(type, msgspec.json.Decoder) else msgspec.json.Decoder(type)
@@ -167,14 +206,21 @@ class TypedDecoder:
         # As JSONOrTextDecoder's: the consumer loop calls msgspec itself, and decode_text()
         # only for a frame that raised one of these (it logs and gives the text).
         self.fast_path = (self._decode, (msgspec.DecodeError, RecursionError))
-        self.fast_path_below = CHECKED_FROM
+
+    @property
+    def fast_path_below(self) -> int:
+        """See :func:`check_from`."""
+        return check_from()
 
     def decode_text(self, data: bytes) -> Any:
         if len(data) >= CHECKED_FROM and too_deep(data):
             logger.debug("frame nests deeper than %d levels; delivered as text", MAX_JSON_DEPTH)
             return _text(data)
         try:
-            return self._decode(data)
+            try:
+                return self._decode(data)
+            except RecursionError:  # within the limit: see JSONOrTextDecoder.decode_text
+                return _parse_within_limit(self._decode, data)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             logger.debug("frame does not match %r (%s); delivered as text", self.type, exc)
             return _text(data)

@@ -4,6 +4,10 @@ text, whatever the interpreter's own limit."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -12,6 +16,7 @@ from networkpype.wire.decoding import (
     MAX_JSON_DEPTH,
     JSONOrTextDecoder,
     TypedDecoder,
+    check_from,
     too_deep,
 )
 
@@ -23,6 +28,26 @@ class Trade(msgspec.Struct, frozen=True):
 
 def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
+
+
+def same(a: Any, b: Any) -> bool:
+    """``a == b`` without recursion (a thousand nested lists exceed Python's own limit)."""
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y, strict=True))
+        elif isinstance(x, dict):
+            if x.keys() != y.keys():
+                return False
+            pending.extend((x[k], y[k]) for k in x)
+        elif x != y:
+            return False
+    return True
 
 
 FRAMES = [
@@ -46,7 +71,7 @@ def test_fast_path_then_decode_text_gives_what_decode_text_gives(decoder: object
             value = fast(frame)
         except errors:
             value = decoder.decode_text(frame)  # type: ignore[attr-defined]
-        assert value == decoder.decode_text(frame)  # type: ignore[attr-defined]
+        assert same(value, decoder.decode_text(frame))  # type: ignore[attr-defined]
 
 
 def test_typed_decoder_offers_a_fast_path_of_its_own_msgspec_call() -> None:
@@ -77,7 +102,7 @@ def test_the_depth_check_counts_levels_not_brackets() -> None:
     assert not too_deep(wide)
     in_a_string = b'["' + b"[" * 3000 + b'"]'
     assert not too_deep(in_a_string)
-    escaped_quote = b'["\\"' + b"[" * 600 + b'"]'  # an escaped quote: the [ are in the string
+    escaped_quote = b'["\\"' + b"[" * 1200 + b'"]'  # an escaped quote: the [ are in the string
     assert not too_deep(escaped_quote)
     assert too_deep(b'["\\"",' + nested(MAX_JSON_DEPTH + 1)[1:] + b"]")  # after the string
 
@@ -92,8 +117,41 @@ def test_payloads_with_many_brackets_are_walked_exactly(escaped: bool) -> None:
     key = b'"a\\"b"' if escaped else b'"ab"'  # with a backslash the strings are cut out
     book = b"{" + key + b":[" + b",".join([b'["1.5","2"]'] * 2000) + b"]}"
     assert not too_deep(book)  # 2,001 arrays, 3 levels
-    strings = b",".join([key, b'"[[[["', b'"]"'] + [b'"{"'] * 600)
-    levels = b",".join([b"[1]"] * 600)
+    strings = b",".join([key, b'"[[[["', b'"]"'] + [b'"{"'] * 1200)
+    levels = b",".join([b"[1]"] * 1200)
     for items in (strings, levels):  # brackets in strings count for nothing
         assert not too_deep(in_a_wide_list(items, nested(MAX_JSON_DEPTH - 1)))
         assert too_deep(in_a_wide_list(items, nested(MAX_JSON_DEPTH)))
+
+
+def at_stack_depth(frames: int, call: Callable[[], Any]) -> Any:
+    """``call()`` from ``frames`` Python frames deeper than here."""
+    return call() if frames == 0 else at_stack_depth(frames - 1, call)
+
+
+@pytest.mark.parametrize("decoder", [JSONOrTextDecoder(), TypedDecoder(list[Any])])
+def test_the_limit_holds_whatever_the_callers_stack(decoder: Any) -> None:
+    # On 3.11 msgspec's nesting counts against the recursion limit, less the stack below it:
+    # a frame within MAX_JSON_DEPTH is parsed all the same (the decoder lifts the limit).
+    deepest = nested(MAX_JSON_DEPTH)
+    value = at_stack_depth(400, lambda: decoder.decode_text(deepest))
+    assert isinstance(value, list)
+    assert decoder.decode_text(nested(MAX_JSON_DEPTH + 1)) == nested(MAX_JSON_DEPTH + 1).decode()
+
+
+@pytest.fixture
+def recursion_limit() -> Iterator[Callable[[int], None]]:
+    before = sys.getrecursionlimit()
+    yield sys.setrecursionlimit
+    sys.setrecursionlimit(before)
+
+
+def test_long_payloads_are_checked_only_where_msgspec_could_nest_deeper(
+    recursion_limit: Callable[[int], None],
+) -> None:
+    decoder = JSONOrTextDecoder()
+    bounded_by_the_limit = sys.version_info < (3, 12)
+    assert check_from() == (sys.maxsize if bounded_by_the_limit else CHECKED_FROM)
+    recursion_limit(10 * MAX_JSON_DEPTH)  # msgspec now parses 2,000 levels on 3.11 too
+    assert check_from() == CHECKED_FROM == decoder.fast_path_below
+    assert decoder.decode_text(nested(2000)) == nested(2000).decode()
