@@ -52,6 +52,7 @@ from networkpype.protocol.errors import (
 )
 from networkpype.protocol.options import DEFAULT_COMPRESS, compress_window_bits
 from networkpype.protocol.redaction import redact_url
+from networkpype.wire._hook import WAKE, FrameHook, install
 from networkpype.wire._redaction import public_cause
 from networkpype.wire.decoding import DecoderSpec, MessageDecoder, make_decoder
 from networkpype.wire.pacing import FramePacer
@@ -348,6 +349,7 @@ class WebSocketConnection:
         "_decoder",
         "_display_url",
         "_handshake_timeout",
+        "_hook",
         "_last_control_at",
         "_last_data_at",
         "_max_msg_size",
@@ -370,6 +372,11 @@ class WebSocketConnection:
     the installed aiohttp passes the self-check (docs/performance.md); False: ``receive()``
     only, for every connection connected from then on (the benchmark's fallback figure)."""
 
+    hook_allowed: ClassVar[bool] = True
+    """With the fast path, data frames go from aiohttp's parser straight into one batch per
+    socket read (``networkpype.wire._hook``) when the self-check allows it; False: the
+    fast path takes them from aiohttp's queue, for connections connected from then on."""
+
     def __init__(
         self,
         aiohttp_client_session: aiohttp.ClientSession,
@@ -387,6 +394,8 @@ class WebSocketConnection:
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         # pump's fast path: aiohttp's queue of parsed frames and its read(), or None.
         self._parsed: tuple[deque[Any], Callable[[], Awaitable[Any]]] | None = None
+        # pump's hook on aiohttp's parser (the fast path's own), or None.
+        self._hook: FrameHook | None = None
         self._connected = False
         self._message_timeout: float | None = None
         self.opened_at = 0.0  # monotonic time of the last successful connect()
@@ -435,6 +444,13 @@ class WebSocketConnection:
         aiohttp passed the self-check at ``connect()``), False when it reads with the public
         ``receive()``, one await per frame."""
         return self._parsed is not None
+
+    @property
+    def hooked(self) -> bool:
+        """True when data frames go from aiohttp's parser straight into one batch per
+        socket read (the hook passed its self-check at ``connect()``); always with
+        ``fast_path``. ``pump`` uses it when there is no ``message_timeout``."""
+        return self._hook is not None
 
     @property
     def last_data_monotonic(self) -> float:
@@ -511,6 +527,15 @@ class WebSocketConnection:
             raise failure
         self._ws = ws
         self._parsed = _parsed_frames(ws) if self.fast_path_allowed else None
+        self._hook = None
+        if self._parsed is not None and self.hook_allowed:
+            self._hook = install(
+                ws, self._max_msg_size, lambda: ws._closing or ws._closed, BinaryFrame
+            )
+            if self._hook is not None:
+                self._parsed = _parsed_frames(ws)  # the new queue's
+                if self._parsed is None:
+                    self._hook = None  # left unattached: it passes every frame on
         self._url = ws_url
         self._display_url = redact_url(ws_url)
         self.opened_at = time.monotonic()
@@ -692,11 +717,8 @@ class WebSocketConnection:
         # takes for "closed by us". A link that a send or a ping found broken before the
         # reader started is read to its end, and the loss raised as every other loss is.
         ws = self._ws if self._ws is not None else self._ensure_connected()
-        screen = intercept is not None
         prefixes = intercept_prefixes or (b"",)  # none: every text frame is shown
-        where, may_be = _screening_byte(tuple(prefixes))
         timeout = self._message_timeout
-        receive = ws.receive
         if offer_many is None:
             offer_many = _one_by_one(offer)
         # The fast path: frames aiohttp has parsed already are taken with its queue's own
@@ -704,6 +726,37 @@ class WebSocketConnection:
         # frame of receive() each. Only data frames, and only while receive() would hand
         # them out itself (not closing): everything else goes through receive() as before.
         buffer, read = self._parsed or (None, None)
+        # The hook (data frames batched per socket read as aiohttp parses them) is
+        # attached once aiohttp's queue holds no frame; not with a message_timeout (data
+        # frames would not reach receive(), whose timer measures the wait).
+        hook = self._hook if buffer is not None and timeout is None else None
+        try:
+            await self._pump(
+                ws, hook, buffer, read, offer_many, put, on_timeout, intercept, prefixes
+            )
+        finally:
+            if hook is not None and hook.attached:
+                counted, counted_bytes = hook.detach()  # left in aiohttp's queue
+                self.messages_in -= counted
+                self.bytes_in -= counted_bytes
+
+    async def _pump(
+        self,
+        ws: aiohttp.ClientWebSocketResponse[bool],
+        hook: FrameHook | None,
+        buffer: deque[Any] | None,
+        read: Callable[[], Awaitable[Any]] | None,
+        offer_many: Callable[[list[bytes | BinaryFrame]], int],
+        put: Callable[[bytes | BinaryFrame], Awaitable[None]],
+        on_timeout: Callable[[MessageTimeoutError], None],
+        intercept: Callable[[bytes], bool] | None,
+        prefixes: tuple[bytes, ...],
+    ) -> None:
+        """``pump``'s loop (see there)."""
+        screen = intercept is not None
+        where, may_be = _screening_byte(tuple(prefixes))
+        timeout = self._message_timeout
+        receive = ws.receive
         batch: list[bytes | BinaryFrame] = []
         append = batch.append
         size = 0  # bytes in batch
@@ -730,12 +783,29 @@ class WebSocketConnection:
                     break
             if msg is None:
                 try:
-                    if not seen:
-                        msg = await receive(timeout)
-                    elif buffer is not None or timeout is not None:  # the batch ends here
-                        await self._hand_over(batch, size, offer_many, put)
+                    if seen and (buffer is not None or timeout is not None):
+                        await self._hand_over(batch, size, offer_many, put)  # batch ends
                         size, seen = 0, False
+                    if not seen:
+                        if (
+                            hook is not None
+                            and not hook.attached
+                            and not buffer
+                            and not (ws._closing or ws._closed)
+                        ):
+                            # Nothing parsed is waiting and nothing suspends until the
+                            # wait: the parser's next data frames are the stream's next.
+                            hook.attach(
+                                self._account, offer_many, intercept, (where, may_be, prefixes)
+                            )
                         msg = await receive(timeout)
+                        if hook is not None and hook.attached:
+                            # The hook's frames came first: handed over before this
+                            # message is handled (a close, an error, a diverted frame).
+                            hook.flush()
+                            await hook.drain(put)
+                        if msg is WAKE:
+                            continue
                     else:
                         # The public path: a batch is what receive() returns without
                         # waiting. Its coroutine is started by hand; when it would wait, the
@@ -798,6 +868,12 @@ class WebSocketConnection:
         offered at once, the rest awaited frame by frame; ``batch`` is emptied."""
         for frame in self._offer_batch(batch, size, offer_many):
             await put(frame)
+
+    def _account(self, count: int, size: int) -> None:
+        """The hook's stamp and counters of a batch of ``count`` frames, ``size`` bytes."""
+        self._last_data_at = time.monotonic()
+        self.messages_in += count
+        self.bytes_in += size
 
     def _offer_batch(
         self,
