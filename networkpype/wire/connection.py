@@ -528,7 +528,9 @@ class WebSocketConnection:
         self._ws = ws
         self._parsed = _parsed_frames(ws) if self.fast_path_allowed else None
         self._hook = None
-        if self._parsed is not None and self.hook_allowed:
+        # Not with a message_timeout: pump would not attach it (see there), and an
+        # unattached hook costs a Python call per frame.
+        if self._parsed is not None and self.hook_allowed and message_timeout is None:
             self._hook = install(
                 ws, self._max_msg_size, lambda: ws._closing or ws._closed, BinaryFrame
             )

@@ -35,11 +35,12 @@ async def _parsed(conn: WebSocketConnection, peer: Peer, count: int) -> None:
 
 
 async def test_the_installed_aiohttp_passes_the_self_check(
-    server: ScriptedServer, session: aiohttp.ClientSession, fast: bool
+    server: ScriptedServer, session: aiohttp.ClientSession, fast: bool, hooked: bool
 ) -> None:
     conn = WebSocketConnection(session)
     await conn.connect(server.url)
     assert conn.fast_path is fast
+    assert conn.hooked is hooked
     assert not _queue_layout_ok(dict)  # a structure without the layout: the public path
     await conn.disconnect()
 

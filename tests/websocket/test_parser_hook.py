@@ -17,7 +17,7 @@ from networkpype.protocol.errors import (
     ProtocolViolationError,
 )
 from networkpype.testing.scripted import Peer, ScriptedServer
-from networkpype.wire._hook import hook_layout_ok
+from networkpype.wire._hook import hook_layout_ok, install
 from networkpype.wire.connection import BinaryFrame, WebSocketConnection
 
 _TEXT = aiohttp.WSMsgType.TEXT
@@ -60,6 +60,25 @@ async def test_the_installed_aiohttp_takes_the_hook(
     finally:
         WebSocketConnection.hook_allowed = True
         await conn.disconnect()
+
+
+async def test_no_hook_for_a_parser_that_has_parsed_bytes(
+    server: ScriptedServer, session: aiohttp.ClientSession
+) -> None:
+    WebSocketConnection.hook_allowed = False
+    try:
+        conn = WebSocketConnection(session)
+        await conn.connect(server.url)
+    finally:
+        WebSocketConnection.hook_allowed = True
+    ws = conn._ws
+    assert ws is not None
+    queue = ws._reader
+    parser = queue._protocol._payload_parser  # type: ignore[attr-defined]
+    parser.feed_data(b"\x81\x05he")  # half a frame, as if it came with the handshake
+    assert install(ws, conn._max_msg_size, lambda: False, BinaryFrame) is None
+    assert ws._reader is queue and queue._protocol._payload_parser is parser  # type: ignore[attr-defined]
+    await conn.disconnect()
 
 
 async def test_a_stream_keeps_its_order_control_frames_and_counts(
