@@ -147,10 +147,11 @@ def cmd_cluster(extra: list[str]) -> int:
     return full or standby
 
 
-# The reader's fast path reads frames where aiohttp's parser queued them (a self-check at
-# connect time, the public receive() otherwise: docs/performance.md), so the wire tests run on
-# the lowest aiohttp that pyproject.toml allows and on the newest release it allows, each in a
-# venv of its own made once and reused (the newest is looked up again at every run).
+# The reader's fast path reads frames where aiohttp's parser queued them, or hooks the parser
+# itself (self-checks at connect time, the public receive() otherwise: docs/performance.md),
+# so the wire tests run on the lowest aiohttp that pyproject.toml allows and on the newest
+# release it allows, each in a venv of its own made once and reused (the newest is looked up
+# again at every run).
 AIOHTTP_LOWEST = "3.14.0"  # keep equal to the lower bound in pyproject.toml
 WIRE_TESTS = [
     "tests/websocket/test_fast_path.py",
@@ -159,6 +160,7 @@ WIRE_TESTS = [
     "tests/websocket/test_compression.py",
     "tests/websocket/test_iter_batches.py",
     "tests/websocket/test_consumer_delivery.py",
+    "tests/websocket/test_parser_hook.py",
 ]
 
 
