@@ -115,7 +115,7 @@ class FrameHook:
         self._intercept: Callable[[bytes], bool] | None = None
         self._screen: tuple[slice, frozenset[bytes], tuple[bytes, ...]] | None = None
         self.attached = False
-        self.pending: deque[Any] = deque()  # refused frames, oldest first
+        self.pending: list[Any] = []  # refused frames, oldest first (an empty deque: 760 B)
 
     def attach(
         self,
@@ -255,9 +255,13 @@ class FrameHook:
         cancelled reader leaves it there)."""
         self._woken = False
         pending = self.pending
-        while pending:
-            await put(pending[0])
-            pending.popleft()
+        done = 0
+        try:
+            while done < len(pending):  # a flush meanwhile appends behind
+                await put(pending[done])
+                done += 1
+        finally:
+            del pending[:done]
         self._resume()
 
 
