@@ -161,6 +161,7 @@ WIRE_TESTS = [
     "tests/websocket/test_iter_batches.py",
     "tests/websocket/test_consumer_delivery.py",
     "tests/websocket/test_parser_hook.py",
+    "tests/websocket/test_public_reads.py",
 ]
 
 

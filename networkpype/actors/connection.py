@@ -333,6 +333,7 @@ class ConnectionActor(AsyncioActor):
                 self._intercept,
                 self._intercept_prefixes or (),
                 self._sink.offer_many,
+                self._sink.when_room,
             )
         except NotConnectedError:
             return  # closed by us between two frames

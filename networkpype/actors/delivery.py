@@ -176,6 +176,23 @@ class DeliveryQueue(Generic[T]):
             self._wake_getter()
         return len(batch)
 
+    def when_room(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once, from the loop, when a consumer makes room (as a producer
+        waiting in ``put()`` would be woken, in turn with them); returns a function that
+        withdraws the request (the callback then never runs)."""
+        waiter = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(lambda done: None if done.cancelled() else callback())
+        if self.putters is None:
+            self.putters = deque()
+        self.putters.append(waiter)
+
+        def withdraw() -> None:
+            if self.putters is not None and waiter in self.putters:
+                self.putters.remove(waiter)
+            waiter.cancel()
+
+        return withdraw
+
     def _overflow_item(self, item: T) -> bool:
         items = self.items
         if self._overflow == "drop_oldest":

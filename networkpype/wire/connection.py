@@ -53,6 +53,7 @@ from networkpype.protocol.errors import (
 from networkpype.protocol.options import DEFAULT_COMPRESS, compress_window_bits
 from networkpype.protocol.redaction import redact_url
 from networkpype.wire._hook import WAKE, FrameHook, install
+from networkpype.wire._reads import PublicReads, WhenRoom
 from networkpype.wire._redaction import public_cause
 from networkpype.wire.decoding import DecoderSpec, MessageDecoder, make_decoder
 from networkpype.wire.pacing import FramePacer
@@ -329,6 +330,10 @@ class BinaryFrame:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+
+    def __len__(self) -> int:
+        """The payload's length in bytes."""
+        return len(self.data)
 
 
 class WebSocketConnection:
@@ -692,6 +697,7 @@ class WebSocketConnection:
         intercept: Callable[[bytes], bool] | None = None,
         intercept_prefixes: tuple[bytes, ...] = (),
         offer_many: Callable[[list[bytes | BinaryFrame]], int] | None = None,
+        when_room: WhenRoom | None = None,
     ) -> None:
         """Read data frames until the connection ends, undecoded: the payload ``bytes`` of a
         text frame, or a :class:`BinaryFrame`. They are handed on in batches, in order:
@@ -703,6 +709,10 @@ class WebSocketConnection:
         ``message_timeout``); it is handed on before the reader waits for more, before a
         control frame is handled and before a non-ASCII frame is checked.
         ``last_data_monotonic``, ``messages_in`` and ``bytes_in`` are updated once per batch.
+        With the hook on aiohttp's parser (``hooked``) a batch is one socket read's data
+        frames, handed on as it is parsed. ``when_room(callback)`` (the delivery queue's)
+        lets the public path hand on one batch per socket read too, refused frames as the
+        consumer makes room (``networkpype.wire._reads``).
 
         Frames are decoded by the consumer (``decode``) as it takes them, not here: a queue of
         undecoded payloads holds no objects the garbage collector must scan, while thousands
@@ -732,6 +742,13 @@ class WebSocketConnection:
         # attached once aiohttp's queue holds no frame; not with a message_timeout (data
         # frames would not reach receive(), whose timer measures the wait).
         hook = self._hook if buffer is not None and timeout is None else None
+        if buffer is None and timeout is None and when_room is not None:
+            reads = PublicReads(self._account, offer_many, when_room)
+            try:
+                await self._pump_public(ws, reads, put, intercept, prefixes)
+            finally:
+                reads.close()
+            return
         try:
             await self._pump(
                 ws, hook, buffer, read, offer_many, put, on_timeout, intercept, prefixes
@@ -741,6 +758,52 @@ class WebSocketConnection:
                 counted, counted_bytes = hook.detach()  # left in aiohttp's queue
                 self.messages_in -= counted
                 self.bytes_in -= counted_bytes
+
+    async def _pump_public(
+        self,
+        ws: aiohttp.ClientWebSocketResponse[bool],
+        reads: PublicReads,
+        put: Callable[[bytes | BinaryFrame], Awaitable[None]],
+        intercept: Callable[[bytes], bool] | None,
+        prefixes: tuple[bytes, ...],
+    ) -> None:
+        """``pump``'s loop on the public path with ``when_room``: one ``receive()`` per
+        frame, one batch per socket read (``networkpype.wire._reads``)."""
+        screen = intercept is not None
+        where, may_be = _screening_byte(tuple(prefixes))
+        receive = ws.receive
+        append = reads.batch.append
+        while True:
+            msg: Any = await receive()
+            if reads.stalled:  # refused frames wait: put them before reading on
+                await reads.drain(put)
+            kind = msg[0]
+            if kind is _TEXT:
+                data = msg[1]
+                if not data.isascii():  # ASCII is valid UTF-8: most frames stop here
+                    await reads.drain(put)  # those before it
+                    await self._check_text(ws, data)
+                if not reads.scheduled:
+                    reads.schedule()
+                if (
+                    screen
+                    and data[where] in may_be
+                    and data.startswith(prefixes)
+                    and intercept(data)  # type: ignore[misc]
+                ):
+                    reads.seen = True
+                    continue
+                append(data)
+            elif kind is _BINARY:
+                if not reads.scheduled:
+                    reads.schedule()
+                append(BinaryFrame(msg[1]))
+            else:
+                await reads.drain(put)  # handed on before a close could end it
+                self._last_control_at = time.monotonic()
+                if await self._control_frame(ws, msg):
+                    continue
+                return
 
     async def _pump(
         self,

@@ -116,7 +116,7 @@ async def test_backpressure_is_counted_in_messages_and_nothing_is_lost(
     await _parsed(conn, peer, total)
     queue: DeliveryQueue[bytes | BinaryFrame] = DeliveryQueue(5)
     task = asyncio.create_task(
-        conn.pump(queue.offer, queue.put, _on_timeout, None, (), queue.offer_many)
+        conn.pump(queue.offer, queue.put, _on_timeout, None, (), queue.offer_many, queue.when_room)
     )
     got: list[bytes | BinaryFrame] = []
     most = 0
@@ -147,7 +147,9 @@ async def test_invalid_utf8_in_a_burst_delivers_what_came_before_and_nothing_aft
     queue: DeliveryQueue[bytes | BinaryFrame] = DeliveryQueue(1000)
     with pytest.raises(ProtocolViolationError) as info:
         async with asyncio.timeout(5):
-            await conn.pump(queue.offer, queue.put, _on_timeout, None, (), queue.offer_many)
+            await conn.pump(
+                queue.offer, queue.put, _on_timeout, None, (), queue.offer_many, queue.when_room
+            )
     assert info.value.code == 1007
     assert list(queue.items) == [str(n).encode() for n in range(20)]
     assert conn.messages_in == 20
