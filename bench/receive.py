@@ -1,7 +1,7 @@
 """Receive throughput against a raw aiohttp loop, measured as issue 15 says: a server that
 streams pre-framed bytes, client and server pinned to separate CPUs, variants interleaved.
 
-    .venv/bin/python bench/receive.py            # the figures (about 2 minutes)
+    .venv/bin/python bench/receive.py            # the figures (about 4 minutes)
     .venv/bin/python bench/receive.py --quick    # a smoke run (tests/test_bench_receive.py)
 
 The server runs in its own process (this file with ``--serve``), pinned to the last CPU; the
@@ -341,8 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--messages",
         type=positive_int,
-        default=200_000,
-        help="trade messages per run (depth: a quarter) (default 200000)",
+        default=600_000,
+        help="trade messages per run (depth: a quarter) (default 600000: about a second per "
+        "run; shorter runs let the machine's drift decide)",
     )
     parser.add_argument(
         "--reps", type=positive_int, default=5, help="interleaved runs per variant (default 5)"
