@@ -10,7 +10,13 @@ from typing import Any
 import msgspec
 
 from networkpype.actors.delivery import DeliveryQueue
-from networkpype.protocol.events import GaveUp, RotationFinished, RotationStarted, TopicsLost
+from networkpype.protocol.events import (
+    GaveUp,
+    MessagesDropped,
+    RotationFinished,
+    RotationStarted,
+    TopicsLost,
+)
 from networkpype.protocol.options import Overflow
 from networkpype.runtime import cancel_and_wait
 from networkpype.websocket._sharded_state import Stream
@@ -92,7 +98,8 @@ class TopicRouter:
     """Per-topic streams of a sharded manager: once the first ``open()``, a task owned by the
     router takes the merged queue, decodes it and hands each message to its topic's stream,
     what no stream claims to ``rest`` (``iter_messages()`` reads that from then on), and each
-    shard's gap events to every stream of that shard (rotation events to all).
+    shard's gap events to every stream of that shard (rotation events, and the
+    ``MessagesDropped`` of the merged queue, whose frames could be any topic's, to all).
 
     ``topic_of(data)`` names a message's topic (the codec's); ``shard_of(topic)`` its shard.
     A ``GaveUp`` event goes to the streams of the topics it names too; when ``gave_up(shard)``
@@ -172,11 +179,13 @@ class TopicRouter:
                     continue
                 rest.put_nowait(item)
                 shard = getattr(item, "connection_id", None)
-                rotation = isinstance(item, RotationStarted | RotationFinished)
+                # A drop in the merged queue is tied to no topic: any stream may have lost a
+                # message to it. Rotations concern every stream too.
+                everyone = isinstance(item, RotationStarted | RotationFinished | MessagesDropped)
                 named = isinstance(item, GaveUp | TopicsLost)
                 lost = frozenset(item.topics) if named else frozenset()
                 for topic, stream in streams.items():
-                    if rotation or topic in lost or self._shard_of(topic) == shard:
+                    if everyone or topic in lost or self._shard_of(topic) == shard:
                         stream.queue.put_nowait(item)
                 if isinstance(item, TopicsLost):
                     for topic in lost:

@@ -688,7 +688,8 @@ class ShardedWebSocketManager(Rotations):
         self, topic: str, *, max_queue: int | None = None, overflow: Overflow | None = None
     ) -> AsyncIterator[Any]:
         """The messages of ``topic`` alone, with its shard's gap events (always included:
-        a per-topic consumer must know where its data has holes). Own bounded queue with its
+        a per-topic consumer must know where its data has holes; a ``MessagesDropped`` of the
+        merged queue, tied to no topic, reaches every stream). Own bounded queue with its
         own ``overflow`` policy (default: the manager's). Messages a running
         ``iter_messages()`` had already taken when the first stream was created are
         delivered there."""

@@ -20,7 +20,7 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
-from tests.timing import MS, wait_until
+from tests.timing import MS, WAIT, wait_until
 
 FAST = RestartPolicy(backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=0.0))
 
@@ -186,6 +186,39 @@ async def test_slow_consumer_block_loses_nothing_drop_oldest_counts(
             assert dropped > 0
             # Every drop is accounted for: a missing event, or the (oldest) ack itself.
             assert missing + (0 if ack else 1) == dropped, (missing, dropped, ack)
+        await ws.disconnect()
+
+
+async def test_a_drop_in_the_merged_queue_reaches_every_topic_stream(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """The merged queue drops the oldest frames while the router waits on a full stream: a
+    drop not tied to one topic (``MessagesDropped``, ``connection_id="*"``) could have hit
+    any topic, so every topic's stream is told, in order with its data."""
+    names = ["aaausdt@trade", "bbbusdt@trade"]
+    async with ExchangeSimulator(rate=200.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1, max_queue=4, overflow="drop_oldest"
+        )
+        await ws.connect(sim.url)
+        # Streams that never drop: a full one holds up the router, so the merged queue drops.
+        streams = {n: ws.stream(n, max_queue=1, overflow="block") for n in names}
+        assert (await ws.subscribe_topics(names)).rejected == {}
+
+        async def merged_dropped() -> bool:
+            return (await ws.statistics()).dropped > 0
+
+        await wait_until(merged_dropped, "frames dropped by the merged queue")
+
+        async def drops_told(stream: AsyncIterator[Any]) -> int:
+            async for item in stream:  # read on: the router waits on any full stream
+                if isinstance(item, MessagesDropped):
+                    return item.count
+            return 0
+
+        async with asyncio.timeout(WAIT), asyncio.TaskGroup() as tasks:
+            told = {n: tasks.create_task(drops_told(s)) for n, s in streams.items()}
+        assert all(t.result() > 0 for t in told.values()), {n: t.result() for n, t in told.items()}
         await ws.disconnect()
 
 
@@ -373,7 +406,8 @@ async def test_shards_share_one_manager_and_one_supervisor(
         }
 
         # An idle shard runs one task of its own, its reader: liveness is on timers, and the
-        # outbox task exists only while sends are queued.
+        # outbox task exists only while sends are queued. The manager runs one, the watch of
+        # the replays' answers.
         def kinds() -> list[str]:
             return sorted(
                 t.get_name().rsplit("-", 1)[0]
@@ -382,7 +416,7 @@ async def test_shards_share_one_manager_and_one_supervisor(
             )
 
         await wait_until(lambda: "networkpype-outbox" not in kinds(), "the outbox tasks end")
-        assert kinds() == ["networkpype-reader"] * 4
+        assert kinds() == ["networkpype-reader"] * 4 + ["networkpype-replay"]
         pacers = {shard.connection.pacer for shard in ws._shards}
         assert len(pacers) == 4 and None not in pacers  # one per connection
         # One shard closed for good: the others keep streaming.
