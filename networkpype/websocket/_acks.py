@@ -91,9 +91,12 @@ class Acks:
     def expect(self, request: WebSocketRequest, since: float) -> asyncio.Future[Reply]:
         """The future of a reply to the recorded ``request`` (sent again by a replay, say)
         that came at or after ``since`` (monotonic seconds): done at once when one did;
-        cancelled if the request is forgotten."""
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        cancelled if the request is forgotten; the same future when one is awaited already."""
         rid = self._rids.get(id(request))
+        waiting = self._pending.get(rid) if rid is not None else None
+        if waiting is not None:
+            return waiting  # awaited already (its first send, say): one reply answers both
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         last = self._last.get(rid) if rid is not None else None
         if rid is None:
             future.cancel()
@@ -102,6 +105,12 @@ class Acks:
         else:
             self._pending[rid] = future
         return future
+
+    def awaited(self, request: WebSocketRequest) -> bool:
+        """True while a reply to the recorded ``request`` is awaited (``subscribe``,
+        ``expect``)."""
+        rid = self._rids.get(id(request))
+        return rid is not None and rid in self._pending
 
     def record(self, topics: list[str]) -> WebSocketRequest:
         """A subscribe request for ``topics`` that will be replayed (not sent now)."""

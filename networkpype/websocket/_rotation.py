@@ -36,7 +36,6 @@ from networkpype.websocket._budget import (
 from networkpype.websocket._sharded_state import Shard, Wait
 from networkpype.websocket.codec import TopicCodec
 from networkpype.wire.pacing import WIRE_MARGIN
-from networkpype.wire.request import WebSocketRequest
 
 __all__ = ["Rotation", "Rotations"]
 
@@ -79,6 +78,7 @@ class Rotations:
         ) -> dict[str, str]: ...
         async def _unsubscribe_on(self, shard: Shard, gone: list[str]) -> None: ...
         def _report_lost(self, shard_id: str, lost: dict[str, str]) -> None: ...
+        async def _confirm_replay(self, shard: Shard, since: float) -> None: ...
 
     # -- connection attempts ---------------------------------------------------------------
 
@@ -290,16 +290,11 @@ class Rotations:
                 # The new one dropped in the overlap: the old one goes on delivering until the
                 # new one's replay is acknowledged (closing it now would leave a gap no event
                 # names).
-                batches: dict[int, tuple[list[str], WebSocketRequest]] = {}
-                for topic, request in new.topics.items():
-                    batches.setdefault(id(request), ([], request))[0].append(topic)
                 # Its replay's answers count from its reconnection (from now while it is down).
                 conn = new.connection
-                since = conn.opened_at if conn.connected else time.monotonic()
-                waits = [(ts, r, self._acks.expect(r, since), None) for ts, r in batches.values()]
-                lost = await self._confirm_all(new, waits)
-                if lost:
-                    self._report_lost(new.id, lost)
+                await self._confirm_replay(
+                    new, conn.opened_at if conn.connected else time.monotonic()
+                )
         finally:
             self._rotations.pop(new.id, None)
             # Whatever happens (a disconnect() cancelling us included), the connection

@@ -89,6 +89,9 @@ class Shard:
     raw: list[WebSocketRequest] = field(default_factory=list)
     gave_up: GaveUpError | None = None  # set when the manager goes on without it
     rotating: bool = False  # being replaced (make-before-break): no new topics go to it
+    # The incarnation (connection.opened_at) whose subscriptions are confirmed or watched:
+    # a later one is a reconnection whose replay's answers are awaited.
+    watched: float = 0.0
 
     @property
     def load(self) -> int:

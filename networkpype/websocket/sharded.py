@@ -137,6 +137,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 _ACK_POLL = 0.5  # seconds: a wait for an acknowledgement looks at its connection this often
 _CLOSED = "the connection was closed or given up before the acknowledgement"
+_NO_ACK = "no acknowledgement"
 
 SUBSCRIBE_TRIES = 3
 """How often a subscription is sent on a connection that stays up without acknowledging it,
@@ -232,6 +233,7 @@ class ShardedWebSocketManager(Rotations):
         self._overlap = options.rotation_overlap
         self._dedup_key = options.dedup_key
         self._rotator: asyncio.Task[None] | None = None
+        self._replay_watcher: asyncio.Task[None] | None = None
         self._stats_interval = options.stats_interval
         self._stats_logger: asyncio.Task[None] | None = None
         self._router = TopicRouter(
@@ -284,8 +286,8 @@ class ShardedWebSocketManager(Rotations):
         """Close every shard and end every stream. Idempotent."""
         if self._live_registry is not None:
             self._live_registry.discard(self)
-        tasks = (self._rotator, self._stats_logger)
-        self._rotator = self._stats_logger = None
+        tasks = (self._rotator, self._stats_logger, self._replay_watcher)
+        self._rotator = self._stats_logger = self._replay_watcher = None
         await cancel_and_wait(*tasks)
         self._shards, self._lost = [], []
         actor, self._actor = self._actor, None
@@ -329,6 +331,11 @@ class ShardedWebSocketManager(Rotations):
             self._rotations.pop(shard_id, None)
             tell_quietly(actor, Disconnect(connection_id=shard_id))
             raise
+        shard.watched = shard.connection.opened_at  # its subscriptions are confirmed as sent
+        if self._replay_watcher is None:
+            self._replay_watcher = asyncio.get_running_loop().create_task(
+                self._watch_replays(), name="networkpype-replay-watch"
+            )
         if append:
             self._shards.append(shard)
             logger.info("sharded manager: opened %s (%d connections)", shard_id, len(self._shards))
@@ -459,11 +466,15 @@ class ShardedWebSocketManager(Rotations):
                 await asyncio.wait((written,))
                 if not written.cancelled():
                     written.exception()  # a failed write is the ack's business: seen here
-            reason = await self._confirm(shard, request, future, rotation)
+            # Sent by a replay (None): its frame is written once the frames before it are.
+            head_start = 0.0 if written is not None else self._replay_time(shard)
+            reason = await self._confirm(shard, request, future, rotation, head_start)
             if reason is None:
                 continue
             if reason is _CLOSED and all(self.shard_of(t) not in (None, shard.id) for t in chunk):
                 continue  # its shard was rotated meanwhile: the replacement carries them
+            if reason is _CLOSED and not any(shard.topics.get(t) is request for t in chunk):
+                continue  # unsubscribed (or re-recorded) meanwhile: nothing is lost
             logger.warning("%s: subscription of %s rejected: %s", shard.id, chunk, reason)
             for topic in chunk:
                 if shard.topics.get(topic) is request:
@@ -480,14 +491,16 @@ class ShardedWebSocketManager(Rotations):
         request: WebSocketRequest,
         future: asyncio.Future[Reply],
         rotation: Rotation | None,
+        head_start: float = 0.0,
     ) -> str | None:
         """None once ``request`` is acknowledged; otherwise why not: the venue's reason, no
         acknowledgement after ``SUBSCRIBE_TRIES`` sends on a connection that stayed up, or the
         shard closed. A rotation's replacement that drops ends the rotation
-        (``ConnectionClosedError``): the old connection still carries the topics."""
+        (``ConnectionClosedError``): the old connection still carries the topics. The first
+        ``ack_timeout`` starts ``head_start`` seconds late (a replay still being written)."""
         connection = shard.connection
         incarnation = connection.opened_at
-        waited, tries = 0.0, 1
+        waited, tries = -head_start, 1
         while True:
             step = min(self._ack_timeout - waited, _ACK_POLL)
             await asyncio.wait((future,), timeout=step)
@@ -512,10 +525,7 @@ class ShardedWebSocketManager(Rotations):
             if waited < self._ack_timeout:
                 continue
             if tries >= SUBSCRIBE_TRIES:
-                return (
-                    f"no acknowledgement after {tries} sends, ack_timeout={self._ack_timeout:g} "
-                    "s apart"
-                )
+                return f"{_NO_ACK} after {tries} sends, ack_timeout={self._ack_timeout:g} s apart"
             tries += 1
             waited = 0.0
             logger.info(
@@ -528,6 +538,57 @@ class ShardedWebSocketManager(Rotations):
             )
             with contextlib.suppress(ConnectionError):  # dropped: the replay sends it
                 await self._ask(Send(request=request, connection_id=shard.id))
+
+    async def _watch_replays(self) -> None:
+        """The replay of every reconnection is answered, or its topics are reported lost: a
+        shard that came back (a new ``opened_at``) has its recorded subscriptions'
+        acknowledgements awaited as a first subscription's are (``_confirm_replay``). The
+        watches are tasks of this one; a rotating shard is looked at once its rotation
+        ended (the rotation confirms its replacement's replays itself)."""
+        watching: dict[str, asyncio.Task[None]] = {}
+        async with asyncio.TaskGroup() as watches:
+            while True:
+                await asyncio.sleep(_ACK_POLL)
+                for shard_id, task in list(watching.items()):
+                    if task.done():
+                        del watching[shard_id]
+                for shard in self._shards:
+                    opened_at = shard.connection.opened_at
+                    if (
+                        shard.rotating
+                        or shard.id in watching  # its running watch follows reconnections
+                        or not shard.connection.connected
+                        or opened_at == shard.watched
+                    ):
+                        continue
+                    shard.watched = opened_at
+                    watching[shard.id] = watches.create_task(
+                        self._confirm_replay(shard, opened_at),
+                        name=f"networkpype-replay-{shard.id}",
+                    )
+
+    async def _confirm_replay(self, shard: Shard, since: float) -> None:
+        """Await the answers of ``shard``'s replay (those that came at or after ``since``,
+        monotonic seconds), sending again what is not answered (``_confirm``); report what is
+        rejected or never answered with a ``TopicsLost`` event. Requests whose answer is
+        awaited already (a subscription in progress) are left to whoever awaits it."""
+        batches: dict[int, tuple[list[str], WebSocketRequest]] = {}
+        for topic, request in shard.topics.items():
+            if not self._acks.awaited(request):
+                batches.setdefault(id(request), ([], request))[0].append(topic)
+        waits: list[Wait] = [
+            (ts, r, self._acks.expect(r, since), None) for ts, r in batches.values()
+        ]
+        try:
+            lost = await self._confirm_all(shard, waits)
+        except Exception:  # the other shards' watches go on
+            logger.exception("%s: the answers of its replay not awaited", shard.id)
+            return
+        for topic, reason in lost.items():
+            no_ack = reason.startswith(_NO_ACK)
+            lost[topic] = f"{reason}, at a replay" if no_ack else f"rejected at a replay: {reason}"
+        if lost:
+            self._report_lost(shard.id, lost)
 
     def _replay_time(self, shard: Shard) -> float:
         """Seconds the replay of ``shard``'s subscriptions takes at its pacing."""
