@@ -317,6 +317,30 @@ async def test_a_replacement_that_drops_in_the_overlap_is_covered_by_the_old_one
         await ws.disconnect()
 
 
+async def test_a_1008_cools_off_its_own_connection_only(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """A 1008 is the venue's verdict on one connection: that shard waits its cool-off, and
+    another shard reset meanwhile is redialled at once (one 1008 once put every connection
+    into a 60 s cool-off)."""
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1,
+            restart_policy=RestartPolicy(cool_off=30.0, backoff=FAST.backoff),
+        )
+        await ws.connect(sim.url)
+        assert (await ws.subscribe_topics(topics(2))).rejected == {}
+        first, second = ws._shards
+        sim._connections[1].begin_close(1008, "too many requests")
+        await wait_until(lambda: not first.connection.connected, "shard1 closed with 1008")
+        assert sim.kill(2)
+        await wait_until(lambda: sim.connections_accepted == 3, "shard2 redialled")
+        await wait_until(lambda: second.connection.connected, "shard2 open again")
+        assert not first.connection.connected  # still cooling off: no attempt of its own
+        assert sim.connections_accepted == 3
+        await ws.disconnect()
+
+
 async def test_the_venues_expected_answers_are_logged_without_tracebacks(
     factory: ConnectionManagersFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
