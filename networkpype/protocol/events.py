@@ -90,7 +90,9 @@ class RotationStarted(_Event, frozen=True):
 
 class RotationFinished(_Event, frozen=True):
     """``connection_id`` is closed; ``replacement`` carries its topics alone.
-    ``duplicates_removed`` counts messages dropped by ``dedup_key`` in the overlap so far.
+    ``duplicates_removed`` counts messages dropped by ``dedup_key`` since the previous
+    ``RotationFinished`` of the stream (copies that a replacement lagging behind delivers
+    after this event are still dropped, and counted in the next one).
     ``aborted``: the replacement failed before taking over (it is closed, and
     ``connection_id`` goes on carrying its topics)."""
 
