@@ -294,7 +294,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--collectors", type=int, default=3, help="default 3")
     group.add_argument("--replicas", type=int, default=1, help="2: hot standby (default 1)")
-    group.add_argument("--partitions", type=int, default=12, help="default 12")
+    group.add_argument(
+        "--partitions",
+        type=int,
+        default=ClusterPlan.partitions,
+        help=f"default {ClusterPlan.partitions}, as networkpype collect's",
+    )
     group.add_argument("--lease-ttl", type=float, default=3.0, help="seconds (default 3)")
     group.add_argument(
         "--phase", type=float, default=5.0, help="seconds between two faults (default 5)"

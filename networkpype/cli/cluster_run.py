@@ -36,11 +36,12 @@ RECOVERY_TIMEOUT = 60.0  # seconds for every topic to flow again after a fault
 class ClusterPlan:
     """One run. ``topics``: the venue's topics; ``rate``: events a second per topic;
     ``phase``: seconds of streaming between two faults; ``lease_ttl`` (s) and
-    ``partitions``/``replicas`` as ``networkpype collect``'s."""
+    ``partitions``/``replicas`` as ``networkpype collect``'s (and by default the same:
+    ``LeaseSettings``' 16 partitions; the defaults are what is measured)."""
 
     topics: tuple[str, ...]
     collectors: int = 3
-    partitions: int = 12
+    partitions: int = 16
     replicas: int = 1
     rate: float = 10.0
     lease_ttl: float = 3.0

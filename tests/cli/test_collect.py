@@ -99,3 +99,21 @@ def test_demo_cluster_bad_arguments_exit_2(args: list[str], message: str) -> Non
     proc = networkpype("demo", "--cluster", *args)
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_demo_cluster_measures_the_collectors_defaults() -> None:
+    # The figures of `dev.py cluster` are the product's: the demo runs its collectors with
+    # networkpype collect's defaults (issue 14; it ran 12 partitions against collect's 16).
+    import argparse
+
+    from networkpype.bus import LeaseSettings
+    from networkpype.cli import cluster
+
+    parser = argparse.ArgumentParser()
+    cluster.add_arguments(parser)
+    args = parser.parse_args([])
+    plan = cluster.ClusterPlan(topics=("a",))
+    defaults = LeaseSettings()
+    assert args.partitions == plan.partitions == defaults.partitions
+    assert args.lease_ttl == plan.lease_ttl == defaults.ttl
+    assert args.replicas == plan.replicas == defaults.replicas
