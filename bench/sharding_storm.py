@@ -37,7 +37,11 @@ wait until every topic delivers again (``--alive-bound`` seconds at most).
   rejected by ``subscribe_topics``;
 * *recovery* after each mass reset: from the reset to each topic's first event produced
   after it (events queued before do not count); p50 over topics and the time until the last
-  one (max).
+  one (max), against the *bound* of the attempt budget's arithmetic (``docs/sharding.md``,
+  "After a mass reset"), taken from the manager's budget as the reset comes: the wait until
+  as many attempts may start as there are connections (nil when the budget has room), plus
+  a handshake (``HANDSHAKE_ALLOWANCE``), the replay of a full connection (``f`` frames
+  ``1.25 * min_send_interval`` apart) and a topic's next event (``1 / rate``).
 
 Exit status: 0 when every run had no violation, no unreported gap, no duplicate, nothing
 lost and every topic alive; 1 otherwise; 2 for bad arguments.
@@ -71,9 +75,11 @@ from networkpype.protocol.events import (
 )
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket._budget import HANDSHAKE_ALLOWANCE
 from networkpype.websocket.codec import BinanceCodec
 from networkpype.websocket.response import WebSocketResponse
 from networkpype.websocket.sharded import ShardedWebSocketManager
+from networkpype.wire.pacing import WIRE_MARGIN
 
 __all__ = ["StormResult", "Venue", "run_storm"]
 
@@ -141,6 +147,7 @@ class StormResult:
     duplicate_examples: list[str] = field(default_factory=list)
     lost: dict[str, str] = field(default_factory=dict)
     recoveries: list[tuple[float, float]] = field(default_factory=list)  # (p50, max) a mass reset
+    bounds: list[float] = field(default_factory=list)  # the arithmetic's bound, a mass reset
     unrecovered: int = 0  # mass resets after which some topic never delivered before the next
     handshakes: int = 0
     resets: int = 0
@@ -162,7 +169,13 @@ class StormResult:
         )
 
     def line(self) -> str:
-        rec = ", ".join(f"{p50:.2f}/{top:.2f}" for p50, top in self.recoveries) or "n/a"
+        rec = (
+            ", ".join(
+                f"{p50:.2f}/{top:.2f} (bound {bound:.1f})"
+                for (p50, top), bound in zip(self.recoveries, self.bounds, strict=False)
+            )
+            or "n/a"
+        )
         return (
             f"seed {self.seed:>6} {self.topics} topics/{self.per_message} per msg: "
             f"violations {self.violations}+{self.attempts_refused} (1008+429), "
@@ -350,6 +363,7 @@ async def run_storm(
                     if timing is not None:
                         result.unrecovered += 1
                         _record_recovery(result, consumer, timing[0])
+                    result.bounds.append(recovery_bound(ws, venue, per_message))
                     mark = consumer.arm(_produced(sim))
                     killed = sim.kill_all()
                     result.resets += killed
@@ -416,6 +430,18 @@ class _Abort(Exception):
 def _produced(sim: ExchangeSimulator) -> dict[str, int]:
     """Per topic, the last event the venue has produced (sent or not)."""
     return {topic: t.last_sequence for topic, t in sim.statistics().topics.items()}
+
+
+def recovery_bound(ws: ShardedWebSocketManager, venue: Venue, per_message: int) -> float:
+    """Seconds within which every topic streams again after every connection of ``ws`` is
+    reset now, by the attempt budget's arithmetic (see the module docstring)."""
+    budget = ws._budget  # the manager's own: what it holds at this moment
+    assert budget is not None
+    now = time.monotonic()
+    wait = budget.free_at(now, ws.connections) - now
+    frames = -(-venue.streams_per_connection // per_message)
+    replay = frames * (1 + WIRE_MARGIN) / venue.frames_per_second
+    return wait + HANDSHAKE_ALLOWANCE + replay + 1.0 / venue.rate
 
 
 def _record_recovery(result: StormResult, consumer: Consumer, mark: float) -> None:

@@ -106,6 +106,20 @@ class AttemptBudget:
         candidates = [t for t in (self._paused_until, *self._expiries[:1]) if t > now]
         return min(candidates, default=math.inf)
 
+    def free_at(self, now: float, places: int) -> float:
+        """The earliest time, from ``now`` on, at which ``places`` attempts may start if no
+        other starts meanwhile (an attempt in flight counted as if its outcome came at
+        ``now``); ``inf`` for more places than ``limit``. The arithmetic of a recovery after
+        a mass reset (``docs/sharding.md``)."""
+        if places > self.limit:
+            return math.inf
+        at = max(now, self._paused_until)
+        self.used(now)
+        ends = [*self._expiries, *[now + self.hold] * len(self._in_flight)]
+        held = sorted(t for t in ends if t > at)
+        short = places - (self.limit - len(held))
+        return at if short <= 0 else max(at, held[short - 1])
+
     def start(self, now: float) -> int:
         """Take a place for an attempt starting at ``now``; returns its token."""
         token = next(self._tokens)

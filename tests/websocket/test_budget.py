@@ -166,3 +166,21 @@ def test_the_redial_reserve_is_one_place_a_connection_and_a_recent_redial() -> N
     assert redial_reserve(40, 30) == 15  # at most half the budget
     assert redial_reserve(5, 30, recent_redials=40) == 15
     assert redial_reserve(3, 1) == 0
+
+
+def test_when_places_free_for_a_mass_resets_redials() -> None:
+    """The recovery arithmetic: ``places`` attempts may start once enough held places
+    have expired (in flight ones counted as if they ended now); at once while room is left."""
+    budget = AttemptBudget(3, 10.0)
+    hold = budget.hold
+    first = budget.start(0.0)
+    budget.finish(first, 1.0)  # held until 1 + hold
+    budget.finish(budget.start(2.0), 2.0)  # held until 2 + hold
+    budget.start(3.0)  # in flight
+    assert budget.free_at(3.0, 0) == 3.0
+    assert budget.free_at(3.0, 1) == 1.0 + hold
+    assert budget.free_at(3.0, 2) == 2.0 + hold
+    assert budget.free_at(3.0, 3) == 3.0 + hold
+    assert budget.free_at(3.0, 4) == math.inf
+    budget.refused(3.0, 20.0)  # a 429: nothing before its Retry-After
+    assert budget.free_at(3.0, 1) == 23.0
