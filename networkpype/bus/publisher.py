@@ -5,10 +5,14 @@ window of unacknowledged messages, on a NATS connection of its own.
 ``max_buffer`` messages. A task owned by the caller (:meth:`run`) sends the buffer in order,
 with at most ``max_in_flight`` messages unacknowledged by JetStream. What is not
 acknowledged within ``ack_timeout`` seconds, or was in flight when the connection broke, or
-was answered with a server error (5xx: no stream yet, JetStream restarting), is sent again,
-in order, under the same message id: JetStream's de-duplication makes the re-send
-harmless. Nothing is published while NATS is unreachable; the buffer fills. A message
-JetStream refuses for good (4xx) is logged and reported like a dropped one.
+was answered with a server error (5xx: no stream yet, JetStream restarting, a clustered
+stream electing its leader), is sent again, in order, under the same message id:
+JetStream's de-duplication makes the re-send harmless. After a server error nothing newer
+is sent until everything unacknowledged has been sent again (``_RETRY_DELAY`` later), so
+that a message is not stored behind later ones of its topic (a consumer would take it for
+stale); only what was already in flight when the error came may be stored ahead of it.
+Nothing is published while NATS is unreachable; the buffer fills. A message JetStream
+refuses for good (4xx) is logged and reported like a dropped one.
 
 When the buffer is full, the oldest message is dropped. Never silently: the drop is counted
 per topic (with the first and last sequence numbers dropped), logged at WARNING, and once
@@ -134,6 +138,7 @@ class BusPublisher:
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._resend_all = False
+        self._retry_at: float | None = None  # monotonic time of the re-send after a 5xx
         self._idle = asyncio.Event()
         self._idle.set()
         self._published = self._duplicates = self._resent = 0
@@ -254,6 +259,14 @@ class BusPublisher:
                 self._resend_all = False
                 await self._resend(nc)
                 continue
+            if self._retry_at is not None:
+                # A server error: hold everything newer back until the re-send, in order.
+                wait = self._retry_at - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                else:
+                    self._resend_all = True
+                continue
             self._queue_drop_notices()
             sent = 0
             while (
@@ -261,6 +274,7 @@ class BusPublisher:
                 and len(self._in_flight) < self._settings.max_in_flight
                 and self._connected.is_set()
                 and not self._resend_all
+                and self._retry_at is None
             ):
                 item = self._buffer.popleft()
                 if not await self._send(nc, item):
@@ -324,6 +338,7 @@ class BusPublisher:
 
     async def _resend(self, nc: NATS) -> None:
         """Everything unacknowledged goes again, in its order, before anything newer."""
+        self._retry_at = None
         if not self._in_flight:
             return
         items = list(self._in_flight.values())
@@ -336,7 +351,7 @@ class BusPublisher:
             token = int(msg.subject.rsplit(".", 1)[1])
         except ValueError:
             return
-        item = self._in_flight.pop(token, None)
+        item = self._in_flight.get(token)
         if item is None:
             return  # acknowledged already (an answer to an earlier send)
         headers = msg.headers or {}
@@ -349,11 +364,13 @@ class BusPublisher:
         except (msgspec.DecodeError, msgspec.ValidationError):
             ack = _Ack(error={"description": f"not an acknowledgement: {msg.data[:100]!r}"})
         if ack.error is not None and int(ack.error.get("code") or 0) >= 500:
-            # No stream, or JetStream (re)starting: send again a little later, in order.
-            self._in_flight[token] = item
-            item.sent_at = time.monotonic() - self._settings.ack_timeout + _RETRY_DELAY
+            # No stream, or JetStream (re)starting: it keeps its place among the
+            # unacknowledged, and they all go again a little later, in order (run()).
+            if self._retry_at is None:
+                self._retry_at = time.monotonic() + _RETRY_DELAY
             self._wake.set()
             return
+        del self._in_flight[token]
         if ack.error is not None:
             self._rejected += 1
             self._count_drop(item)  # reported on the bus like a message dropped here

@@ -187,3 +187,40 @@ async def test_a_message_jetstream_refuses_is_reported_not_dropped_silently(
     notice = records.decode_record(stored[2][1])
     assert isinstance(notice, records.PublishDropped)
     assert (notice.count, notice.first_seq, notice.last_seq) == (1, 2, 2)
+
+
+async def test_a_message_sent_again_after_a_server_error_keeps_its_place(
+    nats_server: LocalNatsServer,
+) -> None:
+    # No stream yet (as while JetStream restarts, or a clustered stream elects its leader):
+    # every publish is answered 503 and sent again later. Messages published once the
+    # stream is back must not be stored ahead of those: a consumer would take the earlier
+    # ones, stored late, for stale and drop them (issue 14, items 1 and 3).
+    publisher = BusPublisher(PublishSettings(), _notice)
+    nc = await connect(
+        nats_server.url,
+        name="test publisher",
+        deadline=5.0,
+        on_disconnected=publisher.on_disconnected,
+        on_reconnected=publisher.on_reconnected,
+    )
+    await publisher.attach(nc)
+    task = asyncio.get_running_loop().create_task(publisher.run())
+    running = Running(publisher, nc, task)
+    try:
+        for seq in range(1, 6):
+            running.publish(seq)
+        await wait_until(
+            lambda: publisher.statistics().resent >= 5, "the first answers (503) came back"
+        )
+        await ensure_stream(nc.jetstream(), STREAM)
+        for seq in range(6, 11):
+            running.publish(seq)
+        assert await publisher.flush(deadline=10.0)
+        assert publisher.statistics().published == 10
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await nc.close()
+    stored = await _stored(nats_server)
+    assert [int(h[records.HEADER_SEQ]) for h, _ in stored] == list(range(1, 11))
