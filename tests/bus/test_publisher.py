@@ -50,7 +50,10 @@ class Running:
         )  # fmt: skip
 
 
-async def _start(server: LocalNatsServer, settings: PublishSettings) -> AsyncIterator[Running]:
+async def _start(
+    server: LocalNatsServer, settings: PublishSettings, *, stream: bool = True
+) -> AsyncIterator[Running]:
+    """A running publisher (``stream``: create the stream first)."""
     publisher = BusPublisher(settings, _notice)
     nc = await connect(
         server.url,
@@ -59,7 +62,8 @@ async def _start(server: LocalNatsServer, settings: PublishSettings) -> AsyncIte
         on_disconnected=publisher.on_disconnected,
         on_reconnected=publisher.on_reconnected,
     )
-    await ensure_stream(nc.jetstream(), STREAM)
+    if stream:
+        await ensure_stream(nc.jetstream(), STREAM)
     await publisher.attach(nc)
     task = asyncio.get_running_loop().create_task(publisher.run())
     try:
@@ -196,31 +200,18 @@ async def test_a_message_sent_again_after_a_server_error_keeps_its_place(
     # every publish is answered 503 and sent again later. Messages published once the
     # stream is back must not be stored ahead of those: a consumer would take the earlier
     # ones, stored late, for stale and drop them (issue 14, items 1 and 3).
-    publisher = BusPublisher(PublishSettings(), _notice)
-    nc = await connect(
-        nats_server.url,
-        name="test publisher",
-        deadline=5.0,
-        on_disconnected=publisher.on_disconnected,
-        on_reconnected=publisher.on_reconnected,
-    )
-    await publisher.attach(nc)
-    task = asyncio.get_running_loop().create_task(publisher.run())
-    running = Running(publisher, nc, task)
-    try:
+    async for running in _start(nats_server, PublishSettings(), stream=False):
+        publisher = running.publisher
         for seq in range(1, 6):
             running.publish(seq)
         await wait_until(
-            lambda: publisher.statistics().resent >= 5, "the first answers (503) came back"
+            lambda: publisher.statistics().resent >= 5,  # noqa: B023 (awaited here)
+            "the first answers (503) came back",
         )
-        await ensure_stream(nc.jetstream(), STREAM)
+        await ensure_stream(running.nc.jetstream(), STREAM)
         for seq in range(6, 11):
             running.publish(seq)
         assert await publisher.flush(deadline=10.0)
         assert publisher.statistics().published == 10
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await nc.close()
     stored = await _stored(nats_server)
     assert [int(h[records.HEADER_SEQ]) for h, _ in stored] == list(range(1, 11))
