@@ -455,10 +455,18 @@ class ShardedWebSocketManager(Rotations):
         return waits
 
     async def _confirm_all(
-        self, shard: Shard, waits: list[Wait], rotation: Rotation | None = None
+        self,
+        shard: Shard,
+        waits: list[Wait],
+        rotation: Rotation | None = None,
+        *,
+        replay: bool = False,
     ) -> dict[str, str]:
         """Wait for each acknowledgement (``_confirm``); take what is rejected or never
-        acknowledged out of the shard and its replay record. Returns them with the reason."""
+        acknowledged out of the shard and its replay record. Returns them with the reason.
+        ``replay``: the waits of a replay, whose end by a closed shard loses nothing the
+        manager does not report otherwise (its topics were unsubscribed, moved by a rotation,
+        or named by the shard's ``GaveUp``)."""
         rejected: dict[str, str] = {}
         for chunk, request, future, written in waits:
             if written is not None:
@@ -470,6 +478,8 @@ class ShardedWebSocketManager(Rotations):
             head_start = 0.0 if written is not None else self._replay_time(shard)
             reason = await self._confirm(shard, request, future, rotation, head_start)
             if reason is None:
+                continue
+            if reason is _CLOSED and replay:
                 continue
             if reason is _CLOSED and all(self.shard_of(t) not in (None, shard.id) for t in chunk):
                 continue  # its shard was rotated meanwhile: the replacement carries them
@@ -580,7 +590,7 @@ class ShardedWebSocketManager(Rotations):
             (ts, r, self._acks.expect(r, since), None) for ts, r in batches.values()
         ]
         try:
-            lost = await self._confirm_all(shard, waits)
+            lost = await self._confirm_all(shard, waits, replay=True)
         except Exception:  # the other shards' watches go on
             logger.exception("%s: the answers of its replay not awaited", shard.id)
             return

@@ -19,7 +19,7 @@ import pytest
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.demo.exchange_connection import SimulatedConnection
 from networkpype.factory import ConnectionManagersFactory
-from networkpype.protocol.events import RotationFinished, TopicsLost
+from networkpype.protocol.events import GaveUp, Reconnected, RotationFinished, TopicsLost
 from networkpype.supervisor.policy import BackoffPolicy, RestartPolicy
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
@@ -232,6 +232,47 @@ async def test_a_topic_rejected_or_unanswered_at_a_replay_is_named_by_an_event(
         assert ws.shard_of(topic) is None
         assert ws.shard_of("goodusdt@trade") == "shard1"
         assert len(await ws._actor.proxy().subscriptions("shard1")) == 1  # type: ignore[union-attr]
+        await ws.disconnect()
+
+
+async def test_a_shard_given_up_while_its_replay_is_awaited_is_reported_once(
+    factory: ConnectionManagersFactory,
+) -> None:
+    """A shard whose replay is still unanswered is given up on (restarts past its policy):
+    its ``GaveUp`` names its topics, and the cancelled wait for the replay's answer adds no
+    ``TopicsLost`` for them, nor takes them out of the lost shard's statistics."""
+    async with Unanswered(rate=20.0, mute_from=3) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            max_topics_per_connection=1,
+            restart_policy=RestartPolicy(
+                max_restarts=1, backoff=BackoffPolicy(initial=0.01, cap=0.05, healthy_after=60.0)
+            ),
+        )
+        await ws.connect(sim.url)
+        names = ["muteusdt@trade", "okusdt@trade"]
+        assert (await ws.subscribe_topics(names)).rejected == {}
+        events = ws.iter_messages(events=True)
+        assert sim.kill(1)  # shard1 comes back as connection 3, its replay unanswered
+        await wait_until(lambda: sim.muted == [3], "the replay unanswered")
+        await wait_until(
+            lambda: any(t.get_name() == "networkpype-replay-shard1" for t in asyncio.all_tasks()),
+            "the replay's answer awaited",
+        )
+        assert sim.kill(3)  # a second restart (the policy allows it), unanswered again
+        await wait_until(lambda: sim.muted == [3, 4], "the second replay unanswered")
+        assert sim.kill(4)  # a third: given up on
+        seen: list[Any] = []
+        async with asyncio.timeout(10):
+            async for item in events:
+                if isinstance(item, GaveUp):
+                    assert sim.kill(2)  # shard2 reconnects after the give-up: a marker
+                elif isinstance(item, Reconnected) and item.connection_id == "shard2":
+                    break
+                if not isinstance(item, WebSocketResponse):
+                    seen.append(item)
+        assert [type(e).__name__ for e in seen if isinstance(e, GaveUp | TopicsLost)] == ["GaveUp"]
+        (lost,) = [c for c in (await ws.statistics()).connections if c.state == "gave_up"]
+        assert lost.connection_id == "shard1" and lost.topics == 1
         await ws.disconnect()
 
 
