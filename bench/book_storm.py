@@ -156,7 +156,7 @@ async def run_book_storm(
         try:
             ws = await factory.get_sharded_ws_manager(
                 max_topics_per_connection=per_connection,
-                min_send_interval=0.25,  # Binance: 5 frames a second, pings and pongs included
+                min_send_interval=0.2,  # Binance: 5 frames a second, pings and pongs included
                 max_connection_attempts=(300, 300.0),
             )
             await ws.connect(proxy.url_for("/ws"))

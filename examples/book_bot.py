@@ -31,7 +31,7 @@ async def main() -> None:
     rules = BinanceSpotRules(limit=100)
     async with ExchangeSimulator(rate=20.0) as venue:
         factory = ConnectionManagersFactory(throttler=AsyncThrottler(rules.rate_limits()))
-        ws = await factory.get_sharded_ws_manager(min_send_interval=0.25)
+        ws = await factory.get_sharded_ws_manager(min_send_interval=0.2)
         await ws.connect(venue.url)
         rest = await factory.get_rest_manager()
         audit = BookAudit(venue.depth)  # the simulator's ground truth, for the check below

@@ -64,7 +64,7 @@ class DemoSettings(msgspec.Struct, frozen=True, kw_only=True):
     duration: float
     rate: float  # events per second per topic
     max_topics_per_connection: int
-    min_send_interval: float = 0.25  # the venue allows 5 frames a second, pings included
+    min_send_interval: float = 0.2  # the venue allows 5 frames a second, pings included
     ping_interval: float = 0.3  # a ping after this long without any frame ...
     pong_timeout: float = 0.7  # ... and the link is dead when nothing answers it
     cool_off: float = 0.5  # after a 1008 or a 429 without Retry-After (venues: a minute)

@@ -211,7 +211,7 @@ async def _subscribed_manager(
     sharded = await factory.get_sharded_ws_manager(
         codec=CODECS[args.codec](),
         max_topics_per_connection=args.topics_per_connection,
-        min_send_interval=0.25,  # Binance: 5 frames a second per connection, pongs included
+        min_send_interval=0.2,  # Binance: 5 frames a second per connection, pongs included
         max_msg_size=args.max_msg_size,
     )
     await sharded.connect(args.url, **connect_options)

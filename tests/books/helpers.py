@@ -63,7 +63,7 @@ async def simulated_books(
         try:
             ws = await factory.get_sharded_ws_manager(
                 max_topics_per_connection=per_connection,
-                min_send_interval=0.25,  # the simulator: 5 frames a second, as Binance
+                min_send_interval=0.2,  # the simulator: 5 frames a second, as Binance
                 **(ws_kwargs or {}),
             )
             await ws.connect(sim.url)
