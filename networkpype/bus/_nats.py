@@ -46,7 +46,8 @@ class StreamSettings:
     one is used as it is). ``max_age`` (s) and ``max_bytes`` bound what it keeps (the oldest
     go first: a consumer further behind meets a ``SequenceGap``); ``duplicate_window`` (s)
     is how long a message id is remembered for de-duplication; ``file_storage`` keeps it
-    across server restarts."""
+    across server restarts; ``replicas``: copies of the stream, and of the collectors' lease
+    bucket, on as many servers of a NATS cluster (3 in a 3-node cluster; 1 on one server)."""
 
     name: str = DEFAULT_STREAM
     prefix: str = "md"

@@ -292,7 +292,9 @@ class Collector:
             js = control_nc.jetstream(timeout=max(s.leases.interval, s.leases.ttl / 2))
             await ensure_stream(js, s.stream)
             await self._publisher.attach(publisher_nc)
-            self._keeper = keeper = LeaseKeeper(js, s.bucket, s.collector_id, s.leases)
+            self._keeper = keeper = LeaseKeeper(
+                js, s.bucket, s.collector_id, s.leases, store_replicas=s.stream.replicas
+            )
             await keeper.open()
             factory = ConnectionManagersFactory(
                 throttler=AsyncThrottler([RateLimit("default", 10, 1.0)])

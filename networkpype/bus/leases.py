@@ -112,18 +112,25 @@ class LeaseStatistics:
 
 class LeaseKeeper:
     """See the module docstring. ``bucket``: the KV bucket's name (one per venue and
-    deployment); :meth:`open` creates it if needed, :meth:`run` is the keeper's task (the
-    caller owns it), :meth:`release_all` hands every slot back at once (a clean shutdown:
-    the others need not wait for the TTL)."""
+    deployment); :meth:`open` creates it if needed (``store_replicas`` copies in a NATS
+    cluster), :meth:`run` is the keeper's task (the caller owns it), :meth:`release_all`
+    hands every slot back at once (a clean shutdown: the others need not wait for the TTL)."""
 
     def __init__(
-        self, js: JetStreamContext, bucket: str, collector_id: str, settings: LeaseSettings
+        self,
+        js: JetStreamContext,
+        bucket: str,
+        collector_id: str,
+        settings: LeaseSettings,
+        *,
+        store_replicas: int = 1,
     ) -> None:
         self._js = js
         self._bucket = bucket
         self._id = collector_id
         self._value = collector_id.encode()
         self._settings = settings
+        self._store_replicas = store_replicas
         self._kv: KeyValue | None = None
         self._held: dict[Slot, int] = {}  # slot -> revision of our last write
         self._renewed: dict[Slot, float] = {}  # slot -> monotonic time of the last renewal
@@ -158,6 +165,7 @@ class LeaseKeeper:
                         ttl=self._settings.ttl,
                         history=1,
                         storage=js_api.StorageType.FILE,
+                        replicas=self._store_replicas,
                     )
                 )
             except nats.js.errors.BadRequestError:  # created by another collector meanwhile

@@ -100,6 +100,13 @@ def add_nats_arguments(parser: argparse.ArgumentParser) -> None:
         "--prefix", type=_name, default="md", help="the subjects' first token (default md)"
     )
     parser.add_argument(
+        "--stream-replicas",
+        type=_args.positive_int,
+        default=1,
+        help="replicas of the stream and of the lease bucket, if this process creates them "
+        "(3 in a 3-node NATS cluster; default 1)",
+    )
+    parser.add_argument(
         "--connect-deadline",
         type=_args.seconds(),
         default=30.0,
@@ -199,7 +206,9 @@ def _settings(args: argparse.Namespace) -> Any:
         url=args.url,
         topics=tuple(args.topics),
         nats_urls=tuple(args.nats or ["nats://127.0.0.1:4222"]),
-        stream=StreamSettings(name=args.stream, prefix=args.prefix),
+        stream=StreamSettings(
+            name=args.stream, prefix=args.prefix, replicas=args.stream_replicas
+        ),
         leases=LeaseSettings(
             partitions=args.partitions,
             replicas=args.replicas,

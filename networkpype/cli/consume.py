@@ -76,7 +76,9 @@ async def _consume(args: argparse.Namespace, out: BinaryIO) -> int:
             args.venue,
             nats_urls=tuple(args.nats or ["nats://127.0.0.1:4222"]),
             durable=args.durable,
-            stream=StreamSettings(name=args.stream, prefix=args.prefix),
+            stream=StreamSettings(
+                name=args.stream, prefix=args.prefix, replicas=args.stream_replicas
+            ),
             connect_deadline=args.connect_deadline,
             decoder="raw" if args.format == "audit" else None,
         )

@@ -117,3 +117,20 @@ def test_demo_cluster_measures_the_collectors_defaults() -> None:
     assert args.partitions == plan.partitions == defaults.partitions
     assert args.lease_ttl == plan.lease_ttl == defaults.ttl
     assert args.replicas == plan.replicas == defaults.replicas
+
+
+def test_the_stream_replicas_of_a_nats_cluster_can_be_asked_for() -> None:
+    # docs/deployment.md runs the bus on a 3-node NATS cluster with R3 streams: a collector
+    # or consumer that creates the stream (and the lease bucket) must be able to ask for
+    # them, else the first to start makes them R1 (issue 14, the deployment guide).
+    from networkpype.cli import _parser
+    from networkpype.cli.collect import _settings
+
+    args = _parser().parse_args(
+        ["collect", "ws://127.0.0.1:9/ws", "--topics", "3", "--stream-replicas", "3"]
+    )
+    assert _settings(args).stream.replicas == 3
+    consume = _parser().parse_args(["consume", "--stream-replicas", "3"])
+    assert consume.stream_replicas == 3
+    default = _parser().parse_args(["collect", "ws://127.0.0.1:9/ws", "--topics", "3"])
+    assert _settings(default).stream.replicas == 1
