@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -52,6 +53,25 @@ def test_get_related_limits_gives_the_limit_then_each_linked_one_with_its_weight
         ("global", 3),
     ]
     assert throttler.get_related_limits("nope") == (None, [])
+
+
+def test_get_related_limits_gives_the_limits_in_effect_under_a_share() -> None:
+    """As NetworkPype: with ``limits_share_percentage`` the limits are this throttler's part
+    (floored, never below 1 for a positive limit; the safety margin is not applied)."""
+    declared = [
+        RateLimit("global", 10, 1.0),
+        RateLimit("orders", 3, 0.2, weight=2, linked_limits=[LinkedLimitWeightPair("global", 3)]),
+    ]
+    throttler = AsyncThrottler(declared, limits_share_percentage=Decimal(50))
+    own, related = throttler.get_related_limits("orders")
+    assert own is not None and (own.limit_id, own.limit, own.weight) == ("orders", 1, 2)
+    assert [(limit.limit_id, limit.limit, weight) for limit, weight in related] == [
+        ("orders", 1, 2),
+        ("global", 5, 3),
+    ]
+    assert [limit.limit for limit in throttler.rate_limits] == [10, 3]  # declared, unchanged
+    throttler.limits_share_percentage = None
+    assert [limit.limit for limit, _ in throttler.get_related_limits("orders")[1]] == [3, 10]
 
 
 def test_logger_classmethods_give_one_module_logger_each() -> None:

@@ -18,6 +18,7 @@ Logging: DEBUG when a task has to wait, with the limit and the delay.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import time
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from pykka import ActorRef
 
-from networkpype.limits.core import Reservation, ThrottlerCore
+from networkpype.limits.core import Reservation, ThrottlerCore, effective_capacity
 from networkpype.limits.rate_limit import RateLimit
 from networkpype.protocol.messages import Acquire, Release, SetLimits
 from networkpype.throttler.context import AsyncRequestContext
@@ -141,9 +142,17 @@ class AsyncThrottler:
         self, limit_id: str
     ) -> tuple[RateLimit | None, list[tuple[RateLimit, int]]]:
         """``(the limit, [(limit, weight), ...])`` for a task on ``limit_id``: the limit itself
-        with its weight first, then each linked limit with the linked weight (copies; as
-        declared, not scaled). ``(None, [])`` for an unknown id."""
-        limits = {limit.limit_id: limit for limit in self._validator.rate_limits}
+        with its weight first, then each linked limit with the linked weight. Copies, with
+        ``limit`` as in effect for this throttler, as in NetworkPype: scaled by
+        ``limits_share_percentage`` (floored, at least 1 when positive), not by the safety
+        margin. ``(None, [])`` for an unknown id."""
+        share = self._validator.limits_share_percentage
+        limits = {
+            limit.limit_id: dataclasses.replace(
+                limit, limit=effective_capacity(limit.limit, 0.0, share)
+            )
+            for limit in self._validator.rate_limits
+        }
         own = limits.get(limit_id)
         if own is None:
             return None, []
