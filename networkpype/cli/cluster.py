@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -62,6 +63,8 @@ class ClusterResult:
     plan: ClusterPlan
     report: ClusterReport
     killed_topics: frozenset[str] = frozenset()
+    killed_partitions: frozenset[int] = frozenset()
+    takeovers: list[tuple[int, float]] = field(default_factory=list)  # (partition, Unix time)
     kills: list[float] = field(default_factory=list)
     faults: list[tuple[str, float]] = field(default_factory=list)  # (scenario, Unix time)
     gap_windows: list[tuple[str, float, float]] = field(default_factory=list)
@@ -121,6 +124,18 @@ class ClusterResult:
                 )
         return checks
 
+    def _failover_lines(self) -> list[str]:
+        leases, subscribing = self.failover_parts()
+        if not leases or not subscribing:
+            return []
+        ttl = self.plan.lease_ttl
+        return [
+            f"    kill to lease taken over (TTL {ttl:g} s, renewed every {ttl / 3:g} s): "
+            f"worst {max(leases):.2f} s, median {statistics.median(leases):.2f} s",
+            "    lease taken over to the topic's next message (subscribing): worst "
+            f"{max(subscribing):.2f} s, median {statistics.median(subscribing):.2f} s",
+        ]
+
     def _fault_of(self, when: float) -> str:
         return next((f for f, t in reversed(self.faults) if t <= when), "none")
 
@@ -135,6 +150,26 @@ class ClusterResult:
             topics.add(topic)
             out[name] = (count + 1, topics)
         return out
+
+    def failover_parts(self) -> tuple[list[float], list[float]]:
+        """The fail-over in two parts: seconds from the kill until a survivor took each of
+        the killed collector's partitions (its lease expired: TTL, then a renewal tick), and
+        from that take-over until each of their topics' next message (subscribing, paced)."""
+        if not self.kills or self.plan.replicas >= 2:
+            return [], []
+        kill = self.kills[0]
+        taken: dict[int, float] = {}
+        for partition, at in self.takeovers:
+            if at >= kill and partition in self.killed_partitions:
+                taken.setdefault(partition, at)
+        leases = [at - kill for at in taken.values()]
+        subscribing = [
+            resumed - taken[partition]
+            for topic, before, resumed in self.gap_windows
+            if before <= kill <= resumed
+            and (partition := partition_of(topic, self.plan.partitions)) in taken
+        ]
+        return leases, subscribing
 
     @property
     def ok(self) -> bool:
@@ -157,6 +192,7 @@ class ClusterResult:
             f"  unreported gaps: {r.unreported_gaps} ({r.unreported_missed} messages)",
             "  fail-over (kill to the topic's next message): "
             + (f"worst {worst:.2f} s, median {median:.2f} s" if worst is not None else "-"),
+            *self._failover_lines(),
             "  nats-server restart (kill to every topic back): "
             + (f"{self.nats_outage:.2f} s" if self.nats_outage is not None else "-"),
             "  records: " + ", ".join(f"{k} {v}" for k, v in sorted(r.records.items())),
@@ -219,6 +255,7 @@ def _scenario(cluster: Cluster, plan: ClusterPlan, say: Callable[[str], None]) -
             result.killed_topics = frozenset(
                 t for t in plan.topics if partition_of(t, plan.partitions) in held
             )
+            result.killed_partitions = frozenset(held)
             say(f"fault: SIGKILL collector c1 (partitions {sorted(held)}, "
                 f"{len(result.killed_topics)} topics)")
             now = time.time()
@@ -278,6 +315,7 @@ def _scenario(cluster: Cluster, plan: ClusterPlan, say: Callable[[str], None]) -
     result.started = started
     result.unreported = cluster.audit.unreported_windows
     result.gap_windows = cluster.audit.gap_windows
+    result.takeovers = cluster.audit.takeovers
     result.report = cluster.audit.report(
         kills=result.kills, expected_topics=plan.topics, since=last_fault
     )

@@ -75,6 +75,8 @@ class ClusterAudit:
     records: dict[str, int] = field(default_factory=dict)
     gap_windows: list[tuple[str, float, float]] = field(default_factory=list)
     unreported_windows: list[tuple[str, float, float]] = field(default_factory=list)
+    takeovers: list[tuple[int, float]] = field(default_factory=list)
+    """(partition, Unix time) of each ``PartitionAcquired`` record, in order."""
 
     def add(self, line: Mapping[str, Any]) -> None:
         """One line of the consumer's output."""
@@ -83,6 +85,8 @@ class ClusterAudit:
             self.records[event] = self.records.get(event, 0) + 1
             if event == "SequenceGap":
                 self.pending_gap[line["topic"]] = (line["after"], line["missed"])
+            elif event == "PartitionAcquired":
+                self.takeovers.append((line["partition"], line["at"]))
             return
         topic, seq = line["topic"], line["seq"]
         # When the collector stamped it, the time it left the venue's socket: what a fault

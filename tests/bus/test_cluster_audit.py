@@ -54,3 +54,36 @@ def test_the_collectors_stamp_dates_a_line_when_present() -> None:
     ]
     report = audit(lines, kills=[2.0])
     assert report.recoveries == (2.0,)
+
+
+def test_the_fail_over_in_its_two_parts() -> None:
+    # The kill at 10.0; the dead collector's partition taken over at 13.5 (its lease
+    # expired), its topic's next message at 14.25: 3.5 s for the lease, 0.75 s to subscribe.
+    from networkpype.bus.partitions import partition_of
+    from networkpype.cli.cluster import ClusterPlan, ClusterResult
+    from networkpype.cli.cluster_audit import ClusterAudit
+
+    plan = ClusterPlan(topics=("a", "b"), partitions=4)
+    p = partition_of("a", 4)
+    other = next(q for q in range(4) if q != p)
+    bookkeeping = ClusterAudit()
+    for line in [
+        _m("a", 1, 9.9),
+        {"event": "PartitionAcquired", "partition": other, "at": 12.0},  # not the dead one's
+        {"event": "PartitionAcquired", "partition": p, "at": 13.5},
+        _gap("a", 1, 40),
+        _m("a", 42, 14.25),
+    ]:
+        bookkeeping.add(line)
+    result = ClusterResult(
+        plan,
+        bookkeeping.report(kills=[10.0]),
+        killed_partitions=frozenset({p}),
+        kills=[10.0],
+        takeovers=bookkeeping.takeovers,
+        gap_windows=bookkeeping.gap_windows,
+    )
+    assert result.failover_parts() == ([3.5], [0.75])
+    summary = "\n".join(result.summary())
+    assert "kill to lease taken over (TTL 3 s, renewed every 1 s): worst 3.50 s" in summary
+    assert "(subscribing): worst 0.75 s" in summary
