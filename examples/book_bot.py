@@ -44,8 +44,9 @@ async def main() -> None:
             quotes, wrong, paused = 0, 0, set[str]()
             started = time.monotonic()
             faults = [(1.0, "drop"), (2.0, "reset")]
-            while time.monotonic() - started < 3.0 or paused:
-                if faults and time.monotonic() - started >= faults[0][0]:
+            # Three seconds of trading, then until every book trades again (30 s at most).
+            while (elapsed := time.monotonic() - started) < 3.0 or (paused and elapsed < 30.0):
+                if faults and elapsed >= faults[0][0]:
                     if faults.pop(0)[1] == "drop":
                         venue.depth.drop_diffs("ETHUSDT", 2)
                         print("venue: two diffs of ETHUSDT lost")
@@ -67,6 +68,8 @@ async def main() -> None:
                     wrong += not audit.check(book)
                 await asyncio.sleep(0.05)
             watcher.cancel()
+            if paused:
+                print(f"still paused after 30 s: {sorted(paused)}")
             stats = books.statistics()
         await factory.close()
     print(f"quotes: {quotes}, from books that were wrong: {wrong}")
