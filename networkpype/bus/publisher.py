@@ -296,6 +296,8 @@ class BusPublisher:
                 self._resend_all = True
                 continue
             self._wake.clear()
+            if self._retry_at is not None:
+                continue  # a server error came meanwhile (its wake-up is cleared above)
             if self._buffer and len(self._in_flight) < self._settings.max_in_flight:
                 continue  # more to send at once
             wait = timeout if oldest is None else max(0.0, oldest.sent_at + timeout - now)
