@@ -222,6 +222,50 @@ async def test_accept_then_close_escalates_with_growing_delays(
     await factory.close()
 
 
+async def test_with_defaults_data_resets_the_backoff_and_accept_then_close_grows_it(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    """The default policy (issue 9, item 4), seen in ``Reconnected.attempts``: a connection
+    that delivered data after its replay restarts as attempt 1 (at once); one the server
+    closes before any data does not reset the count, so the waits grow (attempt 2 waits up
+    to 0.5 s, attempt 3 up to 1 s): no tight loop against an accept-then-close server."""
+    ws = await factory.get_ws_manager()  # the default restart policy
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a"))
+
+    async def slam(peer: Peer) -> None:
+        await peer.ws.close(code=1000)  # accepted, closed before any data
+
+    attempts: list[int] = []
+
+    async def read_until(wanted: Any) -> None:
+        async with asyncio.timeout(5):
+            while True:
+                item = await ws.receive(events=True)
+                if isinstance(item, Reconnected):
+                    attempts.append(item.attempts)
+                elif getattr(item, "data", None) == wanted:
+                    return
+
+    for k in range(3):  # three connections that serve data, then drop
+        peer = await server.wait_peer(k)
+        await peer.wait_frames(1)  # the subscription, live or replayed
+        for n in (1, 2):
+            await peer.ws.send_str(json.dumps({"k": k, "n": n}))
+            await read_until({"k": k, "n": n})
+        if k == 2:
+            server.on_peer = slam  # every connection from now on closes before any data
+        peer.abort()
+    async with asyncio.timeout(5):
+        while len(attempts) < 5:
+            item = await ws.receive(events=True)
+            if isinstance(item, Reconnected):
+                attempts.append(item.attempts)
+    assert attempts == [1, 1, 1, 2, 3]
+    await ws.disconnect()
+    await factory.close()
+
+
 async def test_disconnect_mid_backoff_is_prompt(
     server: ScriptedServer, factory: ConnectionManagersFactory
 ) -> None:
