@@ -59,6 +59,7 @@ from networkpype.protocol.events import (
     RotationFinished,
     TopicsLost,
 )
+from networkpype.protocol.redaction import redact_url
 from networkpype.rest.errors import RESTDecodeError, RESTStatusError
 from networkpype.rest.manager import RESTManager
 from networkpype.runtime import cancel_and_wait
@@ -114,7 +115,8 @@ class OrderBookMaintainer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not rest_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"rest_url must be an http:// or https:// URL: {rest_url!r}")
+            shown = redact_url(rest_url)  # it may carry an API key (issue 9)
+            raise ConfigurationError(f"rest_url must be an http:// or https:// URL: {shown!r}")
         self._ws = ws_manager
         self._rest = rest_manager
         self._rules = rules

@@ -208,6 +208,9 @@ async def test_bad_input_gets_a_clear_error() -> None:
         rest = await books.factory.get_rest_manager()
         with pytest.raises(ConfigurationError, match="http"):
             OrderBookMaintainer(books.ws, rest, BinanceSpotRules(), "ws://x")
+        with pytest.raises(ConfigurationError, match=r"ws://\*\*\*@x/\?key=\*\*\*") as bad:
+            OrderBookMaintainer(books.ws, rest, BinanceSpotRules(), "ws://u:s3cr3t@x/?key=TOP")
+        assert "s3cr3t" not in str(bad.value) and "TOP" not in str(bad.value)  # issue 9
     with pytest.raises(ConfigurationError, match="snapshot_concurrency"):
         BookSettings(snapshot_concurrency=0)
     with pytest.raises(ConfigurationError, match="retry_cap"):
