@@ -11,7 +11,10 @@ ways a bot stops reading early:
 - ``break + resume``: the consumer breaks out of ``iter_messages()`` every 1,000 messages and
   starts a new one;
 - ``task restarts``: the bot cancels and restarts its consumer task every ~1,000 messages;
-- ``receive()``: a post-processor raising, one message at a time.
+- ``receive()``: a post-processor raising, one message at a time;
+- ``SyncNetworkPype.get()``: the blocking facade (defaults) with the same raising
+  post-processor, read from a thread (issue 9, defect 3: each error raised once, in its
+  place, then the following messages).
 
 The consumer starts once the queue holds a full backlog (a bot that fell behind).
 
@@ -32,6 +35,7 @@ import _common
 import aiohttp
 from aiohttp import web
 
+from networkpype.embedding import SyncNetworkPype
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import DEFAULT_MAX_QUEUE, WebSocketManager
 from networkpype.websocket.processor.base import WebSocketPostProcessor
@@ -145,6 +149,36 @@ async def run(name: str, pattern: Pattern, url: str, total: int, raising: set[in
         await pattern(ws, total, got, errors)
         elapsed = time.monotonic() - started
         await ws.disconnect()
+    return report(name, total, got, errors, elapsed)
+
+
+def sync_processor_raises(
+    url: str, total: int, raising: set[int]
+) -> tuple[list[int], list[int], float]:
+    """``SyncNetworkPype`` with defaults, read with ``get()`` on this (non-loop) thread:
+    (numbers delivered, numbers whose processor raised, seconds)."""
+    got: list[int] = []
+    errors: list[int] = []
+    with SyncNetworkPype(ws_post_processors=[RaiseOn(raising)]) as pype:
+        pype.connect(url)
+        backlog, until = min(total, DEFAULT_MAX_QUEUE), time.monotonic() + 10
+        while pype.statistics().messages_in < backlog and time.monotonic() < until:
+            time.sleep(0.01)
+        started = time.monotonic()
+        while (got[-1] if got else 0) < total and (not errors or errors[-1] != total):
+            try:
+                message = pype.get(timeout=10)
+            except Boom as exc:
+                errors.append(exc.args[0])
+                continue
+            if message is None:
+                break
+            got.append(message.data["n"])
+        elapsed = time.monotonic() - started
+    return got, errors, elapsed
+
+
+def report(name: str, total: int, got: list[int], errors: list[int], elapsed: float) -> bool:
     missing = set(range(1, total + 1)) - set(got) - set(errors)
     duplicates = len(got) - len(set(got))
     in_order = got == sorted(got)
@@ -177,6 +211,10 @@ async def main_async(total: int, deadline: float) -> int:
         async with asyncio.timeout(deadline):
             for name, pattern, raise_on in runs:
                 ok = await run(name, pattern, url, total, raise_on) and ok
+            got, errors, elapsed = await asyncio.to_thread(
+                sync_processor_raises, url, total, raising
+            )
+            ok = report("SyncNetworkPype.get(): raises", total, got, errors, elapsed) and ok
     except TimeoutError:
         print(f"deadline of {deadline:g} s passed: the run is incomplete", file=sys.stderr)
         return 2
