@@ -13,6 +13,12 @@ each in the report:
   the case again.
 
     python -m tests.autobahn.echo_client ws://127.0.0.1:9001 [--api manager] [--compress]
+        [--path hook|fast|fallback]
+
+``--path`` picks the reader's path for connections (the ``fast`` fixture's three, see
+``tests/websocket/conftest.py``): the hook on aiohttp's parser (the default), the fast path
+without it, or aiohttp's public ``receive()`` only (the fallback). Its agent name says so
+(``networkpype-manager-fast``).
 
 Bounded: at most ``MAX_CASES`` cases, each given ``CASE_TIMEOUT`` seconds.
 """
@@ -40,6 +46,7 @@ from networkpype.websocket.response import WebSocketResponse
 
 MAX_CASES = 1000
 CASE_TIMEOUT = 60.0  # seconds; the slowest case of 1-13 takes a few
+PATHS = ("hook", "fast", "fallback")
 logger = logging.getLogger("autobahn.echo")
 
 
@@ -135,14 +142,26 @@ async def update_reports(session: aiohttp.ClientSession, base: str, agent: str) 
 CLIENTS = {"connection": run_case_connection, "manager": run_case_manager}
 
 
-def agent_name(api: str, compress: bool) -> str:
-    """The agent a client reports as: ``networkpype-<api>``, ``-deflate`` when compressing."""
-    return f"networkpype-{api}" + ("-deflate" if compress else "")
+def agent_name(api: str, compress: bool, path: str = "hook") -> str:
+    """The agent a client reports as: ``networkpype-<api>``, then ``-<path>`` for a path
+    other than the default hook, ``-deflate`` when compressing."""
+    suffix = "" if path == "hook" else f"-{path}"
+    return f"networkpype-{api}{suffix}" + ("-deflate" if compress else "")
 
 
-async def run(base: str, api: str, compress: bool) -> int:
-    """Run every case the server has with client ``api``; returns the number of cases."""
-    run_case, agent = CLIENTS[api], agent_name(api, compress)
+def use_path(path: str) -> None:
+    """Connections made from now on read on ``path`` (one of ``PATHS``)."""
+    if path not in PATHS:
+        raise ValueError(f"path {path!r}: use one of {', '.join(PATHS)}")
+    WebSocketConnection.fast_path_allowed = path != "fallback"
+    WebSocketConnection.hook_allowed = path == "hook"
+
+
+async def run(base: str, api: str, compress: bool, path: str = "hook") -> int:
+    """Run every case the server has with client ``api`` reading on ``path``; returns the
+    number of cases."""
+    use_path(path)
+    run_case, agent = CLIENTS[api], agent_name(api, compress, path)
     async with aiohttp.ClientSession() as session:
         count = await case_count(session, base)
         if not 0 < count <= MAX_CASES:
@@ -163,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url", help="the fuzzing server, ws://127.0.0.1:PORT")
     parser.add_argument("--api", choices=sorted(CLIENTS), default="manager")
     parser.add_argument("--compress", action="store_true", help="offer permessage-deflate")
+    parser.add_argument("--path", choices=PATHS, default="hook", help="the reader's path")
     args = parser.parse_args(argv)
-    count = asyncio.run(run(args.url.rstrip("/"), args.api, args.compress))
-    print(f"{count} cases run as {agent_name(args.api, args.compress)}")
+    count = asyncio.run(run(args.url.rstrip("/"), args.api, args.compress, args.path))
+    print(f"{count} cases run as {agent_name(args.api, args.compress, args.path)}")
     return 0
 
 

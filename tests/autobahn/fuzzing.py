@@ -191,10 +191,12 @@ def run_fuzzing(
     *,
     apis: Sequence[str] = ("connection", "manager"),
     compress: bool = False,
+    paths: Sequence[str] = ("hook",),
     timeout: float = 300.0,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run ``cases`` (Autobahn patterns such as ``"6.*"``) against each echo client of
-    ``apis`` (see :mod:`tests.autobahn.echo_client`) in a loopback-only network namespace;
+    ``apis`` on each reader path of ``paths`` (see :mod:`tests.autobahn.echo_client`) in a
+    loopback-only network namespace;
     returns the report: agent -> case id -> result (``behavior``, ``behaviorClose``, ...).
     Raises ``RuntimeError`` when the run fails or exceeds ``timeout`` seconds,
     :class:`Unavailable` when no namespace can be made."""
@@ -213,6 +215,8 @@ def run_fuzzing(
         "--cases",
         ",".join(cases),
         *(["--compress"] if compress else []),
+        "--paths",
+        ",".join(paths),
     ]
     # A session of its own: on a timeout the whole group (the driver, wstest) is killed, so
     # no fuzzing server outlives the run.
@@ -291,8 +295,10 @@ def _inside(args: argparse.Namespace) -> int:
             from tests.autobahn.echo_client import agent_name, run
 
             for api in args.apis.split(","):
-                count = asyncio.run(run(f"ws://127.0.0.1:{port}", api, args.compress))
-                print(f"{count} cases run as {agent_name(api, args.compress)} on port {port}")
+                for path in args.paths.split(","):
+                    count = asyncio.run(run(f"ws://127.0.0.1:{port}", api, args.compress, path))
+                    agent = agent_name(api, args.compress, path)
+                    print(f"{count} cases run as {agent} on port {port}")
         finally:
             server.terminate()
             try:
@@ -310,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--apis", required=True, help="echo clients: connection,manager")
     parser.add_argument("--cases", required=True, help="comma-separated, e.g. 1.*,2.*")
     parser.add_argument("--compress", action="store_true")
+    parser.add_argument("--paths", default="hook", help="reader paths: hook,fast,fallback")
     return _inside(parser.parse_args(argv))
 
 

@@ -4,6 +4,12 @@ clients (``tests/autobahn/echo_client.py``), in a loopback-only network namespac
 Every case must end OK (or INFORMATIONAL, where Autobahn only reports); the exceptions are
 listed below with the reason each is allowed. The fuzzing server needs Python 2.7: when it is
 missing the tests are skipped, loudly, except on CI (``CI=true``), where that is a failure.
+
+The clients read on the default path (the hook on aiohttp's parser). The other two paths give
+the same counts (cases 1-10 and the 48 cases of 12-13 below, measured); to run them:
+``run_fuzzing(..., apis=("manager",), paths=("fast", "fallback"))``. The test command checks
+the paths' RFC 6455 handling in tests/websocket/test_rfc6455_paths.py instead (seconds, not
+minutes).
 """
 
 from __future__ import annotations
