@@ -5,6 +5,13 @@ It pulls with requests of its own on an inbox of its own (nats-py's ``fetch`` ma
 per message): one request of ``batch`` messages at a time, the next one sent as soon as the
 last is answered, so up to two batches wait while the application works. Acknowledgements
 are AckAll: acknowledging a message acknowledges every one before it.
+
+After the NATS connection broke and came back (:meth:`PullReader.reconnected`), messages
+the server delivered into the broken socket never arrived, yet count as delivered: the next
+pull would bring newer ones, whose acknowledgement (AckAll) would cover the lost ones
+unseen. So the reader starts again right after the last message it handed out (the
+consumer made again at that stream sequence, as :meth:`PullReader.open` does after a crash),
+and what it had received but not handed out comes again.
 """
 
 from __future__ import annotations
@@ -85,11 +92,12 @@ class PullReader:
         self._sub: Any = None
         self._owed = 0  # messages the request in flight may still bring
         self._asked_at = 0.0
+        self._handed_seq = 0  # stream sequence of the last message handed out
+        self._resync = False  # the connection came back: start again after _handed_seq
 
-    async def open(self) -> None:
-        """Create the consumer, or resume a durable one from its acknowledgement floor."""
+    def _config(self) -> js_api.ConsumerConfig:
         settings = self._settings
-        config = js_api.ConsumerConfig(
+        return js_api.ConsumerConfig(
             durable_name=self._name,
             name=self._name,
             filter_subject=self._subject,
@@ -101,11 +109,25 @@ class PullReader:
             ),
             inactive_threshold=None if self._name else 60.0,
         )
-        stream = settings.stream
+
+    async def open(self) -> None:
+        """Create the consumer, or resume a durable one from its acknowledgement floor."""
+        config = self._config()
         if self._name is not None:
             await self._resume_from_floor(config)
+        await self._subscribe(config)
+
+    async def _subscribe(self, config: js_api.ConsumerConfig) -> None:
+        """Add the consumer as ``config`` says and read it on a new inbox."""
+        stream = self._settings.stream
         info = await self._js.add_consumer(stream, config=config)
         self._consumer = info.name
+        old, self._sub = self._sub, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
+        self._queue.clear()
+        self._owed = 0
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
         self._next = f"{js_api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{self._consumer}"
@@ -160,6 +182,43 @@ class PullReader:
     def handed(self, msg: Msg) -> None:
         """``msg`` was handed out: the next acknowledgement covers it."""
         self._handed = msg
+        self._handed_seq = delivery(msg.reply)[1]
+
+    def reconnected(self) -> None:
+        """The NATS connection came back: see the module docstring."""
+        self._resync = True
+        self._arrived.set()
+
+    async def _start_again(self) -> None:
+        """Make the consumer again right after the last message handed out, on a new inbox
+        (what the old one still brings is not read)."""
+        try:
+            info = await self._js.consumer_info(self._settings.stream, self._consumer)
+        except nats.js.errors.NotFoundError:  # an ephemeral one the restarted server forgot
+            if not self._handed_seq:
+                await self._subscribe(self._config())
+                return
+            floor, delivered = self._handed_seq, self._handed_seq + 1  # make it again
+        else:
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            delivered = info.delivered.stream_seq if info.delivered else 0
+        start = max(floor, self._handed_seq)
+        if delivered <= start:
+            return  # nothing delivered past what was handed out: nothing was lost
+        logger.info(
+            "consumer %s: NATS came back; starting again at stream sequence %d (delivered up "
+            "to %d)",
+            self._consumer,
+            start + 1,
+            delivered,
+        )
+        self.redelivered_up_to = max(self.redelivered_up_to, delivered)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._js.delete_consumer(self._settings.stream, self._consumer)
+        config = self._config()
+        config.deliver_policy = js_api.DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = start + 1
+        await self._subscribe(config)
 
     async def _ack(self, *, sync: bool) -> None:
         msg, self._handed = self._handed, None
@@ -194,6 +253,15 @@ class PullReader:
         await self._ack(sync=False)
         while True:
             raise_if_cancelled()
+            if self._resync and self._nc.is_connected:
+                self._resync = False
+                try:
+                    await self._start_again()
+                except _TRANSIENT as exc:  # JetStream still starting: try again shortly
+                    logger.info("consumer: starting again failed (%r); retrying", exc)
+                    self._resync = True
+                    await asyncio.sleep(_RETRY)
+                    continue
             if self._owed > 0 and time.monotonic() - self._asked_at > _PULL_EXPIRES + 1.0:
                 self._owed = 0  # the request was lost (a reconnection): ask again
             if self._owed <= 0:

@@ -139,10 +139,17 @@ class BusConsumer:
     async def connect(self) -> None:
         """Connect to NATS (the stream is created if missing)."""
         self._nc = await connect(
-            self._urls, name=f"networkpype-consumer {self._durable or ''}", deadline=self._deadline
+            self._urls,
+            name=f"networkpype-consumer {self._durable or ''}",
+            deadline=self._deadline,
+            on_reconnected=self._reconnected,
         )
         self._js = self._nc.jetstream()
         await ensure_stream(self._js, self._stream)
+
+    async def _reconnected(self) -> None:
+        for reader in self._readers:
+            reader.reconnected()
 
     async def disconnect(self) -> None:
         """Acknowledge every message handed out, then close. Idempotent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgspec
 import pytest
@@ -166,3 +167,89 @@ def test_bad_names_are_refused() -> None:
         BusConsumer("a.b")
     with pytest.raises(ConfigurationError, match="deliver"):
         BusConsumer("sim", deliver="latest")
+
+
+class _Proxy:
+    """A TCP proxy on loopback to ``port``; :meth:`blackhole` swallows what the server
+    sends from now on, :meth:`cut` closes every connection (the client reconnects) and
+    forwards again."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.swallowed, self._holes = port, 0, False
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"nats://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cut()
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self._writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, down: bool) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    if down and self._holes:
+                        self.swallowed += len(data)
+                        continue
+                    dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+
+    def blackhole(self) -> None:
+        self._holes = True
+
+    def cut(self) -> None:
+        self._holes = False
+        writers, self._writers = self._writers, []
+        for w in writers:
+            w.close()
+
+
+async def test_what_was_delivered_into_a_broken_connection_comes_again(
+    nats_server: LocalNatsServer,
+) -> None:
+    # The server hands a batch to the consumer's connection, which breaks before the batch
+    # arrives. JetStream counts it as delivered: left as it is, the next pull brings newer
+    # messages and acknowledging them (AckAll) acknowledges the lost batch unseen; the
+    # consumer reported a SequenceGap for messages the bus holds (issue 14, item 3).
+    await _publish(nats_server, _data("a", range(1, 61)))
+    proxy = _Proxy(nats_server.port)
+    async with proxy as url:
+        consumer = BusConsumer("sim", nats_urls=(url,), stream=STREAM, durable="d", batch=10)
+        await consumer.connect()
+        try:
+            items = consumer.iter_messages(events=True)
+            got = [await items.__anext__() for _ in range(10)]  # the first batch
+            proxy.blackhole()
+            # Asking for the 11th pulls the second batch, which the proxy swallows.
+            nxt = asyncio.ensure_future(items.__anext__())
+            nc = await connect(nats_server.url, name="observer", deadline=5.0)
+            try:
+                js = nc.jetstream()
+
+                async def delivered() -> int:
+                    info = await js.consumer_info(STREAM.name, "d")
+                    return info.delivered.stream_seq if info.delivered else 0
+
+                async with asyncio.timeout(10):
+                    while await delivered() < 20:
+                        await asyncio.sleep(0.01)
+            finally:
+                await nc.close()
+            proxy.cut()  # the client reconnects through the proxy
+            async with asyncio.timeout(20):
+                got.append(await nxt)
+                while getattr(got[-1], "seq", None) != 60:  # the last one published
+                    got.append(await items.__anext__())
+        finally:
+            await consumer.disconnect()
+    assert not [g for g in got if isinstance(g, SequenceGap)]
+    assert [g.seq for g in got] == list(range(1, 61))
