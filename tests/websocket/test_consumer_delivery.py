@@ -169,6 +169,41 @@ async def test_a_second_waiting_consumer_raises_runtime_error(
     await ws.disconnect()
 
 
+class Gate(WebSocketPostProcessor):
+    """Holds every message until ``opened`` is set (a slow post-processor)."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def post_process(self, response: WebSocketResponse) -> WebSocketResponse:
+        self.entered.set()
+        await self.opened.wait()
+        return response
+
+
+async def test_a_second_reader_while_a_post_processor_runs_raises_runtime_error(
+    numbering_server: ScriptedServer, session: aiohttp.ClientSession
+) -> None:
+    """docs/websocket.md's rule (issue 9's doc fix): a task that takes a message while
+    another is running a post-processor raises, rather than split or reorder the stream."""
+    gate = Gate()
+    ws = await manager(session, numbering_server.url, gate)
+    await wait_queued(ws, 10)
+    first = asyncio.create_task(ws.receive())
+    await gate.entered.wait()  # the first holds message 1 in the post-processor
+    async with asyncio.timeout(2):  # a second reader let through would wait at the gate
+        with pytest.raises(RuntimeError, match="one task at a time"):
+            await ws.receive()
+        with pytest.raises(RuntimeError, match="one task at a time"):
+            async for _ in ws.iter_messages():
+                pass
+    gate.opened.set()
+    assert response(await asyncio.wait_for(first, 2)).data == {"n": 1}
+    assert response(await ws.receive()).data == {"n": 2}  # nothing taken by the refused
+    await ws.disconnect()
+
+
 async def test_receive_reports_drops_in_order(
     numbering_server: ScriptedServer, session: aiohttp.ClientSession
 ) -> None:
