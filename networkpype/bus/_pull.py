@@ -92,8 +92,8 @@ class PullReader:
         self._sub: Any = None
         self._owed = 0  # messages the request in flight may still bring
         self._asked_at = 0.0
-        self._handed_seq = 0  # stream sequence of the last message handed out
-        self._resync = False  # the connection came back: start again after _handed_seq
+        self._last: Msg | None = None  # the last message handed out, acknowledged or not
+        self._resync = False  # the connection came back: start again after _last
 
     def _config(self) -> js_api.ConsumerConfig:
         settings = self._settings
@@ -181,8 +181,7 @@ class PullReader:
 
     def handed(self, msg: Msg) -> None:
         """``msg`` was handed out: the next acknowledgement covers it."""
-        self._handed = msg
-        self._handed_seq = delivery(msg.reply)[1]
+        self._handed = self._last = msg
 
     def reconnected(self) -> None:
         """The NATS connection came back: see the module docstring."""
@@ -192,17 +191,18 @@ class PullReader:
     async def _start_again(self) -> None:
         """Make the consumer again right after the last message handed out, on a new inbox
         (what the old one still brings is not read)."""
+        handed = delivery(self._last.reply)[1] if self._last is not None else 0
         try:
             info = await self._js.consumer_info(self._settings.stream, self._consumer)
         except nats.js.errors.NotFoundError:  # an ephemeral one the restarted server forgot
-            if not self._handed_seq:
+            if not handed:
                 await self._subscribe(self._config())
                 return
-            floor, delivered = self._handed_seq, self._handed_seq + 1  # make it again
+            floor, delivered = handed, handed + 1  # make it again
         else:
             floor = info.ack_floor.stream_seq if info.ack_floor else 0
             delivered = info.delivered.stream_seq if info.delivered else 0
-        start = max(floor, self._handed_seq)
+        start = max(floor, handed)
         if delivered <= start:
             return  # nothing delivered past what was handed out: nothing was lost
         logger.info(
