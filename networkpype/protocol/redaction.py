@@ -1,9 +1,10 @@
 """How a URL is shown to a person: log lines, events, exception messages, CLI output.
 
-Venues put credentials in the URL (a ``listenKey`` or ``token`` in the query string, a user
-and password before the host). The URL given to ``connect()`` is kept for dialing only;
-everything a person may read shows :func:`redact_url` of it. Request headers (``Authorization``,
-API keys) are never shown at all.
+Venues put credentials in the URL: a ``listenKey`` or ``token`` in the query string, a user
+and password before the host, or a token as a path segment (Binance's user-data stream is
+``wss://stream.binance.com:9443/ws/<listenKey>``). The URL given to ``connect()`` is kept for
+dialing only; everything a person may read shows :func:`redact_url` of it. Request headers
+(``Authorization``, API keys) are never shown at all.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ UNPARSEABLE_URL = "<unparseable URL>"
 """Shown instead of a URL that cannot be parsed (it may hold a secret in any place)."""
 
 _QUERY_ITEM = re.compile(r"[^&;]+")
+# A path segment that looks like a credential: 24 or more characters of base64, base64url,
+# hex or a JWT, with letters and digits both (a listenKey is 60 such characters; stream
+# names like ``btcusdt@depth@100ms`` and version segments are left as they are).
+_TOKEN_SEGMENT = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9._~+=-]{24,}(?=/|$)")
 
 
 def _mask_query_item(item: re.Match[str]) -> str:
@@ -29,10 +34,12 @@ def _mask_query_item(item: re.Match[str]) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with every query value, the user-info and the fragment taken out.
+    """``url`` with every query value, the user-info, the fragment and every path segment that
+    looks like a token taken out.
 
     ``wss://user:pw@host/ws?listenKey=abc&x=1#f`` is shown as
-    ``wss://***@host/ws?listenKey=***&x=***``: scheme, host, port, path and query keys stay,
+    ``wss://***@host/ws?listenKey=***&x=***``, and ``wss://host/ws/<60-character listenKey>``
+    as ``wss://host/ws/***``: scheme, host, port, the rest of the path and query keys stay,
     so the message still says where. Never raises: input that does not parse (or is not a
     string) gives :data:`UNPARSEABLE_URL`.
     """
@@ -45,6 +52,7 @@ def redact_url(url: str) -> str:
             first, slash, rest = path.partition("/")
             if "@" in first:
                 path = f"{MASK}@{first.rpartition('@')[2]}{slash}{rest}"
+        path = _TOKEN_SEGMENT.sub(MASK, path)
         return urlunsplit((scheme, netloc, path, _QUERY_ITEM.sub(_mask_query_item, query), ""))
     except Exception:  # a display helper must never turn one error into another
         return UNPARSEABLE_URL

@@ -33,6 +33,36 @@ def test_query_values_user_info_and_fragment_are_masked(url: str, shown: str) ->
     assert redact_url(url) == shown
 
 
+_LISTEN_KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"[:60]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Binance's user-data stream: the listenKey is the path's last segment.
+        (f"wss://stream.binance.com:9443/ws/{_LISTEN_KEY}", "wss://stream.binance.com:9443/ws/***"),
+        (f"wss://h/ws/{_LISTEN_KEY}/x?k=v", "wss://h/ws/***/x?k=***"),
+        ("wss://h/v1/" + "0123456789abcdef" * 2, "wss://h/v1/***"),  # hex
+        ("wss://h/t/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjEyM30.c2lnbmF0dXJlMTIz", "wss://h/t/***"),
+    ],
+)
+def test_a_path_segment_that_looks_like_a_token_is_masked(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://h/ws/btcusdt@depth@100ms",
+        "wss://h/stream/btcusdt@trade/ethusdt@trade",
+        "wss://h/api/v3/ws/12345",
+        "wss://h/marketdata/publicstreamsforeverybody",  # long, but no digit
+    ],
+)
+def test_stream_names_versions_and_short_ids_are_shown_as_they_are(url: str) -> None:
+    assert redact_url(url) == url
+
+
 @pytest.mark.parametrize("garbage", ["ws://[::1/x?k=secret", None, b"ws://h/?k=secret", 12])
 def test_garbage_gives_the_placeholder_and_never_raises(garbage: Any) -> None:
     assert redact_url(garbage) == UNPARSEABLE_URL
