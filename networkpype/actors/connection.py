@@ -96,6 +96,7 @@ class ConnectionActor(AsyncioActor):
         self._intercept = intercept
         self._intercept_prefixes = intercept_prefixes
         self._tasks: list[asyncio.Task[None]] = []
+        self._reading = False  # from _start_reading to _close: the reader runs or is parked
         self._opening: asyncio.Task[None] | None = None
         self._liveness: Liveness | None = None
         self.reader_blocked = False
@@ -213,8 +214,9 @@ class ConnectionActor(AsyncioActor):
         A manager opens with ``start_reading=False`` and sends ``StartReading`` once it has
         switched to this connection, so a consumer that sees ``Reconnected`` can send at once.
         """
-        if self._opened is None or self._tasks:
+        if self._opened is None or self._reading:
             return  # not open, or already reading
+        self._reading = True
         spec, down_since, attempts = self._opened
         if self._emit_events:
             # Before the reader starts: the event precedes every frame of this connection.
@@ -231,10 +233,8 @@ class ConnectionActor(AsyncioActor):
                     attempts=attempts,
                 )
             self._sink.put_nowait(event)
+        self._wake_reader()
         loop = asyncio.get_running_loop()
-        self._tasks.append(
-            loop.create_task(self._read_loop(), name=f"networkpype-reader-{self.connection_id}")
-        )
         if spec.ping_interval or spec.no_data_timeout:
             # Timers, not a task: an idle healthy connection costs a timer handle here.
             self._liveness = Liveness(spec, self.connection, self)
@@ -246,6 +246,7 @@ class ConnectionActor(AsyncioActor):
             )
 
     async def _close(self) -> None:
+        self._reading = False  # a parked reader is not woken again
         liveness, self._liveness = self._liveness, None
         ping = liveness.stop() if liveness is not None else None
         tasks, self._tasks = self._tasks, []
@@ -321,12 +322,22 @@ class ConnectionActor(AsyncioActor):
         finally:
             self.reader_blocked = False
 
+    def _wake_reader(self) -> None:
+        """Start the reader task: at the start of reading, and each time a parked reader is
+        needed again (``pump``'s ``wake``)."""
+        if self._reading:
+            self._tasks.append(
+                asyncio.get_running_loop().create_task(
+                    self._read_loop(), name=f"networkpype-reader-{self.connection_id}"
+                )
+            )
+
     async def _read_loop(self) -> None:
         try:
             # The connection stays open after a message timeout: the consumer decides.
             # Replies to our own requests (subscription acknowledgements) are taken out
             # before the queue, so they are matched even while the consumer is not reading.
-            await self.connection.pump(
+            parked = await self.connection.pump(
                 self._sink.offer,
                 self._put,
                 self._timed_out,
@@ -334,7 +345,13 @@ class ConnectionActor(AsyncioActor):
                 self._intercept_prefixes or (),
                 self._sink.offer_many,
                 self._sink.when_room,
+                self._wake_reader,
             )
+            current = asyncio.current_task()
+            if parked and current in self._tasks:
+                # Idle: the hook hands data frames over without this task, and wakes a
+                # new one for anything else (an idle connection holds no task).
+                self._tasks.remove(current)
         except NotConnectedError:
             return  # closed by us between two frames
         except Exception as exc:

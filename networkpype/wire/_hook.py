@@ -22,6 +22,12 @@ delivered. When the delivery queue refuses frames (it is full, ``overflow="block
 wait in ``pending``, in order, later frames behind them; the transport stops reading
 (``pause_reading``, as aiohttp's own queue does at its limit) and the reader is woken
 (``WAKE`` in aiohttp's queue) to ``put`` them as room is made, and resumes reading.
+
+With the hook, an idle reader needs no task: after ``park(wake)``, ``wake()`` is called
+once when aiohttp's queue gets anything (a control frame, a diverted frame, ``WAKE``, through
+this hook; the end of stream or an error, through the queue subclass's ``feed_eof`` and
+``set_exception``), and the reader starts again to ``receive()`` it. ``unpark()`` cancels
+that before anything else reads the queue (``ws.close()``).
 """
 
 from __future__ import annotations
@@ -81,10 +87,12 @@ class FrameHook:
         "_offer_many",
         "_paused",
         "_protocol",
+        "_queue",
         "_scheduled",
         "_screen",
         "_seen",
         "_size",
+        "_wake",
         "_woken",
         "attached",
         "pending",
@@ -92,13 +100,16 @@ class FrameHook:
 
     def __init__(
         self,
+        queue: Any,
         base_feed: Callable[[Any, int], None],
         protocol: Any,
         loop: asyncio.AbstractEventLoop,
         closing: Callable[[], bool],
         binary: Frame,
     ) -> None:
+        self._queue = queue  # aiohttp's queue (of the hooked subclass)
         self._base_feed = base_feed  # aiohttp's own feed_data of the queue
+        self._wake: Callable[[], None] | None = None  # park()'s, until called or unparked
         self._protocol = protocol
         self._loop = loop
         self._closing = closing
@@ -155,12 +166,47 @@ class FrameHook:
         self._resume()
         return counted, counted_bytes
 
+    def park(self, wake: Callable[[], None]) -> bool:
+        """The reader may end: nothing waits for it in aiohttp's queue. ``wake()`` is called
+        once, from the loop, when the queue gets anything (see the module docstring); data
+        frames keep going to ``offer_many`` meanwhile. False, and nothing done, when the
+        queue is not idle (a frame or the end of stream in it, frames pending, closing):
+        the reader reads on."""
+        queue = self._queue
+        if queue._buffer or queue.is_eof() or self.pending or self._closing():
+            return False
+        self._wake = wake
+        return True
+
+    def unpark(self) -> None:
+        """``park()``'s ``wake()`` will not be called (something else reads the queue
+        now: ``ws.close()``)."""
+        self._wake = None
+
+    @property
+    def parked(self) -> bool:
+        """The reader has parked and not been woken (nor unparked) since."""
+        return self._wake is not None
+
+    def queue_changed(self) -> None:
+        """aiohttp's queue got something for the reader: wake a parked one."""
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake()
+
+    def _to_queue(self, msg: Any, size: int) -> None:
+        """A frame for the reader: into aiohttp's queue, and the reader woken if parked."""
+        self._base_feed(msg, size)
+        if self._wake is not None:
+            self.queue_changed()
+
     def feed(self, msg: Any, size: int) -> None:
         """aiohttp's parser hands over one parsed message (the queue's ``feed_data``)."""
         kind = msg[0]
         if kind is _TEXT:
             if not self.attached or self._diverted:
-                self._base_feed(msg, size)
+                self._to_queue(msg, size)
                 return
             data = msg[1]
             if not data.isascii():
@@ -170,7 +216,7 @@ class FrameHook:
                     # RFC 6455: fail the connection, deliver nothing after it. The reader
                     # gets this frame from aiohttp's queue, after the batch before it.
                     self._diverted = True
-                    self._base_feed(msg, size)
+                    self._to_queue(msg, size)
                     return
             screen = self._screen
             if screen is not None:
@@ -185,12 +231,12 @@ class FrameHook:
             self._batch.append(data)
         elif kind is _BINARY:
             if not self.attached or self._diverted:
-                self._base_feed(msg, size)
+                self._to_queue(msg, size)
                 return
             data = msg[1]
             self._batch.append(self._binary(data))
         else:
-            self._base_feed(msg, size)
+            self._to_queue(msg, size)
             return
         self._size += len(data)
         self._seen = True
@@ -234,7 +280,7 @@ class FrameHook:
             self._pause()
             if not self._woken:
                 self._woken = True
-                self._base_feed(WAKE, 0)
+                self._to_queue(WAKE, 0)
         batch.clear()
 
     def _pause(self) -> None:
@@ -339,16 +385,64 @@ def hook_layout_ok(queue_type: Any, parser_type: Any) -> bool:
         message = aiohttp.WSMessage(_PING, b"p", "")
         base(message, 1)
         buffer = queue._buffer
-        return type(buffer) is deque and len(buffer) == 1 and buffer[0][0] is message
+        if not (type(buffer) is deque and len(buffer) == 1 and buffer[0][0] is message):
+            return False
+        return _parking_ok(queue_type, parser_type, loop)
     except Exception:  # any mismatch means "read without the hook"
         return False
+
+
+def _parking_ok(queue_type: Any, parser_type: Any, loop: asyncio.AbstractEventLoop) -> bool:
+    """Does a parked reader's ``wake()`` come for a control frame, the end of stream and a
+    parse error, with the parser calling into a hooked queue as it will?"""
+    woken: list[int] = []
+
+    def parked(frames: bytes | None) -> tuple[Any, FrameHook]:
+        queue = _hooked_type(queue_type)(_ProbeProtocol(), _LIMIT, loop=loop)
+        base = queue_type.feed_data.__get__(queue)
+        hook = FrameHook(queue, base, _ProbeProtocol(), loop, lambda: False, bytes)
+        queue.feed_data = hook.feed
+        parser = parser_type(queue, 2**16, compress=False, decode_text=False)
+        if not hook.park(lambda: woken.append(1)):
+            raise AssertionError("an empty queue must let the reader park")
+        if frames is not None:
+            parser.feed_data(frames)
+        return queue, hook
+
+    pinged, hook = parked(b"\x89\x01p")  # a ping: a control frame for the reader
+    if woken != [1] or len(pinged._buffer) != 1 or hook.parked or hook.park(lambda: None):
+        return False
+    ended, _ = parked(None)
+    ended.feed_eof()  # the transport's end (aiohttp's protocol calls this)
+    if woken != [1, 1] or not ended.is_eof():
+        return False
+    failed, _ = parked(b"\x83\x00")  # a reserved opcode: the parser's set_exception
+    return woken == [1, 1, 1] and failed.exception() is not None
 
 
 @functools.cache
 def _hooked_type(queue_type: Any) -> Any:
     """A subclass of aiohttp's queue whose instances can have a ``feed_data`` of their own
-    (Cython's classes look a Python subclass's methods up on the instance)."""
-    return type("HookedFrameQueue", (queue_type,), {"__module__": __name__})
+    (Cython's classes look a Python subclass's methods up on the instance), and whose end
+    of stream and errors wake a parked reader."""
+
+    def feed_eof(self: Any) -> None:
+        queue_type.feed_eof(self)
+        _queue_changed(self)
+
+    def set_exception(self: Any, *args: Any, **kwargs: Any) -> None:
+        queue_type.set_exception(self, *args, **kwargs)
+        _queue_changed(self)
+
+    namespace = {"__module__": __name__, "feed_eof": feed_eof, "set_exception": set_exception}
+    return type("HookedFrameQueue", (queue_type,), namespace)
+
+
+def _queue_changed(queue: Any) -> None:
+    """The hook of ``queue`` (its instance ``feed_data`` is the hook's ``feed``), told."""
+    hook = getattr(queue.feed_data, "__self__", None)
+    if type(hook) is FrameHook:
+        hook.queue_changed()
 
 
 def install(
@@ -377,7 +471,7 @@ def install(
         loop = asyncio.get_running_loop()
         hooked = _hooked_type(queue_type)(protocol, _LIMIT, loop=loop)
         base_feed = queue_type.feed_data.__get__(hooked)
-        hook = FrameHook(base_feed, protocol, loop, closing, binary)
+        hook = FrameHook(hooked, base_feed, protocol, loop, closing, binary)
         hooked.feed_data = hook.feed
         new_parser = parser_type(hooked, max_msg_size, compress=compress, decode_text=False)
     except Exception:

@@ -565,6 +565,8 @@ class WebSocketConnection:
         TCP connection is dropped.
         """
         message = close_reason(code, reason)
+        if self._hook is not None:
+            self._hook.unpark()  # ws.close() reads aiohttp's queue itself
         ws, self._ws = self._ws, None
         self._connected = False
         if close_timeout is None:
@@ -698,7 +700,8 @@ class WebSocketConnection:
         intercept_prefixes: tuple[bytes, ...] = (),
         offer_many: Callable[[list[bytes | BinaryFrame]], int] | None = None,
         when_room: WhenRoom | None = None,
-    ) -> None:
+        wake: Callable[[], None] | None = None,
+    ) -> bool:
         """Read data frames until the connection ends, undecoded: the payload ``bytes`` of a
         text frame, or a :class:`BinaryFrame`. They are handed on in batches, in order:
         ``offer_many(batch)`` takes what fits and returns how many it took (default: ``offer``
@@ -718,8 +721,15 @@ class WebSocketConnection:
         undecoded payloads holds no objects the garbage collector must scan, while thousands
         of queued decoded dicts made every collection slow (measured: 2.5x slower for 1 KB
         order-book messages). Control frames are handled as in ``receive()``. A
-        ``message_timeout`` is reported to ``on_timeout`` and reading goes on. Returns when
-        ``disconnect()`` closed the connection; raises as ``receive()``.
+        ``message_timeout`` is reported to ``on_timeout`` and reading goes on. Returns False
+        when ``disconnect()`` closed the connection; raises as ``receive()``.
+
+        ``wake`` lets an idle reader end (an idle connection then holds no task): with the
+        hook, when nothing waits in aiohttp's queue, ``pump`` returns True ("parked") and
+        the hook goes on handing data frames over; ``wake()`` is called once when the reader
+        is needed again (a control frame, a close, an error, the end of stream, frames
+        refused by a full queue), and the caller calls ``pump`` again with the same
+        arguments. Without the hook it never parks.
 
         ``intercept(payload)`` (optional) sees a text frame first and returns True to take
         it out of the stream; with ``intercept_prefixes`` it sees only frames that start
@@ -748,13 +758,15 @@ class WebSocketConnection:
                 await self._pump_public(ws, reads, put, intercept, prefixes)
             finally:
                 reads.close()
-            return
+            return False
+        parked = False
         try:
-            await self._pump(
-                ws, hook, buffer, read, offer_many, put, on_timeout, intercept, prefixes
+            parked = await self._pump(
+                ws, hook, buffer, read, offer_many, put, on_timeout, intercept, prefixes, wake
             )
+            return parked
         finally:
-            if hook is not None and hook.attached:
+            if hook is not None and hook.attached and not parked:
                 counted, counted_bytes = hook.detach()  # left in aiohttp's queue
                 self.messages_in -= counted
                 self.bytes_in -= counted_bytes
@@ -816,8 +828,9 @@ class WebSocketConnection:
         on_timeout: Callable[[MessageTimeoutError], None],
         intercept: Callable[[bytes], bool] | None,
         prefixes: tuple[bytes, ...],
-    ) -> None:
-        """``pump``'s loop (see there)."""
+        wake: Callable[[], None] | None,
+    ) -> bool:
+        """``pump``'s loop (see there): False once closed by us, True once parked."""
         screen = intercept is not None
         where, may_be = _screening_byte(tuple(prefixes))
         timeout = self._message_timeout
@@ -863,6 +876,13 @@ class WebSocketConnection:
                             hook.attach(
                                 self._account, offer_many, intercept, (where, may_be, prefixes)
                             )
+                        if (
+                            wake is not None
+                            and hook is not None
+                            and hook.attached
+                            and hook.park(wake)
+                        ):
+                            return True
                         msg = await receive(timeout)
                         if hook is not None and hook.attached:
                             # The hook's frames came first: handed over before this
@@ -919,7 +939,7 @@ class WebSocketConnection:
                 self._last_control_at = time.monotonic()
                 if await self._control_frame(ws, msg):
                     continue
-                return
+                return False
             size += len(data)
 
     async def _hand_over(

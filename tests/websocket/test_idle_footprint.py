@@ -1,17 +1,22 @@
-"""What an idle supervised connection holds (issue 12, item 7): its reader, and no task per
-actor. The runtime serves an actor's inbox with a task only while messages wait, so a
-``WebSocketManager`` that is connected, subscribed and idle holds one task (the reader of its
-socket) where it held four (a task per actor: manager, supervisor, connection); the loop runs
-one more, the actors' keeper, for all of them. ``bench/idle_memory.py`` measures the bytes."""
+"""What an idle supervised connection holds (issue 12, item 7): no task. The runtime serves
+an actor's inbox with a task only while messages wait, and with the hook on aiohttp's parser
+an idle reader parks (``WebSocketConnection.pump``'s ``wake``), so a ``WebSocketManager``
+that is connected, subscribed and idle holds no task where it held five (a task per actor:
+manager, supervisor, connection, and the reader); the loop runs one, the actors' keeper, for
+all of them. Without the hook the reader's task stays. ``bench/idle_memory.py`` measures the
+bytes."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from networkpype.factory import ConnectionManagersFactory
 from networkpype.testing.scripted import ScriptedServer
 from networkpype.throttler.rate_limit import RateLimit
 from networkpype.throttler.throttler import AsyncThrottler
+from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
 from networkpype.websocket.request import WebSocketJSONRequest, WebSocketPlainTextRequest
 
@@ -38,9 +43,11 @@ async def _settled(before: set[asyncio.Task[object]], expected: list[str]) -> li
     return _names(asyncio.all_tasks() - before - {current})
 
 
-async def test_an_idle_subscribed_manager_holds_its_reader_and_no_actor_task(
-    echo_server: ScriptedServer,
+@pytest.mark.parametrize("hooked", [True, False], ids=["hook", "no-hook"])
+async def test_an_idle_subscribed_manager_holds_no_task_but_a_reader_without_the_hook(
+    echo_server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, hooked: bool
 ) -> None:
+    monkeypatch.setattr(WebSocketConnection, "hook_allowed", hooked)
     before = asyncio.all_tasks()
     factory = ConnectionManagersFactory(
         throttler=AsyncThrottler(rate_limits=[RateLimit("default", 1000, 1.0)])
@@ -56,7 +63,9 @@ async def test_an_idle_subscribed_manager_holds_its_reader_and_no_actor_task(
             echoed = await asyncio.wait_for(manager.receive(), SETTLE)
             assert echoed is not None and echoed.data == {"method": "SUBSCRIBE", "id": i}
 
-        idle = ["AsyncioActor-keeper"] + ["networkpype-reader-ws"] * CONNECTIONS
+        assert [m.connection.hooked for m in managers] == [hooked] * CONNECTIONS
+        readers = 0 if hooked else CONNECTIONS  # parked with the hook
+        idle = ["AsyncioActor-keeper"] + ["networkpype-reader-ws"] * readers
         assert await _settled(before, idle) == idle
 
         # Idle actors wake for the next message: a send goes out, its echo comes back.
