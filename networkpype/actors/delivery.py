@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from networkpype.protocol.errors import ConsumerOverflowError
@@ -53,6 +53,36 @@ class Dropped:
 
 
 DROPPED = Dropped()
+
+
+class _NoItems(deque[Any]):
+    """The ``items`` of a queue whose consumer went to wait with nothing queued: one empty
+    deque shared by every such queue, which takes nothing (an empty deque holds a block of
+    about 760 B, and most of a bot's connections are idle most of the time). A queue gets
+    a deque of its own again with its next item."""
+
+    __slots__ = ()
+
+    def _refuse(self, *_args: Any) -> None:
+        raise RuntimeError("an item was added to the shared empty deque of idle queues")
+
+    append = appendleft = extend = extendleft = insert = _refuse
+
+
+_NO_ITEMS = _NoItems()
+
+
+class _Ready:
+    """``DeliveryQueue.wait()``'s answer when items are queued: awaited, it returns at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that ends at once
+
+
+_READY = _Ready()
 
 
 class DeliveryQueue(Generic[T]):
@@ -98,8 +128,11 @@ class DeliveryQueue(Generic[T]):
         self.dropped = 0
         self._reported = 0  # drops the consumer has been told of
         self._marked = False  # a DROPPED marker is queued and not yet taken
-        # The items, oldest first. Never replaced: a consumer loop may hold on to it.
-        self.items: deque[Any] = deque()
+        # The items, oldest first. Replaced only while empty with no item taken and not
+        # handed out (``taking``): by the shared ``_NO_ITEMS`` when the consumer waits, by
+        # a deque of its own at the next item (``_items()``). A consumer loop holding the
+        # old one finds it empty and looks at ``items`` again.
+        self.items: deque[Any] = _NO_ITEMS
         self._maxsize = maxsize
         self._getter: asyncio.Future[None] | None = None
         # Producers waiting for room (made when first needed): a consumer loop that pops
@@ -143,10 +176,19 @@ class DeliveryQueue(Generic[T]):
     def overflow(self) -> Overflow:
         return self._overflow
 
+    def _items(self) -> deque[Any]:
+        """``items``, to append to: a deque of its own again after an idle spell."""
+        items = self.items
+        if items is _NO_ITEMS:
+            items = self.items = deque()
+        return items
+
     def offer(self, item: T) -> bool:
         """Append ``item`` if there is room and return True; when full, apply the overflow
         policy: False (nothing added) under ``"block"``, True otherwise."""
         items = self.items
+        if items is _NO_ITEMS:
+            items = self.items = deque()
         if len(items) >= self._maxsize:
             if self._overflow == "block":
                 return False
@@ -164,6 +206,8 @@ class DeliveryQueue(Generic[T]):
         filled (the producer then awaits ``put`` for each of the rest). Room is counted in
         items, as for ``offer``; a batch that fits costs one ``deque.extend``."""
         items = self.items
+        if items is _NO_ITEMS:
+            items = self.items = deque()
         if len(items) + len(batch) > self._maxsize:
             for taken, item in enumerate(batch):
                 if not self.offer(item):
@@ -194,7 +238,7 @@ class DeliveryQueue(Generic[T]):
         return withdraw
 
     def _overflow_item(self, item: T) -> bool:
-        items = self.items
+        items = self._items()
         if self._overflow == "drop_oldest":
             for index, queued in enumerate(items):
                 if type(queued) is not Raise and queued is not DROPPED and self._droppable(queued):
@@ -221,7 +265,7 @@ class DeliveryQueue(Generic[T]):
     def _mark_dropped(self) -> None:
         if not self._marked:
             self._marked = True
-            self.items.append(DROPPED)
+            self._items().append(DROPPED)
 
     def unreported_drops(self) -> int:
         """For the consumer that took the ``DROPPED`` marker: the items dropped since the last
@@ -231,7 +275,7 @@ class DeliveryQueue(Generic[T]):
 
     def put_nowait(self, item: T) -> None:
         """Append ``item`` even past ``maxsize`` (for control items that must not wait)."""
-        self.items.append(item)
+        self._items().append(item)
         self._wake_getter()
 
     async def put(self, item: T) -> None:
@@ -246,7 +290,7 @@ class DeliveryQueue(Generic[T]):
             finally:
                 if self.putters is not None and waiter in self.putters:
                     self.putters.remove(waiter)
-        self.items.append(item)
+        self._items().append(item)
         self._wake_getter()
 
     def fail(self, error: BaseException, *, coalesce: bool = False) -> None:
@@ -254,7 +298,7 @@ class DeliveryQueue(Generic[T]):
 
         ``coalesce``: skip it when the last queued item is already an error of its type.
         """
-        items = self.items
+        items = self._items()
         if (
             coalesce
             and items
@@ -313,29 +357,28 @@ class DeliveryQueue(Generic[T]):
                 continue
             return item  # type: ignore[no-any-return]
 
-    async def wait(self) -> None:
-        """Return when items are queued, or after the next wake-up (items put, the queue
-        closed, ``hand_over``): the caller looks again.
+    def wait(self) -> Awaitable[None]:
+        """What to await until items are queued, or until the next wake-up (items put, the
+        queue closed, ``hand_over``): the caller looks again. (An awaitable, not a coroutine:
+        a consumer waiting on an idle connection holds no frame of it.)
 
         Raises ``QueueClosed`` when closed and drained, and ``RuntimeError`` when another
         consumer is waiting already: two consumers would split the stream between them.
         """
         if self.items:
-            return
+            return _READY
         if self._closed:
             raise QueueClosed
         getter = self._getter
-        if getter is not None and not getter.done():
+        if getter is not None and not getter.done():  # a cancelled waiter's is done
             raise RuntimeError(
                 "another task is already waiting for this stream's messages: read a "
                 "manager (or stream) from one task at a time"
             )
         getter = self._getter = asyncio.get_running_loop().create_future()
-        try:
-            await getter
-        finally:
-            if self._getter is getter:
-                self._getter = None
+        if not self.taking:  # nothing taken is held: the emptied deque may go
+            self.items = _NO_ITEMS
+        return getter
 
     def hand_over(self) -> None:
         """Wake a consumer waiting here, and make one draining ``items`` stop at the next

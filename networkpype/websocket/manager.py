@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorRef
@@ -157,7 +157,7 @@ class WebSocketManager:
             "WebSocketManager()", options, ManagerOptions, keywords_of(ManagerOptions, locals())
         )
         self._connection = connection
-        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
+        self._pipeline = OutboundPipeline(ws_pre_processors or (), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
         self._settings = ManagerSettings(
             policy=options.policy,
@@ -417,13 +417,21 @@ async def consume(
     Queued errors are raised in order; ``DROPPED`` markers become ``MessagesDropped`` events
     (and a WARNING). Items already decoded (``WebSocketResponse``) pass through undecoded.
     """
-    decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
+    # decode_text and decode_binary are looked up where used (rarely: the fast path decodes
+    # nearly every frame), not held as bound methods by every idle consumer.
     fast_decode, fast_errors, below = _fast_path(decoder)
     # A response made by object.__new__ and two slot stores skips the dataclass's __init__,
     # a Python call per message (measured: ~6 % of a message's cost in a 100-connection
     # fan-in).
     new = object.__new__
-    while (queue := await _queued(queue_of)) is not None:
+    while True:
+        queue = queue_of()
+        if not queue.items:  # waited for here, with no frame of a coroutine of its own
+            waiting = _waiting(queue)
+            if waiting is None:
+                return
+            await waiting
+            continue
         items = queue.items
         popleft = items.popleft
         # The queued items are taken without asking queue_of() again, until there are none
@@ -443,11 +451,11 @@ async def consume(
                     try:
                         response.data = fast_decode(item)
                     except fast_errors:
-                        response.data = decode_text(item)
+                        response.data = decoder.decode_text(item)
                 else:  # nested too deep: the decoder's answer (the text)
-                    response.data = decode_text(item)
+                    response.data = decoder.decode_text(item)
             elif kind is BinaryFrame:
-                response = WebSocketResponse(decode_binary(item.data), is_binary=True)
+                response = WebSocketResponse(decoder.decode_binary(item.data), is_binary=True)
             elif isinstance(item, WebSocketResponse):
                 response = item  # decoded already (by a sharded manager's router)
             else:
@@ -470,6 +478,8 @@ async def consume(
             yield response
             if queue.moved and queue_of() is not queue:
                 break
+        # Not kept while the consumer waits: the queue gives an emptied deque up (wait()).
+        del items, popleft
 
 
 def _fast_path(decoder: MessageDecoder) -> tuple[Callable[[bytes], Any], Any, int]:
@@ -484,17 +494,13 @@ def _fast_path(decoder: MessageDecoder) -> tuple[Callable[[bytes], Any], Any, in
     return decode, errors, getattr(decoder, "fast_path_below", sys.maxsize)
 
 
-async def _queued(queue_of: Callable[[], DeliveryQueue[Any]]) -> DeliveryQueue[Any] | None:
-    """The consumer loops' wait: the queue to read (``queue_of()``) once it holds items;
+def _waiting(queue: DeliveryQueue[Any]) -> Awaitable[None] | None:
+    """The consumer loops' wait for an empty queue (``queue.wait()``, awaited by the caller);
     None once it is closed and drained."""
-    while True:
-        queue = queue_of()
-        if queue.items:
-            return queue
-        try:
-            await queue.wait()
-        except QueueClosed:
-            return None
+    try:
+        return queue.wait()
+    except QueueClosed:
+        return None
 
 
 def _second_reader() -> RuntimeError:
@@ -549,7 +555,14 @@ async def consume_batches(
     """
     decode_text, decode_binary = decoder.decode_text, decoder.decode_binary
     fast_decode, fast_errors, below = _fast_path(decoder)
-    while (queue := await _queued(queue_of)) is not None:
+    while True:
+        queue = queue_of()
+        if not queue.items:
+            waiting = _waiting(queue)
+            if waiting is None:
+                return
+            await waiting
+            continue
         if queue.taking:
             raise _second_reader()
         items = queue.items
@@ -588,5 +601,6 @@ async def consume_batches(
             items.appendleft(item)  # after the list before it; raised at the next step
         finally:
             queue.taken()
+        del items, popleft  # not kept while the consumer waits (see consume)
         if batch:
             yield batch
