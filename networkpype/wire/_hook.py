@@ -101,14 +101,15 @@ class FrameHook:
     def __init__(
         self,
         queue: Any,
-        base_feed: Callable[[Any, int], None],
+        base_feed: Callable[[Any, Any, int], None],
         protocol: Any,
         loop: asyncio.AbstractEventLoop,
         closing: Callable[[], bool],
         binary: Frame,
     ) -> None:
         self._queue = queue  # aiohttp's queue (of the hooked subclass)
-        self._base_feed = base_feed  # aiohttp's own feed_data of the queue
+        # aiohttp's own feed_data, unbound (the class's: no bound method per connection).
+        self._base_feed = base_feed
         self._wake: Callable[[], None] | None = None  # park()'s, until called or unparked
         self._protocol = protocol
         self._loop = loop
@@ -154,10 +155,10 @@ class FrameHook:
         for item in self.pending:
             message = _message(item)
             counted_bytes += len(message[1])
-            self._base_feed(message, len(message[1]))
+            self._base_feed(self._queue, message, len(message[1]))
         for item in self._batch:
             message = _message(item)
-            self._base_feed(message, len(message[1]))
+            self._base_feed(self._queue, message, len(message[1]))
         self.pending.clear()
         self._batch.clear()
         self._size = 0
@@ -197,7 +198,7 @@ class FrameHook:
 
     def _to_queue(self, msg: Any, size: int) -> None:
         """A frame for the reader: into aiohttp's queue, and the reader woken if parked."""
-        self._base_feed(msg, size)
+        self._base_feed(self._queue, msg, size)
         if self._wake is not None:
             self.queue_changed()
 
@@ -258,7 +259,7 @@ class FrameHook:
             # (its close() reads past them to the server's close frame).
             for item in batch:
                 message = _message(item)
-                self._base_feed(message, len(message[1]))
+                self._base_feed(self._queue, message, len(message[1]))
             batch.clear()
             self._size = 0
             self._seen = False
@@ -392,6 +393,11 @@ def hook_layout_ok(queue_type: Any, parser_type: Any) -> bool:
         return False
 
 
+def _never() -> bool:
+    """The probe hook's ``closing``: never."""
+    return False
+
+
 def _parking_ok(queue_type: Any, parser_type: Any, loop: asyncio.AbstractEventLoop) -> bool:
     """Does a parked reader's ``wake()`` come for a control frame, the end of stream and a
     parse error, with the parser calling into a hooked queue as it will?"""
@@ -399,8 +405,7 @@ def _parking_ok(queue_type: Any, parser_type: Any, loop: asyncio.AbstractEventLo
 
     def parked(frames: bytes | None) -> tuple[Any, FrameHook]:
         queue = _hooked_type(queue_type)(_ProbeProtocol(), _LIMIT, loop=loop)
-        base = queue_type.feed_data.__get__(queue)
-        hook = FrameHook(queue, base, _ProbeProtocol(), loop, lambda: False, bytes)
+        hook = FrameHook(queue, queue_type.feed_data, _ProbeProtocol(), loop, _never, bytes)
         queue.feed_data = hook.feed
         parser = parser_type(queue, 2**16, compress=False, decode_text=False)
         if not hook.park(lambda: woken.append(1)):
@@ -426,6 +431,10 @@ def _hooked_type(queue_type: Any) -> Any:
     (Cython's classes look a Python subclass's methods up on the instance), and whose end
     of stream and errors wake a parked reader."""
 
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        queue_type.__init__(self, *args, **kwargs)
+        self.feed_data = queue_type.feed_data.__get__(self)  # aiohttp's, until a hook's
+
     def feed_eof(self: Any) -> None:
         queue_type.feed_eof(self)
         _queue_changed(self)
@@ -434,7 +443,14 @@ def _hooked_type(queue_type: Any) -> Any:
         queue_type.set_exception(self, *args, **kwargs)
         _queue_changed(self)
 
-    namespace = {"__module__": __name__, "feed_eof": feed_eof, "set_exception": set_exception}
+    namespace = {
+        "__module__": __name__,
+        # A slot, not an instance dict (about 400 B per connection): the hook's feed.
+        "__slots__": ("feed_data",),
+        "__init__": __init__,
+        "feed_eof": feed_eof,
+        "set_exception": set_exception,
+    }
     return type("HookedFrameQueue", (queue_type,), namespace)
 
 
@@ -470,8 +486,7 @@ def install(
             return None  # the server's first bytes came with the handshake: not split
         loop = asyncio.get_running_loop()
         hooked = _hooked_type(queue_type)(protocol, _LIMIT, loop=loop)
-        base_feed = queue_type.feed_data.__get__(hooked)
-        hook = FrameHook(hooked, base_feed, protocol, loop, closing, binary)
+        hook = FrameHook(hooked, queue_type.feed_data, protocol, loop, closing, binary)
         hooked.feed_data = hook.feed
         new_parser = parser_type(hooked, max_msg_size, compress=compress, decode_text=False)
     except Exception:

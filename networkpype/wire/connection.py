@@ -271,9 +271,9 @@ def _queue_layout_ok(queue_type: type) -> bool:
         return False
 
 
-def _parsed_frames(ws: Any) -> tuple[deque[Any], Callable[[], Awaitable[Any]]] | None:
-    """For ``pump``: the queue of frames aiohttp's parser has already parsed for ``ws`` (its
-    reader's buffer) and that queue's ``read()``, when the installed aiohttp has the
+def _parsed_frames(ws: Any) -> Any:
+    """For ``pump``: aiohttp's queue of the frames its parser has already parsed for ``ws``
+    (its ``_buffer``, taken with its ``read()``), when the installed aiohttp has the
     structures relied on (``_queue_layout_ok``, and ``ws``'s ``_closing``/``_closed`` flags,
     which ``receive()`` would look at); None: read with ``receive()`` only."""
     reader: Any = getattr(ws, "_reader", None)
@@ -282,7 +282,7 @@ def _parsed_frames(ws: Any) -> tuple[deque[Any], Callable[[], Awaitable[Any]]] |
         return None
     if not all(type(getattr(ws, flag, None)) is bool for flag in ("_closing", "_closed")):
         return None
-    return reader._buffer, reader.read
+    return reader
 
 
 def _one_by_one(
@@ -397,8 +397,8 @@ class WebSocketConnection:
         self._decoder: MessageDecoder = make_decoder(decoder)
         self._max_msg_size = max_msg_size
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
-        # pump's fast path: aiohttp's queue of parsed frames and its read(), or None.
-        self._parsed: tuple[deque[Any], Callable[[], Awaitable[Any]]] | None = None
+        # pump's fast path: aiohttp's queue of parsed frames (its _buffer, read()), or None.
+        self._parsed: Any = None
         # pump's hook on aiohttp's parser (the fast path's own), or None.
         self._hook: FrameHook | None = None
         self._connected = False
@@ -536,9 +536,7 @@ class WebSocketConnection:
         # Not with a message_timeout: pump would not attach it (see there), and an
         # unattached hook costs a Python call per frame.
         if self._parsed is not None and self.hook_allowed and message_timeout is None:
-            self._hook = install(
-                ws, self._max_msg_size, lambda: ws._closing or ws._closed, BinaryFrame
-            )
+            self._hook = install(ws, self._max_msg_size, self._closing_now, BinaryFrame)
             if self._hook is not None:
                 self._parsed = _parsed_frames(ws)  # the new queue's
                 if self._parsed is None:
@@ -551,6 +549,11 @@ class WebSocketConnection:
         if self.pacer is not None:
             self.pacer.reset()  # the venue counts a new socket's frames afresh
         logger.info("connected to %s", self._display_url)
+
+    def _closing_now(self) -> bool:
+        """The hook's question: has closing begun (``disconnect()``, or aiohttp's close)?"""
+        ws = self._ws
+        return ws is None or ws._closing or ws._closed
 
     async def disconnect(
         self, *, code: int = 1000, reason: str = "", close_timeout: float | None = None
@@ -747,7 +750,8 @@ class WebSocketConnection:
         # read() (no suspension, its accounting and flow control kept), without the Python
         # frame of receive() each. Only data frames, and only while receive() would hand
         # them out itself (not closing): everything else goes through receive() as before.
-        buffer, read = self._parsed or (None, None)
+        parsed = self._parsed
+        buffer, read = (parsed._buffer, parsed.read) if parsed is not None else (None, None)
         # The hook (data frames batched per socket read as aiohttp parses them) is
         # attached once aiohttp's queue holds no frame; not with a message_timeout (data
         # frames would not reach receive(), whose timer measures the wait).
