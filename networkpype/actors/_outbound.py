@@ -3,6 +3,7 @@ private copy of each request. Part of :mod:`networkpype.actors.manager`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pykka import ActorDeadError, ActorRef
@@ -31,20 +32,28 @@ class Pace(Protocol):
 
 class OutboundPipeline:
     """pre-processors → auth → throttler, on a private copy of each request; shared by every
-    connection of a manager (each brings its own ``Pace``)."""
+    connection of a manager (each brings its own ``Pace``). The pre-processors are taken as
+    they are then (a tuple: none costs nothing)."""
+
+    __slots__ = ("auth", "pre_processors", "throttler")
 
     def __init__(
         self,
-        pre_processors: list[WebSocketPreProcessor],
+        pre_processors: Iterable[WebSocketPreProcessor],
         auth: Auth | None,
         throttler: AsyncThrottler | None,
     ) -> None:
-        self.pre_processors = pre_processors
+        self.pre_processors = tuple(pre_processors)
         self.auth = auth
         self.throttler = throttler
 
     async def prepare(self, request: WebSocketRequest) -> WebSocketRequest:
-        """The request as it will go out: copied, pre-processed, authenticated."""
+        """The request as it will go out: copied, pre-processed, authenticated. With no
+        pre-processor and no signing nothing changes it, so it goes out as it is (a deep
+        copy per send, and the instance dict it makes the caller's request keep, are
+        spared)."""
+        if not self.pre_processors and not request.is_auth_required:
+            return request
         prepared = request.copy()
         for processor in self.pre_processors:
             prepared = await processor.pre_process(prepared)

@@ -9,6 +9,7 @@ dialing only; everything a person may read shows :func:`redact_url` of it. Reque
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,8 +42,16 @@ def redact_url(url: str) -> str:
     ``wss://***@host/ws?listenKey=***&x=***``, and ``wss://host/ws/<60-character listenKey>``
     as ``wss://host/ws/***``: scheme, host, port, the rest of the path and query keys stay,
     so the message still says where. Never raises: input that does not parse (or is not a
-    string) gives :data:`UNPARSEABLE_URL`.
+    string) gives :data:`UNPARSEABLE_URL`. The same URL gives the same string object (a
+    bot with hundreds of connections to one endpoint keeps one display form, not hundreds).
     """
+    if not isinstance(url, str):
+        return UNPARSEABLE_URL
+    return _redacted(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _redacted(url: str) -> str:
     try:
         scheme, netloc, path, query, _fragment = urlsplit(url)
         if "@" in netloc:

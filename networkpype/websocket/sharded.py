@@ -194,7 +194,7 @@ class ShardedWebSocketManager(Rotations):
             keywords_of(ShardedOptions, locals()),
         )
         self._connection_factory = connection_factory
-        self._pipeline = OutboundPipeline(list(ws_pre_processors or []), auth, throttler)
+        self._pipeline = OutboundPipeline(ws_pre_processors or (), auth, throttler)
         self._post_processors = list(ws_post_processors or [])
         self._codec: TopicCodec = options.codec or BinanceCodec()
         self._cap = options.max_topics_per_connection
