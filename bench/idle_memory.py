@@ -55,6 +55,7 @@ SERVER_START_TIMEOUT = 20.0  # seconds for the server subprocess to print its UR
 CHILD_TIMEOUT = 180.0  # seconds: a child that takes longer is reported as a failure
 SETTLE_TIMEOUT = 30.0  # seconds: every acknowledgement consumed within this, or a failure
 SETTLE = 0.2  # seconds after the last acknowledgement (timers armed, tasks parked)
+QUIET_CHECKS = 5  # the task count unchanged this many times, SETTLE / 4 apart: settled
 WARM = 2  # connections opened (and kept) before the baseline reading: one-time costs
 TARGET = 1.5  # plain / raw at most
 VARIANTS = ("raw", "plain", "sharded")
@@ -140,6 +141,20 @@ _CLIENTS: dict[str, Callable[[str], _Raw | _Plain | _Sharded]] = {
 }
 
 
+async def _settle() -> None:
+    """Wait ``SETTLE``, then until the loop's tasks stop changing in number (on a loaded
+    machine, actors may still be serving their last messages), at most ``SETTLE_TIMEOUT``:
+    what is measured is the idle state, not a transient one."""
+    await asyncio.sleep(SETTLE)
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    counts = [len(asyncio.all_tasks())]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE / 4)
+        counts = [*counts[-(QUIET_CHECKS - 1) :], len(asyncio.all_tasks())]
+        if len(counts) == QUIET_CHECKS and len(set(counts)) == 1:
+            return
+
+
 async def _measure(
     variant: str, url: str, count: int, read: Callable[[], int], profile: bool
 ) -> dict[str, Any]:
@@ -147,12 +162,12 @@ async def _measure(
     ids = itertools.count(1)
     try:
         await client.open([next(ids) for _ in range(WARM)])
-        await asyncio.sleep(SETTLE)
+        await _settle()
         tasks = len(asyncio.all_tasks())
         before = read()
         where = _common.AllocationProfile(profile)
         await client.open([next(ids) for _ in range(count)])
-        await asyncio.sleep(SETTLE)
+        await _settle()
         after = read()
         return {
             "per_connection": (after - before) / count,
