@@ -73,7 +73,7 @@ async def _pump_until(
     count: int,
     intercept: object,
     prefixes: tuple[bytes, ...],
-) -> tuple[list[bytes | BinaryFrame], asyncio.Task[None]]:
+) -> tuple[list[bytes | BinaryFrame], asyncio.Task[bool]]:
     offered: list[bytes | BinaryFrame] = []
     enough = asyncio.Event()
 
@@ -95,7 +95,7 @@ async def _pump_until(
     return offered, task
 
 
-async def _stop(conn: WebSocketConnection, task: asyncio.Task[None]) -> None:
+async def _stop(conn: WebSocketConnection, task: asyncio.Task[bool]) -> None:
     await conn.disconnect()
     async with asyncio.timeout(5):
         await task  # pump returns once disconnect() closed the connection

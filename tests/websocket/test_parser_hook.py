@@ -32,7 +32,7 @@ async def _reading(
     server: ScriptedServer,
     queue: DeliveryQueue[bytes | BinaryFrame],
     **kw: object,
-) -> tuple[WebSocketConnection, Peer, asyncio.Task[None]]:
+) -> tuple[WebSocketConnection, Peer, asyncio.Task[bool]]:
     conn = WebSocketConnection(session)
     await conn.connect(server.url)
     peer = await server.wait_peer()
