@@ -186,6 +186,10 @@ class Link:
         self, requests: list[WebSocketRequest], subscription: WebSocketRequest | None = None
     ) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Its asker may have left (a fire-and-forget send, a caller gone at a shutdown): an
+        # error nobody awaits any more is not reported as "never retrieved"; one who awaits
+        # still gets it.
+        done.add_done_callback(_seen)
         self._queue(_Job(requests, done, generation=self.generation, subscription=subscription))
         return done
 
@@ -296,3 +300,9 @@ class Link:
             if job.generation != self.generation:
                 raise ConnectionClosedError("the connection was replaced mid-job", code=1006)
             await self.pipeline.send(request, child, self.pace)
+
+
+def _seen(done: asyncio.Future[None]) -> None:
+    """Mark ``done``'s error as retrieved (see ``Link._enqueue``)."""
+    if not done.cancelled():
+        done.exception()

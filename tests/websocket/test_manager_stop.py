@@ -233,3 +233,44 @@ async def test_an_opening_stopped_after_its_asker_left_logs_no_unretrieved_error
     finally:
         loop.set_exception_handler(previous)
     assert not [c for c in reported if "never retrieved" in str(c.get("message"))], reported
+
+
+async def test_sends_left_in_the_outbox_at_a_disconnect_log_no_unretrieved_error(
+    server: ScriptedServer,
+) -> None:
+    """Sends still queued when the manager disconnects fail with NotConnectedError; when
+    nobody awaits them any more (a sharded manager's fire-and-forget unsubscribe, a
+    collector shutting down) that must not log "Future exception was never retrieved"."""
+    import gc
+
+    from networkpype.protocol.messages import Send
+
+    limit = RateLimit("slow", limit=1, time_interval=60.0)
+    factory = ConnectionManagersFactory(throttler=AsyncThrottler([limit], safety_margin_pct=0))
+    ws = await factory.get_ws_manager()
+    await ws.connect(server.url)
+    actor = ws.actor_ref
+    assert actor is not None
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        sends = [
+            await actor.ask(
+                Send(request=WebSocketJSONRequest(payload={"n": n}, throttler_limit_id="slow")),
+                block=False,
+            )
+            for n in range(3)
+        ]
+        first = sends[0]
+        await wait_until(first.done, "the first send goes out")
+        await ws.disconnect()  # the second waits for its rate limit, the third behind it
+        assert all(send.done() for send in sends)  # none awaited, and none ever will be
+        del sends, first
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+        await factory.close()
+    assert not [c for c in reported if "never retrieved" in str(c.get("message"))], reported
