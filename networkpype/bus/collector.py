@@ -319,9 +319,12 @@ class Collector:
                 pumping = tasks.create_task(self._pump(manager), name="collector-pump")
                 await self._stopping.wait()
                 keeping.cancel()
+                # Stop applying changes before the release: a release it took from the
+                # queue and was cancelled in would never publish its PartitionReleased.
+                applying.cancel()
+                await asyncio.wait([applying])
                 await keeper.release_all()
                 await self._drain_changes()
-                applying.cancel()
                 pumping.cancel()
                 if not await self._publisher.flush(deadline=s.shutdown_timeout):
                     left = self._publisher.statistics()

@@ -20,7 +20,7 @@ from networkpype.bus.server import LocalNatsServer
 from networkpype.cli.demo_plan import demo_topics
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.protocol.events import Disconnected, Reconnected
-from tests.timing import wait_until
+from tests.timing import WAIT, wait_until
 
 TOPICS = tuple(demo_topics(20))
 STREAM = StreamSettings(name="T")
@@ -158,3 +158,26 @@ async def test_a_venue_that_cannot_be_reached_hands_the_partitions_back(
         collector.stop()
         async with asyncio.timeout(15):
             await task
+
+
+async def test_a_clean_stop_publishes_partition_released_after_the_last_data(
+    nats_server: LocalNatsServer,
+) -> None:
+    async with ExchangeSimulator(rate=50.0, lifetime=60.0) as venue:
+        async with _collectors(nats_server, venue, "c1") as (collector,):
+            await wait_until(lambda: collector.statistics().topics == len(TOPICS), "serving")
+            await wait_until(lambda: collector.statistics().publisher.published > 100, "data")
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+        await consumer.connect()
+        try:
+            kinds: list[str] = []
+            async with asyncio.timeout(WAIT):
+                async for item in consumer.iter_messages(events=True):
+                    kinds.append(type(item).__name__)
+                    if kinds.count("PartitionReleased") == 2:
+                        break
+        finally:
+            await consumer.disconnect()
+    # Both partitions released (each record shown once), the last after every message.
+    last = len(kinds) - 1 - kinds[::-1].index("PartitionReleased")
+    assert "BusResponse" in kinds and "BusResponse" not in kinds[last:]
