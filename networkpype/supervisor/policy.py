@@ -62,7 +62,12 @@ Restart 1 after a reset waits 0 s; restart *k* >= 2 waits uniformly in
 never resets the counter; a connection that proved healthy does: one that ``served`` data after
 its replay (``on_failure(..., served=True)``), or stayed open ``healthy_after`` seconds without
 a failure. Its failure restarts at once and is not counted in the restart intensity, which
-stops crash loops, not flaky venues.
+stops crash loops, not flaky venues. One exception keeps a venue from being hammered: a
+connection that served data but that the venue itself ended (a close frame of its own, a frame
+that breaks the protocol, a message too big) before ``healthy_after`` does not reset the
+backoff (a venue that answers each subscription and then closes would otherwise be redialled
+in a tight loop); its restart still does not count towards giving up. A link that broke (a
+reset, the end of stream, no answer to a ping) restarts at once, however often.
 
 Escalation arithmetic, with the defaults
 ----------------------------------------
@@ -102,7 +107,12 @@ from typing import Final
 
 import msgspec
 
-from networkpype.protocol.errors import ConfigurationError, UsageError
+from networkpype.protocol.errors import (
+    ConfigurationError,
+    ConnectionClosedError,
+    MessageTooBigError,
+    UsageError,
+)
 from networkpype.supervisor._backoff import BackoffPolicy
 from networkpype.supervisor._classify import Kind, Verdict, classify
 from networkpype.supervisor._decisions import Decision, Escalate, Ignore, Restart
@@ -316,8 +326,12 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
     ) -> tuple[Decision, ChildState]:
         window = tuple(t for t in state.restarts if t >= now - self.within)
         # A child that proved healthy (served data, or stayed up for healthy_after) failed:
-        # a fresh start, not one more turn of a crash loop.
-        proven = served or self._healthy(state, now)
+        # a fresh start, not one more turn of a crash loop. Not counted towards giving up;
+        # the backoff starts afresh too, unless the venue itself ended a connection that
+        # had been up less than healthy_after (see the module docstring: no tight loop).
+        healthy = self._healthy(state, now)
+        proven = served or healthy
+        fresh = healthy or (served and not _ended_by_venue(error))
         limit = self.max_restarts
         if not proven and limit is not None and len(window) + 1 > limit:
             reason = (
@@ -325,7 +339,7 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
                 f"max_restarts={limit}; last failure: {verdict.reason}"
             )
             return Escalate(reason, error), _move(state, event, _ESC, restarts=window)
-        attempt = 1 if proven else state.attempt + 1
+        attempt = 1 if fresh else state.attempt + 1
         floor = verdict.delay_floor
         if floor is None and verdict.kind is Kind.COOL_OFF:
             floor = self.cool_off
@@ -333,3 +347,14 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
         counted = window if proven else (*window, now)
         new = _move(state, event, _S, attempt=attempt, restarts=counted)
         return Restart(delay, verdict, attempt), new
+
+
+_BROKEN_LINK: Final = 1006  # RFC 6455: no close frame, the link broke
+
+
+def _ended_by_venue(error: BaseException | None) -> bool:
+    """Did the venue end the connection itself (a close frame of its own, frames that break
+    the protocol, a message above the limit), rather than the link breaking under it?"""
+    if isinstance(error, ConnectionClosedError):
+        return error.code is not None and error.code != _BROKEN_LINK
+    return isinstance(error, MessageTooBigError)

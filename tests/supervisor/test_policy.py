@@ -22,9 +22,11 @@ from networkpype.protocol.errors import (
     HandshakeError,
     HandshakeRejectedError,
     InvalidURLError,
+    LivenessTimeoutError,
     MessageTimeoutError,
     MessageTooBigError,
     NotConnectedError,
+    ProtocolViolationError,
     UnknownRateLimitError,
     UsageError,
 )
@@ -404,6 +406,43 @@ def test_served_connections_never_escalate_and_failed_dials_still_do() -> None:
         decision, state = policy.on_failure(state, DROP, now)
         assert isinstance(decision, expected)
         now += 0.1
+
+
+@pytest.mark.parametrize(
+    "ended",
+    [closed(1011), closed(1000), ProtocolViolationError("bad frame", code=1007)],
+    ids=["close-1011", "close-1000", "violation-1007"],
+)
+def test_a_venue_that_answers_then_closes_is_backed_off_but_never_given_up_on(
+    ended: ConnectionClosedError,
+) -> None:
+    # Each connection opens, its subscription is answered (data after the replay: served),
+    # then the venue closes it itself: the restarts are not counted, but the backoff grows,
+    # so the venue is not redialled in a tight loop.
+    policy = RestartPolicy(backoff=EXACT)  # max_restarts=15 within 900 s, as by default
+    state, now, delays = ChildState(), 0.0, []
+    for _ in range(40):
+        state = policy.on_opened(state, now)
+        now += 0.05
+        decision, state = policy.on_failure(state, ended, now, served=True)
+        assert isinstance(decision, Restart), decision
+        delays.append(decision.delay)
+        now += decision.delay
+    assert delays[:8] == [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert state.restarts == ()
+    # A connection then healthy for healthy_after, ended the same way: at once again.
+    state = policy.on_opened(state, now)
+    decision, state = policy.on_failure(state, ended, now + 10.0, served=True)
+    assert isinstance(decision, Restart) and decision.delay == 0.0
+
+
+def test_a_served_connection_whose_link_breaks_restarts_at_once_however_often() -> None:
+    state, now = ChildState(), 0.0
+    for failure in (DROP, LivenessTimeoutError("no pong"), DROP, DROP):
+        state = POLICY.on_opened(state, now)
+        decision, state = POLICY.on_failure(state, failure, now + 0.01, served=True)
+        assert isinstance(decision, Restart) and decision.delay == 0.0
+        now += 0.02
 
 
 def test_a_served_connection_still_honours_a_cool_off() -> None:

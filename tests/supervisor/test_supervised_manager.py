@@ -266,6 +266,41 @@ async def test_with_defaults_data_resets_the_backoff_and_accept_then_close_grows
     await factory.close()
 
 
+async def test_with_defaults_a_venue_that_answers_then_closes_is_not_hammered(
+    server: ScriptedServer, factory: ConnectionManagersFactory
+) -> None:
+    """A venue that answers every subscription (data after the replay) and then closes the
+    connection itself: each restart is still not counted towards giving up, but the backoff
+    grows (0, up to 0.5 s, up to 1 s, ...), so it is not redialled in a tight loop (before:
+    thousands of handshakes in a few seconds on loopback, bench/recovery.py --mode
+    ack-close). A slower machine can only make fewer attempts in the window."""
+
+    answering: list[asyncio.Task[None]] = []
+
+    async def answer_then_close(peer: Peer) -> None:
+        await peer.wait_frames(1)  # the subscription, live or replayed
+        await peer.ws.send_str('{"result": null, "id": 1}')
+        await peer.ws.close(code=1011, message=b"try later")
+
+    async def on_peer(peer: Peer) -> None:  # runs before the server reads: answer aside
+        answering.append(asyncio.create_task(answer_then_close(peer)))
+
+    server.on_peer = on_peer
+    ws = await factory.get_ws_manager()  # the default restart policy
+    await ws.connect(server.url)
+    await ws.subscribe(sub("a"))
+    await asyncio.sleep(1500 * MS)  # the window the attempts are counted in
+    attempts = server.attempts
+    # Dials at 0, then restarts after 0, <= 0.5 and <= 1 s: at most 4 in 1.5 s.
+    assert 2 <= attempts <= 4, attempts
+    assert ws.actor_ref is not None  # still trying: not given up on
+    await ws.disconnect()
+    await factory.close()
+    for task in answering:
+        task.cancel()
+    await asyncio.gather(*answering, return_exceptions=True)
+
+
 async def test_disconnect_mid_backoff_is_prompt(
     server: ScriptedServer, factory: ConnectionManagersFactory
 ) -> None:
