@@ -1,7 +1,8 @@
 """Order books that stay correct: a snapshot over REST joined with the diff stream the way
 the venue documents it, marked not valid at once on any break and resynced by itself.
 
-``OrderBookMaintainer`` keeps the books over a ``ShardedWebSocketManager`` and a
+``OrderBookMaintainer`` keeps the books over a ``ShardedWebSocketManager`` (or another
+``DiffSource``: ``networkpype.bus.BusDiffSource`` reads the market-data bus) and a
 ``RESTManager``; venue rules are a small plug-in (``VenueRules``: ``BinanceSpotRules``,
 ``SequencedChecksumRules``); ``OrderBook`` and ``BookSync`` are the pure core. See
 ``docs/books.md``.
@@ -17,6 +18,7 @@ from networkpype.books.maintainer import MaintainerStatistics, OrderBookMaintain
 from networkpype.books.rules import Diff, Relation, Snapshot, SnapshotRequest, VenueRules
 from networkpype.books.sequenced import SequencedChecksumRules
 from networkpype.books.settings import BookSettings
+from networkpype.books.source import DiffSource, StreamBreak
 from networkpype.books.sync import BookStatus, BookSync, Change
 from networkpype.books.views import BookState, Depth, LiveBook, TopOfBook
 
@@ -33,6 +35,7 @@ __all__ = [
     "Change",
     "Depth",
     "Diff",
+    "DiffSource",
     "Level",
     "LiveBook",
     "MaintainerStatistics",
@@ -42,6 +45,7 @@ __all__ = [
     "SequencedChecksumRules",
     "Snapshot",
     "SnapshotRequest",
+    "StreamBreak",
     "TopOfBook",
     "UnknownBookError",
     "VenueRules",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from networkpype.books._entry import BookEntry
 from networkpype.books.settings import BookSettings
-from networkpype.websocket.sharded import ShardedWebSocketManager
+from networkpype.books.source import DiffSource
 
 __all__ = ["Resubscriber"]
 
@@ -21,15 +21,15 @@ _BATCH_WINDOW = 0.05  # seconds to wait for more topics to put into the same req
 
 
 class Resubscriber:
-    """Subscribes books' topics again on ``ws_manager``: :meth:`request` one, :meth:`run`
-    the loop that does it (its caller owns the task), :meth:`watch` the loop that finds
-    silent ones. A refusal is retried with ``settings.retry_delay``; ``invalidate(entry,
-    reason)`` tells the maintainer why the book is not valid meanwhile. ``clock``:
-    monotonic seconds."""
+    """Subscribes books' topics again on ``ws_manager`` (a diff source): :meth:`request`
+    one, :meth:`run` the loop that does it (its caller owns the task), :meth:`watch` the
+    loop that finds silent ones. A refusal is retried with ``settings.retry_delay``;
+    ``invalidate(entry, reason)`` tells the maintainer why the book is not valid meanwhile.
+    ``clock``: monotonic seconds."""
 
     def __init__(
         self,
-        ws_manager: ShardedWebSocketManager,
+        ws_manager: DiffSource,
         settings: BookSettings,
         clock: Callable[[], float],
         invalidate: Callable[[BookEntry, str], None],
@@ -107,10 +107,10 @@ class Resubscriber:
             for entry in due:
                 if entry in held or entry.stream_ended:
                     entry.set_stream(ws.stream(entry.topic))
-            result = await ws.subscribe_topics(e.topic for e in due)
+            rejected = await ws.subscribe_topics(e.topic for e in due)
         except (ConnectionError, TimeoutError) as exc:  # the manager is down: later
             return {e.topic: f"{type(exc).__name__}: {exc}" for e in due}
-        return dict(result.rejected)
+        return dict(rejected)
 
     async def watch(self, entries: Callable[[], Iterable[BookEntry]]) -> None:
         """Until cancelled: resubscribe the books of ``entries()`` that are not valid and

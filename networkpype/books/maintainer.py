@@ -19,7 +19,11 @@ The consumer reads ``book(symbol)`` (a :class:`~networkpype.books.views.LiveBook
 ``on_update(book)`` callback runs after every change of a valid book.
 
 The maintainer reads every stream of the manager it is given, its merged stream too (what
-no book claims is counted and dropped): give it a sharded manager of its own.
+no book claims is counted and dropped): give it a sharded manager of its own. Any other
+:class:`~networkpype.books.source.DiffSource` serves as well: ``networkpype.bus.BusDiffSource``
+reads the diffs the collectors publish to the market-data bus (its gap records are
+``StreamBreak`` messages, which invalidate the book like the events above); the snapshots
+still come over REST from the venue.
 
 Tasks: ``start()`` starts one task that owns every other (snapshot workers, the watchdog,
 the resubscriber, the drain of unclaimed messages, one follower per book); ``aclose()``
@@ -48,6 +52,7 @@ from networkpype.books.errors import BookDataError, UnknownBookError
 from networkpype.books.events import BookEvent, BookInvalid, BookResynced
 from networkpype.books.rules import VenueRules
 from networkpype.books.settings import BookSettings
+from networkpype.books.source import DiffSource, ShardedSource, StreamBreak
 from networkpype.books.sync import BookSync, Change
 from networkpype.books.views import BookState, LiveBook
 from networkpype.protocol.errors import ConfigurationError, GaveUpError, RetryableError
@@ -95,7 +100,9 @@ class MaintainerStatistics(msgspec.Struct, frozen=True):
 
 class OrderBookMaintainer:
     """Order books of ``rules``' venue over ``ws_manager`` (a sharded manager, connected,
-    of the maintainer's own) and ``rest_manager``; snapshots from ``rest_url`` (``http://`` or
+    of the maintainer's own; or any :class:`~networkpype.books.source.DiffSource`, such as
+    ``networkpype.bus.BusDiffSource`` for diffs read from the market-data bus) and
+    ``rest_manager``; snapshots from ``rest_url`` (``http://`` or
     ``https://``, no trailing path: the plug-in gives the path). See the module docstring.
 
     ``settings``: :class:`~networkpype.books.settings.BookSettings`. ``on_update(book)``:
@@ -105,7 +112,7 @@ class OrderBookMaintainer:
 
     def __init__(
         self,
-        ws_manager: ShardedWebSocketManager,
+        ws_manager: ShardedWebSocketManager | DiffSource,
         rest_manager: RESTManager,
         rules: VenueRules,
         rest_url: str,
@@ -117,7 +124,11 @@ class OrderBookMaintainer:
         if not rest_url.startswith(("http://", "https://")):
             shown = redact_url(rest_url)  # it may carry an API key (issue 9)
             raise ConfigurationError(f"rest_url must be an http:// or https:// URL: {shown!r}")
-        self._ws = ws_manager
+        self._ws: DiffSource = (
+            ShardedSource(ws_manager)
+            if isinstance(ws_manager, ShardedWebSocketManager)
+            else ws_manager
+        )
         self._rest = rest_manager
         self._rules = rules
         self._rest_url = rest_url.rstrip("/")
@@ -130,7 +141,7 @@ class OrderBookMaintainer:
             self._settings.max_events, "drop_oldest", droppable=lambda _: True
         )
         self._changed = asyncio.Event()  # set at each validation (for wait_valid)
-        self._resubscriber = Resubscriber(ws_manager, self._settings, clock, self._invalidate)
+        self._resubscriber = Resubscriber(self._ws, self._settings, clock, self._invalidate)
         self._runner: asyncio.Task[None] | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._failure: BaseException | None = None
@@ -226,10 +237,10 @@ class OrderBookMaintainer:
             )
         if not new:
             return {}
-        result = await self._ws.subscribe_topics(e.topic for e in new)
+        rejected = await self._ws.subscribe_topics(e.topic for e in new)
         refused: dict[str, str] = {}
         for entry in new:
-            reason = result.rejected.get(entry.topic)
+            reason = rejected.get(entry.topic)
             if reason is not None:
                 refused[entry.symbol] = reason
                 self._forget(entry)
@@ -354,6 +365,8 @@ class OrderBookMaintainer:
                 if self._ws.shard_of(entry.topic) is None:
                     self._invalidate(entry, f"subscription lost in the rotation of {old}")
                     self._resubscriber.request(entry)
+            case StreamBreak(reason=reason):
+                self._invalidate(entry, reason)
             case TopicsLost(topics=topics, reason=reason) if entry.topic in topics:
                 # The manager will not subscribe it again by itself (refused to a rotation's
                 # replacement, say); its stream ends after this event.
@@ -472,8 +485,12 @@ class OrderBookMaintainer:
 
     async def _drain_unclaimed(self) -> None:
         """Read the merged stream, which carries what no book's stream claims (a stray
-        message after an unsubscribe, say), so that it never fills up."""
-        async for _ in self._ws.iter_messages():
+        message after an unsubscribe, say), so that it never fills up; a source without
+        one (the bus) has nothing to drain."""
+        unclaimed = self._ws.unclaimed()
+        if unclaimed is None:
+            return
+        async for _ in unclaimed:
             self._unclaimed += 1
 
     # -- statistics --------------------------------------------------------------------
