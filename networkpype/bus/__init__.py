@@ -6,6 +6,8 @@ read it with the library's API. Needs the ``nats`` extra (``pip install 'network
   per topic with de-duplicating message ids and the gap records in order.
 * :class:`BusConsumer` (``networkpype consume``): ``iter_messages(events=True)`` and
   ``stream(topic)`` over a durable JetStream consumer.
+* :class:`BusDiffSource`: order books (``networkpype.books.OrderBookMaintainer``) fed from the
+  bus, snapshots still over REST from the venue.
 * :class:`LocalNatsServer`: a loopback ``nats-server`` for tests, the demo and benchmarks.
 
 Subjects, headers and records: :mod:`networkpype.bus.records`; partitions:
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from networkpype.bus._nats import StreamSettings
+    from networkpype.bus.books import BusDiffSource
     from networkpype.bus.collector import Collector, CollectorSettings, CollectorStatistics
     from networkpype.bus.consumer import BusConsumer, BusResponse, ConsumerStatistics
     from networkpype.bus.leases import LeaseSettings
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BusConsumer",
+    "BusDiffSource",
     "BusResponse",
     "Collector",
     "CollectorSettings",
@@ -56,6 +60,7 @@ _WHERE = {
     "CollectorSettings": "collector",
     "CollectorStatistics": "collector",
     "BusConsumer": "consumer",
+    "BusDiffSource": "books",
     "BusResponse": "consumer",
     "ConsumerStatistics": "consumer",
     "LeaseSettings": "leases",

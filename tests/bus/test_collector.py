@@ -28,19 +28,28 @@ STREAM = StreamSettings(name="T")
 
 @contextlib.asynccontextmanager
 async def _collectors(
-    server: LocalNatsServer, venue: ExchangeSimulator, *names: str, replicas: int = 1
+    server: LocalNatsServer,
+    venue: ExchangeSimulator,
+    *names: str,
+    replicas: int = 1,
+    topics: tuple[str, ...] = TOPICS,
+    partitions: int = 2,
 ) -> AsyncIterator[list[Collector]]:
     collectors = [
         Collector(
             CollectorSettings(
                 venue="sim",
                 url=f"ws://127.0.0.1:{venue.port}/ws",
-                topics=TOPICS,
+                topics=topics,
                 collector_id=name,
                 nats_urls=(server.url,),
                 stream=STREAM,
                 leases=LeaseSettings(
-                    partitions=2, replicas=replicas, ttl=1.0, renew_interval=0.2, settle=0.3
+                    partitions=partitions,
+                    replicas=replicas,
+                    ttl=1.0,
+                    renew_interval=0.2,
+                    settle=0.3,
                 ),
                 manager_options={"max_topics_per_connection": 8},
             )

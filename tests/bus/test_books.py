@@ -1,0 +1,141 @@
+"""Order books fed from the bus: the exchange simulator's depth venue, an in-process collector
+publishing to a real nats-server, and a maintainer reading ``BusConsumer.stream(topic)``
+(snapshots over REST from the venue), audited against the venue's ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+
+from networkpype.books import (
+    BinanceSpotRules,
+    BookEvent,
+    BookInvalid,
+    BookResynced,
+    LiveBook,
+    OrderBookMaintainer,
+    StreamBreak,
+)
+from networkpype.bus import (
+    BusConsumer,
+    BusDiffSource,
+    PartitionAcquired,
+    PartitionReleased,
+    PublishDropped,
+    SequenceGap,
+)
+from networkpype.bus.books import as_break
+from networkpype.bus.server import LocalNatsServer
+from networkpype.demo.book_audit import BookAudit
+from networkpype.demo.depth_venue import DepthVenue
+from networkpype.demo.exchange import ExchangeSimulator
+from networkpype.factory import ConnectionManagersFactory
+from networkpype.protocol.events import Connected, GaveUp, RotationFinished
+from networkpype.throttler.throttler import AsyncThrottler
+from tests.bus.test_collector import STREAM, _collectors
+from tests.timing import WAIT, wait_until
+
+SYMBOLS = ("B0USDT", "B1USDT", "B2USDT", "B3USDT")
+RULES = BinanceSpotRules(limit=100)
+TOPICS = tuple(RULES.topic(s) for s in SYMBOLS)
+
+
+async def _collect(maintainer: OrderBookMaintainer, into: list[BookEvent]) -> None:
+    async for event in maintainer.events():
+        into.append(event)
+
+
+async def test_books_from_the_bus_follow_the_venue_and_resync_after_every_gap(
+    nats_server: LocalNatsServer,
+) -> None:
+    depth = DepthVenue(levels=20, rest_weight_limit=600, rest_weight_window=1.0)
+    async with (
+        ExchangeSimulator(rate=50.0, depth=depth) as venue,
+        _collectors(nats_server, venue, "c1", topics=TOPICS, partitions=1) as (first,),
+    ):
+        audit = BookAudit(venue.depth)
+        served_invalid = 0
+
+        def check(book: LiveBook) -> None:
+            nonlocal served_invalid
+            audit.check(book)
+            served_invalid += not book.valid
+
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM, deliver="new")
+        await consumer.connect()
+        factory = ConnectionManagersFactory(
+            throttler=AsyncThrottler(RULES.rate_limits(600, 1.0, latency_guard=0.25))
+        )
+        events: list[BookEvent] = []
+        try:
+            rest = await factory.get_rest_manager()
+            books = OrderBookMaintainer(
+                BusDiffSource(consumer),
+                rest,
+                RULES,
+                f"http://127.0.0.1:{venue.port}",
+                on_update=check,
+            )
+            async with books, asyncio.TaskGroup() as tasks:
+                reader = tasks.create_task(_collect(books, events))
+                assert await books.add(SYMBOLS) == {}
+                await books.wait_valid(timeout=WAIT)
+                assert books.statistics().snapshots_requested >= len(SYMBOLS)
+
+                # Diffs the venue never sent: the consumer's SequenceGap, before the diff
+                # after them, breaks the book; it resyncs by itself.
+                venue.depth.drop_diffs("B1USDT", 3)
+                await wait_until(lambda: books.book("B1USDT").resyncs == 1, "B1 resynced")
+                gap = next(e for e in events if isinstance(e, BookInvalid))
+                assert gap.symbol == "B1USDT" and "not on the bus" in gap.reason
+
+                # The collector's venue connection reset: its Disconnected record on the
+                # bus breaks every book.
+                mark = len(events)
+                assert venue.kill_all() > 0
+                await wait_until(
+                    lambda: {e.symbol for e in events[mark:] if isinstance(e, BookInvalid)}
+                    == set(SYMBOLS),
+                    "every book broken by the reset",
+                )
+                await books.wait_valid(timeout=WAIT)
+                assert all(books.book(s).resyncs >= 1 for s in SYMBOLS)
+
+                # The collector stops (its partition released): every book is not valid at
+                # once; a second collector takes the partition over and the books resync.
+                mark = len(events)
+                first.stop()
+                await wait_until(
+                    lambda: not any(b.valid for b in books.books()), "none valid after the release"
+                )
+                assert all(b.top() is None for b in books.books())
+                async with _collectors(nats_server, venue, "c2", topics=TOPICS, partitions=1):
+                    await books.wait_valid(timeout=3 * WAIT)
+                    resynced = {e.symbol for e in events[mark:] if isinstance(e, BookResynced)}
+                    assert resynced == set(SYMBOLS)
+                reader.cancel()
+        finally:
+            await consumer.disconnect()
+            await factory.close()
+        assert audit.checks > 0
+        assert audit.served_wrong == 0, audit.mismatches
+        assert served_invalid == 0
+        assert venue.depth.rest_violations == 0
+
+
+def test_what_each_record_means_to_a_book() -> None:
+    """Records that may hide missing diffs break the book; the others do not."""
+    breaking = [
+        SequenceGap(at=0.0, topic="t", after=7, missed=2),
+        PublishDropped(at=0.0, topic="t", collector_id="c", count=5),
+        GaveUp(connection_id="c/s0", at=0.0, cause="too many failures", topics=("t",)),
+        PartitionReleased(at=0.0, partition=0, collector_id="c", cause="shutdown"),
+    ]
+    for record in breaking:
+        broken = as_break("t", record)
+        assert isinstance(broken, StreamBreak) and broken.topic == "t", record
+    harmless = [
+        PartitionAcquired(at=0.0, partition=0, collector_id="c"),
+        Connected(connection_id="c/s0", at=0.0, url="ws://127.0.0.1:1/ws"),
+        RotationFinished(connection_id="c/s0", at=0.0, replacement="c/s1"),
+    ]
+    assert [as_break("t", r) for r in harmless] == [None, None, None]
