@@ -259,6 +259,12 @@ class Collector:
             case GaveUp(topics=lost):
                 for topic in lost:
                     self._record(topic, tagged)
+            case MessagesDropped():
+                # The manager's merged queue dropped them: they could be any topic's, so
+                # every topic served hears of it, in order with its data (as every stream
+                # of a local manager does; a book on the bus must not stay valid).
+                for topic in self._serving:
+                    self._record(topic, tagged)
             case Connected():
                 pass  # a partition's first data follows its PartitionAcquired record
             case _:

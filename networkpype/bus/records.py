@@ -22,7 +22,8 @@ A record (anything but venue data) carries ``Np-Kind: record`` and a msgspec-enc
 with that topic's data, so a consumer far away learns what a local one would:
 
 * the library's own ``Disconnected``/``Reconnected``/``GaveUp`` events (``connection_id``
-  is ``{collector}/{shard}``), one per topic of the connection;
+  is ``{collector}/{shard}``), one per topic of the connection; ``MessagesDropped`` (the
+  collector's own queue: any topic's messages) one per topic the collector serves;
 * :class:`PartitionAcquired`, before a collector's first message of a topic it took over;
 * :class:`PartitionReleased`, after its last message of a topic it gave back;
 * :class:`PublishDropped`, when a collector could not reach NATS for long enough that its

@@ -22,14 +22,17 @@ from networkpype.bus import (
     PartitionReleased,
     PublishDropped,
     SequenceGap,
+    records,
 )
+from networkpype.bus._nats import connect
 from networkpype.bus.books import as_break
+from networkpype.bus.records import BusRecord
 from networkpype.bus.server import LocalNatsServer
 from networkpype.demo.book_audit import BookAudit
 from networkpype.demo.depth_venue import DepthVenue
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
-from networkpype.protocol.events import Connected, GaveUp, RotationFinished
+from networkpype.protocol.events import Connected, GaveUp, MessagesDropped, RotationFinished
 from networkpype.throttler.throttler import AsyncThrottler
 from tests.bus.test_collector import STREAM, _collectors
 from tests.timing import WAIT, wait_until
@@ -37,6 +40,17 @@ from tests.timing import WAIT, wait_until
 SYMBOLS = ("B0USDT", "B1USDT", "B2USDT", "B3USDT")
 RULES = BinanceSpotRules(limit=100)
 TOPICS = tuple(RULES.topic(s) for s in SYMBOLS)
+
+
+async def _publish_record(server: LocalNatsServer, topic: str, record: BusRecord) -> None:
+    """Publish ``record`` on ``topic``'s subject, as a collector does."""
+    nc = await connect((server.url,), name="test-records", deadline=5.0)
+    try:
+        headers = {records.HEADER_MSG_ID: "test-record", records.HEADER_KIND: records.KIND_RECORD}
+        subject = records.subject_for(STREAM.prefix, "sim", topic)
+        await nc.jetstream().publish(subject, records.encode_record(record), headers=headers)
+    finally:
+        await nc.close()
 
 
 async def _collect(maintainer: OrderBookMaintainer, into: list[BookEvent]) -> None:
@@ -87,6 +101,16 @@ async def test_books_from_the_bus_follow_the_venue_and_resync_after_every_gap(
                 await wait_until(lambda: books.book("B1USDT").resyncs == 1, "B1 resynced")
                 gap = next(e for e in events if isinstance(e, BookInvalid))
                 assert gap.symbol == "B1USDT" and "not on the bus" in gap.reason
+
+                # A collector's manager dropped messages (any topic's): the MessagesDropped
+                # record on a topic breaks its book.
+                mark = len(events)
+                await _publish_record(nats_server, TOPICS[2], MessagesDropped(
+                    connection_id="*", at=0.0, count=5
+                ))
+                await wait_until(lambda: books.book("B2USDT").resyncs == 1, "B2 resynced")
+                dropped = next(e for e in events[mark:] if isinstance(e, BookInvalid))
+                assert dropped.symbol == "B2USDT" and "dropped" in dropped.reason
 
                 # The collector's venue connection reset: its Disconnected record on the
                 # bus breaks every book.

@@ -19,7 +19,7 @@ from networkpype.bus import (
 from networkpype.bus.server import LocalNatsServer
 from networkpype.cli.demo_plan import demo_topics
 from networkpype.demo.exchange import ExchangeSimulator
-from networkpype.protocol.events import Disconnected, Reconnected
+from networkpype.protocol.events import Disconnected, MessagesDropped, Reconnected
 from tests.timing import WAIT, wait_until
 
 TOPICS = tuple(demo_topics(20))
@@ -190,3 +190,15 @@ async def test_a_clean_stop_publishes_partition_released_after_the_last_data(
     # Both partitions released (each record shown once), the last after every message.
     last = len(kinds) - 1 - kinds[::-1].index("PartitionReleased")
     assert "BusResponse" in kinds and "BusResponse" not in kinds[last:]
+
+
+def test_messages_dropped_is_published_on_every_topic_served() -> None:
+    """The manager's MessagesDropped could be any topic's: each topic served gets the
+    record (a book following one topic must hear of it), not the control subject alone."""
+    collector = Collector(
+        CollectorSettings(venue="sim", url="ws://127.0.0.1:9/ws", topics=TOPICS, stream=STREAM)
+    )
+    collector._serving = {topic: 0 for topic in TOPICS[:3]}
+    collector._event(MessagesDropped(connection_id="*", at=0.0, count=5))
+    assert collector.statistics().records == 3
+    assert collector.statistics().publisher.buffered == 3
