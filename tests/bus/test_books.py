@@ -5,13 +5,15 @@ publishing to a real nats-server, and a maintainer reading ``BusConsumer.stream(
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
 
 from networkpype.books import (
     BinanceSpotRules,
     BookEvent,
     BookInvalid,
     BookResynced,
-    LiveBook,
     OrderBookMaintainer,
     StreamBreak,
 )
@@ -58,92 +60,134 @@ async def _collect(maintainer: OrderBookMaintainer, into: list[BookEvent]) -> No
         into.append(event)
 
 
+@contextlib.asynccontextmanager
+async def _bus_books(
+    server: LocalNatsServer, venue: ExchangeSimulator, audit: BookAudit, events: list[BookEvent]
+) -> AsyncIterator[OrderBookMaintainer]:
+    """A started maintainer of SYMBOLS' books read from the bus, snapshots over REST from
+    ``venue`` (its weights in the throttler), every update of a valid book audited, the
+    events collected into ``events``."""
+    consumer = BusConsumer("sim", nats_urls=(server.url,), stream=STREAM, deliver="new")
+    factory = ConnectionManagersFactory(
+        throttler=AsyncThrottler(RULES.rate_limits(600, 1.0, latency_guard=0.25))
+    )
+    try:
+        await consumer.connect()
+        rest = await factory.get_rest_manager()
+        books = OrderBookMaintainer(
+            BusDiffSource(consumer),
+            rest,
+            RULES,
+            f"http://127.0.0.1:{venue.port}",
+            on_update=audit.check,
+        )
+        async with books, asyncio.TaskGroup() as tasks:
+            reader = tasks.create_task(_collect(books, events))
+            assert await books.add(SYMBOLS) == {}
+            yield books
+            reader.cancel()
+    finally:
+        await consumer.disconnect()
+        await factory.close()
+
+
+def _broken(events: list[BookEvent], because: str) -> set[str]:
+    return {e.symbol for e in events if isinstance(e, BookInvalid) and because in e.reason}
+
+
+def _venue() -> ExchangeSimulator:
+    depth = DepthVenue(levels=20, rest_weight_limit=600, rest_weight_window=1.0)
+    return ExchangeSimulator(rate=50.0, depth=depth)
+
+
 async def test_books_from_the_bus_follow_the_venue_and_resync_after_every_gap(
     nats_server: LocalNatsServer,
 ) -> None:
-    depth = DepthVenue(levels=20, rest_weight_limit=600, rest_weight_window=1.0)
+    events: list[BookEvent] = []
     async with (
-        ExchangeSimulator(rate=50.0, depth=depth) as venue,
+        _venue() as venue,
         _collectors(nats_server, venue, "c1", topics=TOPICS, partitions=1) as (first,),
     ):
         audit = BookAudit(venue.depth)
-        served_invalid = 0
+        async with _bus_books(nats_server, venue, audit, events) as books:
+            await books.wait_valid(timeout=WAIT)
+            assert books.statistics().snapshots_requested >= len(SYMBOLS)
 
-        def check(book: LiveBook) -> None:
-            nonlocal served_invalid
-            audit.check(book)
-            served_invalid += not book.valid
+            # Diffs the venue never sent: the consumer's SequenceGap, before the diff after
+            # them, breaks the book; it resyncs by itself.
+            venue.depth.drop_diffs("B1USDT", 3)
+            await wait_until(lambda: books.book("B1USDT").resyncs == 1, "B1 resynced")
+            assert _broken(events, "") == _broken(events, "not on the bus") == {"B1USDT"}
 
-        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM, deliver="new")
-        await consumer.connect()
-        factory = ConnectionManagersFactory(
-            throttler=AsyncThrottler(RULES.rate_limits(600, 1.0, latency_guard=0.25))
-        )
-        events: list[BookEvent] = []
-        try:
-            rest = await factory.get_rest_manager()
-            books = OrderBookMaintainer(
-                BusDiffSource(consumer),
-                rest,
-                RULES,
-                f"http://127.0.0.1:{venue.port}",
-                on_update=check,
+            # A collector's manager dropped messages (any topic's): the MessagesDropped
+            # record on a topic breaks its book.
+            mark = len(events)
+            dropped = MessagesDropped(connection_id="*", at=0.0, count=5)
+            await _publish_record(nats_server, TOPICS[2], dropped)
+            await wait_until(lambda: books.book("B2USDT").resyncs == 1, "B2 resynced")
+            assert _broken(events[mark:], "") == _broken(events[mark:], "dropped") == {"B2USDT"}
+
+            # The collector's venue connection reset: its Disconnected record on the bus
+            # breaks every book.
+            mark = len(events)
+            assert venue.kill_all() > 0
+            await wait_until(
+                lambda: _broken(events[mark:], "disconnected") == set(SYMBOLS),
+                "every book broken by the reset",
             )
-            async with books, asyncio.TaskGroup() as tasks:
-                reader = tasks.create_task(_collect(books, events))
-                assert await books.add(SYMBOLS) == {}
-                await books.wait_valid(timeout=WAIT)
-                assert books.statistics().snapshots_requested >= len(SYMBOLS)
+            await books.wait_valid(timeout=WAIT)
 
-                # Diffs the venue never sent: the consumer's SequenceGap, before the diff
-                # after them, breaks the book; it resyncs by itself.
-                venue.depth.drop_diffs("B1USDT", 3)
-                await wait_until(lambda: books.book("B1USDT").resyncs == 1, "B1 resynced")
-                gap = next(e for e in events if isinstance(e, BookInvalid))
-                assert gap.symbol == "B1USDT" and "not on the bus" in gap.reason
-
-                # A collector's manager dropped messages (any topic's): the MessagesDropped
-                # record on a topic breaks its book.
-                mark = len(events)
-                await _publish_record(nats_server, TOPICS[2], MessagesDropped(
-                    connection_id="*", at=0.0, count=5
-                ))
-                await wait_until(lambda: books.book("B2USDT").resyncs == 1, "B2 resynced")
-                dropped = next(e for e in events[mark:] if isinstance(e, BookInvalid))
-                assert dropped.symbol == "B2USDT" and "dropped" in dropped.reason
-
-                # The collector's venue connection reset: its Disconnected record on the
-                # bus breaks every book.
-                mark = len(events)
-                assert venue.kill_all() > 0
-                await wait_until(
-                    lambda: {e.symbol for e in events[mark:] if isinstance(e, BookInvalid)}
-                    == set(SYMBOLS),
-                    "every book broken by the reset",
-                )
-                await books.wait_valid(timeout=WAIT)
-                assert all(books.book(s).resyncs >= 1 for s in SYMBOLS)
-
-                # The collector stops (its partition released): every book is not valid at
-                # once; a second collector takes the partition over and the books resync.
-                mark = len(events)
-                first.stop()
-                await wait_until(
-                    lambda: not any(b.valid for b in books.books()), "none valid after the release"
-                )
-                assert all(b.top() is None for b in books.books())
-                async with _collectors(nats_server, venue, "c2", topics=TOPICS, partitions=1):
-                    await books.wait_valid(timeout=3 * WAIT)
-                    resynced = {e.symbol for e in events[mark:] if isinstance(e, BookResynced)}
-                    assert resynced == set(SYMBOLS)
-                reader.cancel()
-        finally:
-            await consumer.disconnect()
-            await factory.close()
+            # The collector stops (its partition released): every book is not valid at once;
+            # a second collector takes the partition over and the books resync.
+            mark = len(events)
+            first.stop()
+            await wait_until(
+                lambda: _broken(events[mark:], "released partition") == set(SYMBOLS),
+                "every book broken by the release",
+            )
+            assert all(b.top() is None for b in books.books())
+            async with _collectors(nats_server, venue, "c2", topics=TOPICS, partitions=1):
+                await books.wait_valid(timeout=3 * WAIT)
+                resynced = {e.symbol for e in events[mark:] if isinstance(e, BookResynced)}
+                assert resynced == set(SYMBOLS)
         assert audit.checks > 0
         assert audit.served_wrong == 0, audit.mismatches
-        assert served_invalid == 0
         assert venue.depth.rest_violations == 0
+
+
+async def test_a_killed_collector_s_books_resync_after_the_take_over(
+    nats_server: LocalNatsServer,
+) -> None:
+    """A collector process SIGKILLed publishes nothing; the successor that takes its lease
+    over publishes the topics again after a hole, and the consumer's SequenceGap breaks
+    every book before the first diff after it; they resync; none is ever served wrong."""
+    events: list[BookEvent] = []
+    async with _venue() as venue:
+        argv = [
+            *("-m", "networkpype", "collect", venue.url, "--topics", ",".join(TOPICS)),
+            *("--id", "doomed", "--partitions", "1", "--lease-ttl", "1", "--venue", "sim"),
+            *("--nats", nats_server.url, "--stream", STREAM.name, "--prefix", STREAM.prefix),
+        ]
+        doomed = await asyncio.create_subprocess_exec(sys.executable, *argv)
+        audit = BookAudit(venue.depth)
+        try:
+            async with _bus_books(nats_server, venue, audit, events) as books:
+                await books.wait_valid(timeout=3 * WAIT)
+                async with _collectors(nats_server, venue, "heir", topics=TOPICS, partitions=1):
+                    mark = len(events)
+                    doomed.kill()
+                    await doomed.wait()
+                    await wait_until(
+                        lambda: _broken(events[mark:], "not on the bus") == set(SYMBOLS),
+                        "every book broken by the hole",
+                    )
+                    await books.wait_valid(timeout=WAIT)
+        finally:
+            if doomed.returncode is None:
+                doomed.kill()
+                await doomed.wait()
+        assert audit.checks > 0
+        assert audit.served_wrong == 0, audit.mismatches
 
 
 def test_what_each_record_means_to_a_book() -> None:
