@@ -66,6 +66,11 @@ class AttemptGate:
             redials.popleft()
         return len(redials)
 
+    def waiting(self, priority: int = REDIAL) -> int:
+        """Attempts of ``priority`` waiting for a place now (those of a redial go before a
+        new one of the same priority)."""
+        return sum(1 for p, _ in self._waiting if p == priority)
+
     def room(self, reserve: int = 0) -> bool:
         """True when an attempt that leaves ``reserve`` places free could start now, with
         nobody waiting."""

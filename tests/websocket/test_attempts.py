@@ -46,6 +46,7 @@ async def test_a_redial_goes_before_a_rotation_that_waited_longer() -> None:
     await asyncio.sleep(10 * MS)  # its chance to pass, which it must not take
     assert not redial.done()
     assert order == ["first"]  # the one place is held until the outcome
+    assert (gate.waiting(), gate.waiting(ROTATION)) == (1, 1)  # the redial and the rotation
     release.set()
     await first
     async with asyncio.timeout(2):
