@@ -37,11 +37,18 @@ wait until every topic delivers again (``--alive-bound`` seconds at most).
   rejected by ``subscribe_topics``;
 * *recovery* after each mass reset: from the reset to each topic's first event produced
   after it (events queued before do not count); p50 over topics and the time until the last
-  one (max), against the *bound* of the attempt budget's arithmetic (``docs/sharding.md``,
-  "After a mass reset"), taken from the manager's budget as the reset comes: the wait until
-  as many attempts may start as there are connections (nil when the budget has room), plus
-  a handshake (``HANDSHAKE_ALLOWANCE``), the replay of a full connection (``f`` frames
-  ``1.25 * min_send_interval`` apart) and a topic's next event (``1 / rate``).
+  one (max). Each topic is held to the *bound* of the attempt budget's arithmetic
+  (``docs/sharding.md``, "After a mass reset") for the last disconnection of its connection
+  before it streamed again, read from the manager's budget as that disconnection comes: the
+  wait until its redial may start (``AttemptBudget.free_at``: for the mass reset, as many
+  attempts as there are connections; for a random reset during the recovery, one more than
+  the redials already waiting, which go first), plus a handshake (``HANDSHAKE_ALLOWANCE``),
+  the replay of a full connection (``f`` frames ``1.25 * min_send_interval`` apart) and a
+  topic's next event (``1 / rate``). A topic whose connection is reset again before it
+  streamed is held to the later reset's bound, from that reset. Reported: the mass reset's
+  bound, how many topics a later reset re-bound (and the latest of their bounds, from the
+  mass reset), and how many topics streamed after their own bound (``over``, by how much at
+  most): the target is none.
 
 Exit status: 0 when every run had no violation, no unreported gap, no duplicate, nothing
 lost and every topic alive; 1 otherwise; 2 for bad arguments.
@@ -146,8 +153,8 @@ class StormResult:
     duplicates: int = 0
     duplicate_examples: list[str] = field(default_factory=list)
     lost: dict[str, str] = field(default_factory=dict)
-    recoveries: list[tuple[float, float]] = field(default_factory=list)  # (p50, max) a mass reset
-    bounds: list[float] = field(default_factory=list)  # the arithmetic's bound, a mass reset
+    recoveries: list[RecoveryFigure] = field(default_factory=list)  # one a mass reset
+    unmapped_resets: int = 0  # resets during a recovery whose topics could not be told
     unrecovered: int = 0  # mass resets after which some topic never delivered before the next
     handshakes: int = 0
     resets: int = 0
@@ -168,14 +175,13 @@ class StormResult:
             and not self.lost
         )
 
+    @property
+    def over_bound(self) -> int:
+        """Topics that streamed again after their own bound, over every mass reset."""
+        return sum(r.over for r in self.recoveries)
+
     def line(self) -> str:
-        rec = (
-            ", ".join(
-                f"{p50:.2f}/{top:.2f} (bound {bound:.1f})"
-                for (p50, top), bound in zip(self.recoveries, self.bounds, strict=False)
-            )
-            or "n/a"
-        )
+        rec = ", ".join(r.text() for r in self.recoveries) or "n/a"
         return (
             f"seed {self.seed:>6} {self.topics} topics/{self.per_message} per msg: "
             f"violations {self.violations}+{self.attempts_refused} (1008+429), "
@@ -185,7 +191,88 @@ class StormResult:
             f"{self.rotations} rotations, {self.reported_gaps} reported gaps, "
             f"{self.messages:,} messages, {self.elapsed:.0f} s"
             + (f", {self.unrecovered} recoveries cut short" if self.unrecovered else "")
+            + (
+                f", {self.unmapped_resets} resets during a recovery not traced to topics"
+                if self.unmapped_resets
+                else ""
+            )
             + ("" if self.aborted is None else f", ABORTED: {self.aborted}")
+        )
+
+
+def redial_bound(wait: float, venue: Venue, per_message: int) -> float:
+    """Seconds from a disconnection until every topic of the connection streams again, by the
+    attempt budget's arithmetic: ``wait`` for the redial's place, a handshake, the replay of a
+    full connection at the paced rate, and a topic's next event."""
+    frames = -(-venue.streams_per_connection // per_message)
+    replay = frames * (1 + WIRE_MARGIN) / venue.frames_per_second
+    return max(0.0, wait) + HANDSHAKE_ALLOWANCE + replay + 1.0 / venue.rate
+
+
+@dataclass(frozen=True)
+class RecoveryFigure:
+    """One mass reset's recovery, seconds from the reset: ``p50``/``max`` over topics, the
+    mass reset's ``bound``, ``rebound`` topics held to a later reset's bound instead (the
+    latest such bound: ``latest_bound``), and ``over`` topics back after their own bound, by
+    ``excess`` at most."""
+
+    p50: float
+    max: float
+    bound: float
+    rebound: int
+    latest_bound: float
+    over: int
+    excess: float
+
+    def text(self) -> str:
+        again = (
+            f", {self.rebound} reset again: bound up to {self.latest_bound:.1f}"
+            if self.rebound
+            else ""
+        )
+        over = f", {self.over} over by up to {self.excess:.1f}" if self.over else ", 0 over"
+        return f"{self.p50:.2f}/{self.max:.2f} (bound {self.bound:.1f}{again}{over})"
+
+
+class Recovery:
+    """Each topic's bound after a mass reset at ``mark`` (monotonic seconds) with ``bound``
+    seconds: pure bookkeeping, times given by the caller."""
+
+    def __init__(self, mark: float, topics: Sequence[str], bound: float) -> None:
+        self.mark = mark
+        self.bound = bound
+        self.deadline = dict.fromkeys(topics, mark + bound)  # topic -> latest time it may be back
+        self.rebound: set[str] = set()
+
+    def reset_again(
+        self, topics: Sequence[str], at: float, bound: float, back: Any = frozenset()
+    ) -> int:
+        """The connection of ``topics`` was reset at ``at``, its redial's bound ``bound``
+        seconds: each of them not ``back`` yet is held to it instead. Returns how many."""
+        count = 0
+        for topic in topics:
+            if topic in self.deadline and topic not in back:
+                self.deadline[topic] = at + bound
+                self.rebound.add(topic)
+                count += 1
+        return count
+
+    def figure(self, back: dict[str, float], now: float) -> RecoveryFigure:
+        """The figure, with ``back[topic]`` when each topic streamed again (a topic not back
+        counts as back ``now``)."""
+        times = {t: back.get(t, now) for t in self.deadline}
+        late = [times[t] - d for t, d in self.deadline.items() if times[t] > d]
+        spans = [at - self.mark for at in times.values()]
+        return RecoveryFigure(
+            p50=statistics.median(spans) if spans else 0.0,
+            max=max(spans, default=0.0),
+            bound=self.bound,
+            rebound=len(self.rebound),
+            latest_bound=max(
+                (self.deadline[t] - self.mark for t in self.rebound), default=self.bound
+            ),
+            over=len(late),
+            excess=max(late, default=0.0),
         )
 
 
@@ -353,21 +440,21 @@ async def run_storm(
             t0 = time.monotonic()
             next_reset = t0 + reset_every
             pending_mass = [t0 + at for at in mass_at]
-            timing: tuple[float, Consumer] | None = None
+            timing: Recovery | None = None
             while (now := time.monotonic()) < t0 + seconds:
                 if timing is not None and len(consumer.first_after) == len(names):
-                    _record_recovery(result, consumer, timing[0])
+                    result.recoveries.append(timing.figure(consumer.first_after, now))
                     timing = None
                 if pending_mass and now >= pending_mass[0]:
                     pending_mass.pop(0)
                     if timing is not None:
                         result.unrecovered += 1
-                        _record_recovery(result, consumer, timing[0])
-                    result.bounds.append(recovery_bound(ws, venue, per_message))
+                        result.recoveries.append(timing.figure(consumer.first_after, now))
+                    bound = recovery_bound(ws, venue, per_message, ws.connections)
                     mark = consumer.arm(_produced(sim))
                     killed = sim.kill_all()
                     result.resets += killed
-                    timing = (mark, consumer)
+                    timing = Recovery(mark, names, bound)
                     if progress:
                         progress(f"{now - t0:5.1f} s: mass reset of {killed} connections")
                 elif now >= next_reset:
@@ -375,15 +462,32 @@ async def run_storm(
                     live = [c.connection_id for c in sim.statistics().connections if c.open]
                     if live:
                         victim = rng.choice(live)
+                        held = _topics_of(ws, names, sim.subscriptions.get(victim, ()))
+                        redials = ws._gate.waiting()  # they go first
+                        bound = recovery_bound(ws, venue, per_message, redials + 1)
+                        at = time.monotonic()
                         sim.kill(victim)
                         result.resets += 1
+                        again = 0
+                        if timing is not None:
+                            if held:
+                                again = timing.reset_again(held, at, bound, consumer.first_after)
+                            else:
+                                result.unmapped_resets += 1
                         if progress:
-                            progress(f"{now - t0:5.1f} s: reset connection {victim}")
+                            progress(
+                                f"{now - t0:5.1f} s: reset connection {victim}"
+                                + (
+                                    f" ({again} topics not back yet: bound {bound:.1f} s)"
+                                    if again
+                                    else ""
+                                )
+                            )
                 await asyncio.sleep(0.05)
             if timing is not None:
                 if not await consumer.all_delivered(alive_bound):
                     result.unrecovered += 1
-                _record_recovery(result, consumer, timing[0])
+                result.recoveries.append(timing.figure(consumer.first_after, time.monotonic()))
             consumer.arm(_produced(sim))
             await consumer.all_delivered(alive_bound)
             result.alive = len(consumer.first_after)
@@ -432,23 +536,23 @@ def _produced(sim: ExchangeSimulator) -> dict[str, int]:
     return {topic: t.last_sequence for topic, t in sim.statistics().topics.items()}
 
 
-def recovery_bound(ws: ShardedWebSocketManager, venue: Venue, per_message: int) -> float:
-    """Seconds within which every topic streams again after every connection of ``ws`` is
-    reset now, by the attempt budget's arithmetic (see the module docstring)."""
+def recovery_bound(
+    ws: ShardedWebSocketManager, venue: Venue, per_message: int, places: int
+) -> float:
+    """Seconds within which the topics of connections reset now stream again, when their
+    redials need ``places`` attempts of the manager's budget, by the arithmetic of
+    :func:`redial_bound` (see the module docstring)."""
     budget = ws._budget  # the manager's own: what it holds at this moment
     assert budget is not None
     now = time.monotonic()
-    wait = budget.free_at(now, ws.connections) - now
-    frames = -(-venue.streams_per_connection // per_message)
-    replay = frames * (1 + WIRE_MARGIN) / venue.frames_per_second
-    return wait + HANDSHAKE_ALLOWANCE + replay + 1.0 / venue.rate
+    return redial_bound(budget.free_at(now, places) - now, venue, per_message)
 
 
-def _record_recovery(result: StormResult, consumer: Consumer, mark: float) -> None:
-    times = [at - mark for at in consumer.first_after.values()]
-    if len(times) < len(consumer.topics):
-        times += [time.monotonic() - mark] * (len(consumer.topics) - len(times))
-    result.recoveries.append((statistics.median(times), max(times)))
+def _topics_of(ws: ShardedWebSocketManager, names: Sequence[str], subscribed: Any) -> list[str]:
+    """Every topic of the shards carrying ``subscribed`` (the venue's view of one connection:
+    a connection in its replay has only part of its shard's topics yet)."""
+    shards = {ws.shard_of(topic) for topic in subscribed} - {None}
+    return [topic for topic in names if ws.shard_of(topic) in shards] if shards else []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -487,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.mass_resets} mass resets; manager: the venue's numbers"
         + (f", overridden: {settings}" if settings else "")
     )
-    failed = 0
+    failed = within = recoveries = unmapped = 0
     for seed in seeds:
         result = asyncio.run(
             run_storm(
@@ -512,7 +616,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for topic, why in list(result.lost.items())[:5]:
             print("  lost:", topic, why)
         failed += not result.ok
+        recoveries += len(result.recoveries)
+        within += sum(r.over == 0 for r in result.recoveries)
+        unmapped += result.unmapped_resets
     print(f"{len(seeds) - failed} of {len(seeds)} runs clean")
+    print(
+        f"{within} of {recoveries} recoveries with every topic within its bound"
+        + (f"; {unmapped} resets during a recovery not traced to topics" if unmapped else "")
+    )
     return 1 if failed else 0
 
 
