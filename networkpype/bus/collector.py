@@ -411,14 +411,22 @@ class Collector:
 
     async def _apply_changes(self) -> None:
         assert self._keeper is not None
-        while True:
+        # Until a stop: its cancel can be lost inside _apply (a subscription cut short by
+        # it comes back as the manager's error, handled there), and the stop waits for
+        # this task to end.
+        while not self._stopping.is_set():
             await self._apply(await self._keeper.changes.get())
 
     async def _drain_changes(self) -> None:
+        """At a stop: apply the releases queued. An acquisition not applied yet is dropped
+        (nothing was subscribed or published for it; its slot was released with the rest),
+        so that a stop never waits on a venue that cannot be reached."""
         assert self._keeper is not None
         with contextlib.suppress(asyncio.QueueEmpty):
             while True:
-                await self._apply(self._keeper.changes.get_nowait())
+                change = self._keeper.changes.get_nowait()
+                if not change.acquired:
+                    await self._apply(change)
 
     async def _apply(self, change: LeaseChange) -> None:
         manager, s = self._manager, self.settings
