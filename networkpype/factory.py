@@ -179,10 +179,10 @@ class ConnectionManagersFactory:
         )
         manager = WebSocketManager(
             connection,
-            self._throttler,
             self._ws_pre_processors,
             self._ws_post_processors,
             self._auth,
+            throttler=self._throttler,
             options=options,
         )
         manager._live_registry = self._live

@@ -3,6 +3,7 @@ signature and behaviour, against real loopback servers where it sends anything."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -21,11 +22,13 @@ from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.time_synchronizer import TimeSynchronizer
 from networkpype.websocket.connection import WebSocketConnection
 from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.processor.base import WebSocketPostProcessor, WebSocketPreProcessor
 from networkpype.websocket.request import (
     WebSocketJSONRequest,
     WebSocketPlainTextRequest,
     WebSocketRequest,
 )
+from networkpype.websocket.response import WebSocketResponse
 
 # -- throttling -------------------------------------------------------------------------------
 
@@ -182,6 +185,32 @@ async def test_a_manager_sends_and_replays_a_user_request_class_through_its_meth
     second = await server.wait_peer(1)
     frames = await second.wait_frames(2)
     assert json.loads(frames[0]) == {"op": "wrapped", "args": "btcusdt"} and frames[1] == "END"
+    await ws.disconnect()
+
+
+async def test_a_manager_takes_networkpypes_positional_arguments(
+    server: ScriptedServer, session: aiohttp.ClientSession
+) -> None:
+    # NetworkPype: WebSocketManager(connection, ws_pre_processors, ws_post_processors, auth).
+    class Tag(WebSocketPreProcessor):
+        async def pre_process(self, request: WebSocketRequest) -> WebSocketRequest:
+            assert isinstance(request, WebSocketJSONRequest)
+            request.payload = {**request.payload, "tagged": True}
+            return request
+
+    class Upper(WebSocketPostProcessor):
+        async def post_process(self, response: WebSocketResponse) -> WebSocketResponse:
+            response.data = str(response.data).upper()
+            return response
+
+    ws = WebSocketManager(WebSocketConnection(session), [Tag()], [Upper()], None)
+    await ws.connect(server.url)
+    peer = await server.wait_peer()
+    await ws.send(WebSocketJSONRequest(payload={"op": "ping"}))
+    assert json.loads((await peer.wait_frames(1))[0]) == {"op": "ping", "tagged": True}
+    await peer.ws.send_str("pong")
+    received = await asyncio.wait_for(ws.receive(), 5)
+    assert received is not None and received.data == "PONG"
     await ws.disconnect()
 
 

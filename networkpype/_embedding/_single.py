@@ -130,10 +130,10 @@ class SyncNetworkPype(_SyncFacade[WebSocketManager]):
     async def _new_manager(self, pype: NetworkPype) -> WebSocketManager:
         return WebSocketManager(
             await self._new_connection(pype),
-            pype.factory.throttler,
             self._pre_processors,
             self._post_processors,
             pype.factory.auth,
+            throttler=pype.factory.throttler,
             options=self._manager_options,
         )
 

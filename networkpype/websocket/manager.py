@@ -120,7 +120,9 @@ class WebSocketManager:
     """Pre/post-processing, authentication, throttling and supervision around one WebSocket.
 
     ``connection`` is the socket to drive (``ConnectionManagersFactory.get_ws_manager()``
-    makes one on the shared session). ``max_queue`` bounds the messages buffered towards the
+    makes one on the shared session); the pre-processors, post-processors and ``auth`` follow
+    in NetworkPype's order, and ``throttler`` (keyword only, not in NetworkPype) applies each
+    request's ``throttler_limit_id``. ``max_queue`` bounds the messages buffered towards the
     consumer: when the consumer falls behind, reading stops (TCP pushes back) and nothing is
     dropped.
 
@@ -140,11 +142,11 @@ class WebSocketManager:
     def __init__(
         self,
         connection: WebSocketConnection,
-        throttler: AsyncThrottler | None = None,
         ws_pre_processors: list[WebSocketPreProcessor] | None = None,
         ws_post_processors: list[WebSocketPostProcessor] | None = None,
         auth: Auth | None = None,
         *,
+        throttler: AsyncThrottler | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
         restart_policy: RestartPolicy | None = None,
         on_connect: OnConnect | None = None,

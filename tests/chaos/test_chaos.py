@@ -58,7 +58,7 @@ async def supervised(
     factory: ConnectionManagersFactory, policy: RestartPolicy = RESILIENT, **kw: Any
 ) -> WebSocketManager:
     base = await factory.get_ws_manager(**kw)
-    return WebSocketManager(base.connection, factory.throttler, restart_policy=policy)
+    return WebSocketManager(base.connection, throttler=factory.throttler, restart_policy=policy)
 
 
 def fds() -> int:

@@ -120,7 +120,10 @@ class Rig:
         """The factory's manager rebuilt with a test policy (same connection, same throttler)."""
         base = await self.factory.get_ws_manager(max_msg_size=max_msg_size, **self.session_kwargs)
         ws = WebSocketManager(
-            base.connection, self.factory.throttler, restart_policy=restart_policy, **kwargs
+            base.connection,
+            throttler=self.factory.throttler,
+            restart_policy=restart_policy,
+            **kwargs,
         )
         self.managers.append(ws)
         return ws

@@ -32,7 +32,7 @@ async def manager(
     # The factory's manager with a test policy: same connection, same pipeline.
     return WebSocketManager(
         ws.connection,
-        factory.throttler,
+        throttler=factory.throttler,
         auth=factory.auth,
         restart_policy=policy,
         **kwargs,
