@@ -13,6 +13,7 @@ iter_messages / raw (the raw loop is the same code in both trees' clients: it ab
 machine's drift between processes) and after / before of those ratios.
 
     .venv/bin/python bench/before_after.py --before /tmp/tree_27c8071   # after: this checkout
+    .venv/bin/python bench/before_after.py --before DIR --fallback --cases trade  # public path
 
 Make a tree with ``git archive <commit> | tar -x -C DIR``. Loopback only; every run is
 bounded by ``--messages`` and ``RUN_TIMEOUT``.
@@ -72,7 +73,7 @@ async def _timed_raw(url: str, connections: int, per_conn: int) -> float:
         return seconds
 
 
-async def _timed_library(url: str, connections: int, per_conn: int) -> float:
+async def _timed_library(url: str, connections: int, per_conn: int, fallback: bool) -> float:
     from networkpype.websocket.connection import WebSocketConnection
     from networkpype.websocket.manager import WebSocketManager
     from networkpype.websocket.request import WebSocketJSONRequest
@@ -80,6 +81,8 @@ async def _timed_library(url: str, connections: int, per_conn: int) -> float:
     connector = aiohttp.TCPConnector(limit=connections + 10)
     async with aiohttp.ClientSession(connector=connector) as session:
         managers = []
+        if fallback:  # read at connect()
+            WebSocketConnection.fast_path_allowed = False
         for _ in range(connections):
             manager = WebSocketManager(WebSocketConnection(session))
             await manager.connect(url)
@@ -102,13 +105,15 @@ async def _timed_library(url: str, connections: int, per_conn: int) -> float:
         return seconds
 
 
-async def client(url: str, connections: int, per_conn: int, pairs: int) -> dict[str, float]:
+async def client(
+    url: str, connections: int, per_conn: int, pairs: int, fallback: bool
+) -> dict[str, float]:
     raw: list[float] = []
     lib: list[float] = []
-    await _timed_library(url, 1, min(per_conn, 1000))  # warm-up: imports, code paths
+    await _timed_library(url, 1, min(per_conn, 1000), fallback)  # warm-up: imports, code paths
     for _ in range(pairs):
         raw.append(await _timed_raw(url, connections, per_conn))
-        lib.append(await _timed_library(url, connections, per_conn))
+        lib.append(await _timed_library(url, connections, per_conn, fallback))
     total = connections * per_conn
     return {"raw": total / statistics.median(raw), "lib": total / statistics.median(lib)}
 
@@ -131,6 +136,7 @@ def _run_client(tree: Path, url: str, case: str, args: argparse.Namespace) -> di
         str(per_conn),
         "--pairs",
         str(args.pairs),
+        *(["--fallback"] if args.fallback else []),
     ]
     out = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
@@ -164,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", type=positive_int, default=3, help="raw/lib pairs a run")
     parser.add_argument("--messages", type=positive_int, default=100_000, help="trade per run")
     parser.add_argument("--cases", default=",".join(CASES), help="trade, depth, trade x100")
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="iter_messages() on the public receive() path only "
+        "(WebSocketConnection.fast_path_allowed = False; bench/receive.py's fallback)",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--connections", type=positive_int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--per-conn", type=positive_int, default=1, help=argparse.SUPPRESS)
@@ -171,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.client:
         if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        result = asyncio.run(client(args.client, args.connections, args.per_conn, args.pairs))
+        result = asyncio.run(
+            client(args.client, args.connections, args.per_conn, args.pairs, args.fallback)
+        )
         print(json.dumps(result))
         return 0
     if args.before is None:
@@ -197,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ratios.setdefault((case, name), []).append(rates["lib"] / rates["raw"])
             print(f"  rep {rep + 1} of {args.reps} done", file=sys.stderr, flush=True)
     print()
+    if args.fallback:
+        print("iter_messages() on the public path (fast_path_allowed = False)")
     print(f"{'case':<12} {'before lib/raw':>15} {'after lib/raw':>14} {'after/before':>13}")
     for case in cases:
         before = statistics.median(ratios[(case, "before")])
