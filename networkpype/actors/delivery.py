@@ -108,6 +108,7 @@ class DeliveryQueue(Generic[T]):
         "_overflow",
         "_overflowed",
         "_reported",
+        "alert",
         "dropped",
         "items",
         "moved",
@@ -145,6 +146,10 @@ class DeliveryQueue(Generic[T]):
         # Set by ``hand_over()``: a consumer loop draining ``items`` looks again at where it
         # should read before it takes the next item.
         self.moved = False
+        # True whenever a consumer loop must look at ``taking``, ``putters`` or ``moved``
+        # before it takes the next item: set with each of them, cleared by the loop that
+        # found none of them set (one test per item on the hot path instead of three).
+        self.alert = False
 
     def __len__(self) -> int:
         return len(self.items)
@@ -229,6 +234,7 @@ class DeliveryQueue(Generic[T]):
         if self.putters is None:
             self.putters = deque()
         self.putters.append(waiter)
+        self.alert = True
 
         def withdraw() -> None:
             if self.putters is not None and waiter in self.putters:
@@ -285,6 +291,7 @@ class DeliveryQueue(Generic[T]):
             if self.putters is None:
                 self.putters = deque()
             self.putters.append(waiter)
+            self.alert = True
             try:
                 await waiter
             finally:
@@ -385,6 +392,7 @@ class DeliveryQueue(Generic[T]):
         item (``moved``), so it looks again at where it should read (a sharded manager's
         router takes this queue over)."""
         self.moved = True
+        self.alert = True
         self._wake_getter()
 
     async def get(self) -> T:

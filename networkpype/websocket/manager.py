@@ -422,10 +422,12 @@ async def consume(
     # decode_text and decode_binary are looked up where used (rarely: the fast path decodes
     # nearly every frame), not held as bound methods by every idle consumer.
     fast_decode, fast_errors, below = _fast_path(decoder)
+    unchecked = below == sys.maxsize  # no payload needs too_deep() (Python 3.11's default)
     # A response made by object.__new__ and two slot stores skips the dataclass's __init__,
     # a Python call per message (measured: ~6 % of a message's cost in a 100-connection
     # fan-in).
     new = object.__new__
+    response_type = WebSocketResponse
     while True:
         queue = queue_of()
         if not queue.items:  # waited for here, with no frame of a coroutine of its own
@@ -438,18 +440,25 @@ async def consume(
         popleft = items.popleft
         # The queued items are taken without asking queue_of() again, until there are none
         # or the queue is handed over (``moved``: a sharded manager's router takes it; the
-        # router itself reads on).
+        # router itself reads on). ``alert`` is the one test per item while nothing of
+        # that (nor another reader, nor a producer waiting for room) needs a look.
         while items:
-            if queue.taking:
-                raise _second_reader()
-            item = popleft()
-            if queue.putters:
-                queue.taken()  # a producer waits for room
+            if queue.alert:
+                if queue.taking:
+                    raise _second_reader()
+                if queue.moved and queue_of() is not queue:
+                    break
+                item = popleft()
+                if queue.putters:
+                    queue.taken()  # a producer waits for room
+                queue.alert = queue.moved or bool(queue.putters)
+            else:
+                item = popleft()
             kind = type(item)
             if kind is bytes:
-                response = new(WebSocketResponse)
+                response = new(response_type)
                 response.is_binary = False
-                if len(item) < below or not too_deep(item):
+                if unchecked or len(item) < below or not too_deep(item):
                     try:
                         response.data = fast_decode(item)
                     except fast_errors:
@@ -464,11 +473,9 @@ async def consume(
                 event = _not_data(item, queue)  # raises a queued error
                 if events and event is not None:
                     yield event
-                if queue.moved and queue_of() is not queue:
-                    break
                 continue
             if processors:
-                queue.taking = True
+                queue.taking = queue.alert = True
                 try:
                     for processor in processors:
                         response = await processor.post_process(response)
@@ -478,8 +485,6 @@ async def consume(
                 finally:
                     queue.taking = False
             yield response
-            if queue.moved and queue_of() is not queue:
-                break
         # Not kept while the consumer waits: the queue gives an emptied deque up (wait()).
         del items, popleft
 

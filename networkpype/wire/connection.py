@@ -791,15 +791,15 @@ class WebSocketConnection:
         append = reads.batch.append
         while True:
             msg: Any = await receive()
-            if reads.stalled:  # refused frames wait: put them before reading on
-                await reads.drain(put)
             kind = msg[0]
             if kind is _TEXT:
                 data = msg[1]
                 if not data.isascii():  # ASCII is valid UTF-8: most frames stop here
                     await reads.drain(put)  # those before it
                     await self._check_text(ws, data)
-                if not reads.scheduled:
+                if not reads.scheduled:  # the first frame of a read
+                    if reads.stalled:  # refused frames wait: put them before reading on
+                        await reads.drain(put)
                     reads.schedule()
                 if (
                     screen
@@ -812,6 +812,8 @@ class WebSocketConnection:
                 append(data)
             elif kind is _BINARY:
                 if not reads.scheduled:
+                    if reads.stalled:
+                        await reads.drain(put)
                     reads.schedule()
                 append(BinaryFrame(msg[1]))
             else:

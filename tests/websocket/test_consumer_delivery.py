@@ -15,12 +15,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.events import MessagesDropped
 from networkpype.testing.scripted import Peer, ScriptedServer, scripted_server
 from networkpype.websocket.connection import WebSocketConnection
-from networkpype.websocket.manager import WebSocketManager
+from networkpype.websocket.manager import WebSocketManager, consume
 from networkpype.websocket.processor.base import WebSocketPostProcessor
 from networkpype.websocket.response import WebSocketResponse
+from networkpype.wire.decoding import JSONOrTextDecoder
 from tests.received import response
 from tests.timing import MS, wait_until
 
@@ -218,3 +220,24 @@ async def test_receive_reports_drops_in_order(
     numbers = [item.data["n"] for item in seen if isinstance(item, WebSocketResponse)]
     assert numbers == sorted(numbers)  # the newest kept, in order
     await ws.disconnect()
+
+
+async def test_a_consumer_loop_draining_a_queue_handed_over_reads_on_where_it_is_sent() -> None:
+    # A sharded manager's router takes the merged queue over (``hand_over``) while the
+    # consumer loop is in the middle of its items: the loop's next item comes from where
+    # ``queue_of`` now points, none more from the old queue.
+    merged: DeliveryQueue[bytes] = DeliveryQueue(10)
+    rest: DeliveryQueue[bytes] = DeliveryQueue(10)
+    for n in range(3):
+        merged.offer(b"%d" % n)
+    rest.offer(b"100")
+    current = [merged]
+    messages = consume(lambda: current[0], JSONOrTextDecoder(), [], False)
+    first = await anext(messages)
+    assert first.data == 0
+    current[0] = rest
+    merged.hand_over()
+    second = await anext(messages)
+    assert second.data == 100
+    assert len(merged.items) == 2  # left for the router
+    await messages.aclose()

@@ -11,8 +11,10 @@ import pytest
 
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.protocol.errors import MessageTimeoutError, ProtocolViolationError
-from networkpype.testing.scripted import ScriptedServer
+from networkpype.testing.scripted import Peer, ScriptedServer
+from networkpype.websocket.manager import consume
 from networkpype.wire.connection import BinaryFrame, WebSocketConnection
+from networkpype.wire.decoding import JSONOrTextDecoder
 
 _TEXT = aiohttp.WSMsgType.TEXT
 
@@ -32,15 +34,24 @@ async def _public(session: aiohttp.ClientSession, server: ScriptedServer) -> Web
     return conn
 
 
-async def test_refused_frames_arrive_when_no_frame_follows(
-    server: ScriptedServer, session: aiohttp.ClientSession
-) -> None:
+async def _pumping(
+    session: aiohttp.ClientSession, server: ScriptedServer
+) -> tuple[WebSocketConnection, Peer, DeliveryQueue[bytes | BinaryFrame], asyncio.Task[bool]]:
+    """A connection on the public path, its server's peer, and its reader's task pumping
+    into a delivery queue of 5."""
     conn = await _public(session, server)
     peer = await server.wait_peer()
     queue: DeliveryQueue[bytes | BinaryFrame] = DeliveryQueue(5)
     task = asyncio.create_task(
         conn.pump(queue.offer, queue.put, _on_timeout, None, (), queue.offer_many, queue.when_room)
     )
+    return conn, peer, queue, task
+
+
+async def test_refused_frames_arrive_when_no_frame_follows(
+    server: ScriptedServer, session: aiohttp.ClientSession
+) -> None:
+    conn, peer, queue, task = await _pumping(session, server)
     total = 400
     for n in range(total):
         await peer.ws.send_str(str(n))
@@ -59,6 +70,29 @@ async def test_refused_frames_arrive_when_no_frame_follows(
     assert conn.messages_in == total + 1
     await asyncio.sleep(0.01)
     assert not queue.items  # nothing twice
+    await conn.disconnect()
+    async with asyncio.timeout(5):
+        await task
+
+
+async def test_the_consumer_loop_calls_refused_frames_back_when_no_frame_follows(
+    server: ScriptedServer, session: aiohttp.ClientSession
+) -> None:
+    # As above, read by the managers' consumer loop (``consume``), which pops the deque
+    # itself: it must see the reader's request for room (``when_room``), or the frames
+    # refused last would wait for a frame that never comes.
+    conn, peer, queue, task = await _pumping(session, server)
+    total = 300
+    for n in range(total):
+        await peer.ws.send_str(str(n))  # then the stream is quiet
+    got: list[object] = []
+    async with asyncio.timeout(5):
+        async for response in consume(lambda: queue, JSONOrTextDecoder(), [], False):
+            got.append(response.data)
+            if len(got) == total:
+                break
+            await asyncio.sleep(0)  # a slow consumer
+    assert got == list(range(total))
     await conn.disconnect()
     async with asyncio.timeout(5):
         await task
