@@ -81,7 +81,6 @@ class FrameHook:
         "_batch",
         "_binary",
         "_closing",
-        "_diverted",
         "_intercept",
         "_loop",
         "_offer_many",
@@ -91,7 +90,7 @@ class FrameHook:
         "_scheduled",
         "_screen",
         "_seen",
-        "_size",
+        "_taking",
         "_wake",
         "_woken",
         "attached",
@@ -116,10 +115,11 @@ class FrameHook:
         self._closing = closing
         self._binary = binary
         self._batch: list[Any] = []
-        self._size = 0
-        self._seen = False  # data frames parsed since the last hand-over (intercepted too)
+        self._seen = False  # a frame was intercepted since the last hand-over
         self._scheduled = False
-        self._diverted = False
+        # Data frames are batched: attached, and no invalid text frame diverted the rest
+        # of the stream to aiohttp's queue (one test per frame).
+        self._taking = False
         self._paused = False  # the transport was paused by this hook
         self._woken = False  # WAKE is in aiohttp's queue, not yet read
         self._account: Account | None = None
@@ -142,14 +142,14 @@ class FrameHook:
         self._offer_many = offer_many
         self._intercept = intercept
         self._screen = screen if intercept is not None else None
-        self.attached = True
+        self.attached = self._taking = True
 
     def detach(self) -> tuple[int, int]:
         """Back to aiohttp's queue for every frame (``pump`` ends). Frames not handed over
         yet (``pending``, then the current read's) are put back into aiohttp's queue, in
         order, for a later reader; returns how many of them (and their bytes) were
         counted already (the pending ones), for the caller's counters."""
-        self.attached = False
+        self.attached = self._taking = False
         counted = len(self.pending)
         counted_bytes = 0
         for item in self.pending:
@@ -161,9 +161,7 @@ class FrameHook:
             self._base_feed(self._queue, message, len(message[1]))
         self.pending.clear()
         self._batch.clear()
-        self._size = 0
         self._seen = False
-        self._diverted = False
         self._resume()
         return counted, counted_bytes
 
@@ -206,7 +204,7 @@ class FrameHook:
         """aiohttp's parser hands over one parsed message (the queue's ``feed_data``)."""
         kind = msg[0]
         if kind is _TEXT:
-            if not self.attached or self._diverted:
+            if not self._taking:
                 self._to_queue(msg, size)
                 return
             data = msg[1]
@@ -216,7 +214,7 @@ class FrameHook:
                 except UnicodeDecodeError:
                     # RFC 6455: fail the connection, deliver nothing after it. The reader
                     # gets this frame from aiohttp's queue, after the batch before it.
-                    self._diverted = True
+                    self._taking = False
                     self._to_queue(msg, size)
                     return
             screen = self._screen
@@ -231,16 +229,13 @@ class FrameHook:
                         return
             self._batch.append(data)
         elif kind is _BINARY:
-            if not self.attached or self._diverted:
+            if not self._taking:
                 self._to_queue(msg, size)
                 return
-            data = msg[1]
-            self._batch.append(self._binary(data))
+            self._batch.append(self._binary(msg[1]))
         else:
             self._to_queue(msg, size)
             return
-        self._size += len(data)
-        self._seen = True
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -249,9 +244,9 @@ class FrameHook:
         """Hand the frames of the read over (the ``call_soon`` callback, or the reader
         before it handles anything from aiohttp's queue)."""
         self._scheduled = False
-        if not self._seen:
-            return
         batch = self._batch
+        if not batch and not self._seen:
+            return
         if not self.attached:  # detached meanwhile: detach() took them
             return
         if self._closing():
@@ -261,12 +256,12 @@ class FrameHook:
                 message = _message(item)
                 self._base_feed(self._queue, message, len(message[1]))
             batch.clear()
-            self._size = 0
             self._seen = False
             return
         count = len(batch)
-        self._account(count, self._size)  # type: ignore[misc]
-        self._size, self._seen = 0, False
+        # Frames have a len(): their payload's (summed in C, not counted frame by frame).
+        self._account(count, sum(map(len, batch)) if count else 0)  # type: ignore[misc]
+        self._seen = False
         if not count:
             return  # every frame was intercepted: stamped, not counted
         pending = self.pending
