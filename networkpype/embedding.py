@@ -28,7 +28,9 @@ left, not even a thread.
 Timeouts, in seconds. Every command waits at most its ``timeout`` (default: the
 ``call_timeout`` given to the constructor, 10 s); past it the command is cancelled on the loop
 (whether it took effect is then unknown) and ``TimeoutError`` is raised. ``get(timeout=None)``
-is the exception: it waits until a message arrives or the stream ends.
+is the exception: it waits until a message arrives or the stream ends; so is
+``SyncNetworkPype.connect(url, retry=True)`` without a ``timeout``: it waits as long as the
+restart policy retries (``stop()`` from another thread ends it).
 
 Reading. A consumer task on the loop takes each message from the manager (post-processed, and
 the lifecycle events of ``networkpype.protocol.events`` when ``events=True``) and puts it in a

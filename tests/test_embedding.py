@@ -21,6 +21,7 @@ from networkpype.demo import DemoServerThread
 from networkpype.embedding import SyncNetworkPype, SyncShardedNetworkPype, SyncStatistics
 from networkpype.protocol.errors import (
     BlockingCallError,
+    ConnectAbortedError,
     ConsumerOverflowError,
     GaveUpError,
     NotConnectedError,
@@ -439,6 +440,55 @@ def test_stop_is_prompt_mid_backoff_and_wakes_blocked_readers(
     reader.join(QUICK)
     assert results == [None]
     assert not pype.loop_thread.is_alive()  # our own loop thread is gone too
+    leftovers.assert_none()
+
+
+def test_connect_with_retry_waits_for_the_venue_past_the_call_timeout(
+    scripted: ScriptedThread,
+) -> None:
+    # A program that starts before its venue is up: retry=True retries the first
+    # connection under the restart policy (the default's backoff: about 0.5 s, then 1 s),
+    # and the call waits for it. call_timeout=0.2 s stands in for the default 10 s: the
+    # wait is longer than it, and longer than an explicit timeout allows.
+    scripted.server.status_script = [503, 503]
+    pype = SyncNetworkPype(call_timeout=0.2)
+    try:
+        pype.connect(scripted.server.url, retry=True)
+        assert scripted.server.attempts == 3
+        assert pype.connected
+    finally:
+        pype.stop(timeout=2.0)
+    scripted.server.status_script = [503, 503]
+    pype = SyncNetworkPype()
+    try:
+        with pytest.raises(TimeoutError, match=r"connect\(\) took more than 0.2 s"):
+            pype.connect(scripted.server.url, retry=True, timeout=0.2)
+    finally:
+        pype.stop(timeout=2.0)
+
+
+def test_stop_ends_a_connect_retrying_in_another_thread(scripted: ScriptedThread) -> None:
+    leftovers = Leftovers()
+    scripted.server.status = 503  # the venue is down for good
+    pype = SyncNetworkPype(call_timeout=0.2)
+    errors: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            pype.connect(scripted.server.url, retry=True)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=connect)
+    thread.start()
+    wait_until_sync(lambda: scripted.server.attempts >= 3, "retried after a backoff")
+    assert thread.is_alive()  # past call_timeout, still retrying
+    started = time.monotonic()
+    pype.stop(timeout=2.0)
+    thread.join(QUICK)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < QUICK
+    assert len(errors) == 1 and isinstance(errors[0], ConnectAbortedError), errors
     leftovers.assert_none()
 
 

@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import enum
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -286,7 +287,7 @@ class _SyncFacade(Generic[ManagerT]):
         except RuntimeError as error:  # the loop thread was shut down under us
             coro.close()
             raise NotConnectedError(f"{what}(): the event loop thread is shut down") from error
-        done, _ = concurrent.futures.wait([future], seconds)
+        done, _ = concurrent.futures.wait([future], None if seconds == math.inf else seconds)
         if not done:
             future.cancel()
             raise TimeoutError(f"{what}() took more than {seconds} s and was cancelled")

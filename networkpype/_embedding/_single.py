@@ -6,6 +6,7 @@ Part of the blocking facades; import the public names from :mod:`networkpype.emb
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -143,7 +144,14 @@ class SyncNetworkPype(_SyncFacade[WebSocketManager]):
 
         Raises the handshake errors of the error tree (the first connection is not retried),
         ``AlreadyConnectedError`` the second time, ``TimeoutError`` past ``timeout`` seconds.
+        ``retry=True`` retries the first connection as a reconnection would be (see
+        ``WebSocketManager.connect``); then, unless ``timeout`` is given, the call waits as
+        long as that takes (the restart policy bounds it: ``GaveUpError`` past its
+        intensity), not ``call_timeout``; ``stop()`` from another thread ends the wait with
+        ``ConnectAbortedError``.
         """
+        if timeout is None and connect_kwargs.get("retry"):
+            timeout = math.inf  # the restart policy is the bound, not call_timeout
 
         async def connect() -> None:
             manager = self.manager
