@@ -56,6 +56,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from networkpype.actors.connection import STOP_CLOSE_TIMEOUT
 from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline
 from networkpype.protocol.errors import (
@@ -115,7 +116,7 @@ from networkpype.websocket.manager import (
     is_frame,
 )
 from networkpype.websocket.options import ShardedOptions
-from networkpype.wire.connection import WebSocketConnection, check_ws_url
+from networkpype.wire.connection import WebSocketConnection, check_ws_url, close_reason
 from networkpype.wire.decoding import DecoderSpec, make_decoder
 from networkpype.wire.pacing import WIRE_MARGIN, FramePacer
 from networkpype.wire.processor import WebSocketPostProcessor, WebSocketPreProcessor
@@ -282,17 +283,37 @@ class ShardedWebSocketManager(Rotations):
         if self._live_registry is not None:
             self._live_registry.add(self)
 
-    async def disconnect(self) -> None:
-        """Close every shard and end every stream. Idempotent."""
+    async def disconnect(self, *, code: int = 1000, reason: str = "") -> None:
+        """Close every shard and end every stream. Idempotent.
+
+        Each shard's open connection is closed with ``code`` and ``reason``, as
+        ``WebSocketManager.disconnect`` closes its one (``ConfigurationError``, before
+        anything is closed, for a code no endpoint may send or a reason over 123 bytes of
+        UTF-8); a replacement still opening for a rotation is closed with 1000."""
+        close_reason(code, reason)
         if self._live_registry is not None:
             self._live_registry.discard(self)
         tasks = (self._rotator, self._stats_logger, self._replay_watcher)
         self._rotator = self._stats_logger = self._replay_watcher = None
         await cancel_and_wait(*tasks)
-        self._shards, self._lost = [], []
+        shards, self._shards, self._lost = self._shards, [], []
         actor, self._actor = self._actor, None
         if actor is not None:
-            await stop_actor(actor)  # closes every connection, then its supervisor
+            # Closed here, side by side, before the actors stop, so the frames carry the
+            # caller's code; each reader then ends quietly. Bounded like the stop's close.
+            try:
+                await asyncio.gather(
+                    *(
+                        shard.connection.disconnect(
+                            code=code, reason=reason, close_timeout=STOP_CLOSE_TIMEOUT
+                        )
+                        for shard in shards
+                        if shard.connection.connected
+                    ),
+                    return_exceptions=True,
+                )
+            finally:
+                await stop_actor(actor)  # closes every other connection, then its supervisor
         await self._router.aclose()
         self._queue.close()
         self._acks.close()

@@ -739,3 +739,36 @@ async def test_on_shard_gave_up_names_the_allowed_values(
         await factory.get_sharded_ws_manager(on_shard_gave_up="ignore")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="continue, stop"):
         ManagerSettings(on_connection_gave_up="restart")  # type: ignore[arg-type]
+
+
+class CloseCodes(ExchangeSimulator):
+    """The simulator, recording the close code of each connection that ended."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.closes: list[int | None] = []
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        ws = await super()._handle_ws(request)
+        assert isinstance(ws, web.WebSocketResponse)
+        self.closes.append(ws.close_code)
+        return ws
+
+
+async def test_disconnect_closes_every_shard_with_the_callers_code(
+    factory: ConnectionManagersFactory,
+) -> None:
+    async with CloseCodes(rate=2.0) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=50), max_topics_per_connection=2
+        )
+        await ws.connect(sim.url)
+        result = await ws.subscribe_topics(topics(6))
+        assert len(result.accepted) == 6 and ws.connections == 3
+        with pytest.raises(ConfigurationError, match="1005"):
+            await ws.disconnect(code=1005)  # no endpoint may send it: nothing is closed
+        assert ws.connections == 3
+        await ws.disconnect(code=4001, reason="maintenance")
+        await wait_until(lambda: len(sim.closes) == 3, "every shard's connection ended")
+        assert sim.closes == [4001] * 3
+        await ws.disconnect()  # idempotent
