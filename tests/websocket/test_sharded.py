@@ -772,3 +772,40 @@ async def test_disconnect_closes_every_shard_with_the_callers_code(
         await wait_until(lambda: len(sim.closes) == 3, "every shard's connection ended")
         assert sim.closes == [4001] * 3
         await ws.disconnect()  # idempotent
+
+
+class RefusesFirst(ExchangeSimulator):
+    """The simulator, answering its first ``refusals`` handshakes 503 (a venue coming up)."""
+
+    def __init__(self, *args: Any, refusals: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refusals = refusals
+        self.handshakes = 0
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        self.handshakes += 1
+        if self.handshakes <= self.refusals:
+            raise web.HTTPServiceUnavailable(text="starting up\n")
+        return await super()._handle_ws(request)
+
+
+async def test_connect_with_retry_waits_for_a_venue_coming_up(
+    factory: ConnectionManagersFactory,
+) -> None:
+    # The default restart policy: the first retry at once, the next after 0.25-0.5 s.
+    async with RefusesFirst(rate=2.0, refusals=2) as sim:
+        ws = await factory.get_sharded_ws_manager(
+            codec=BinanceCodec(max_topics_per_message=50), max_topics_per_connection=2
+        )
+        await ws.connect(sim.url, retry=True)
+        result = await ws.subscribe_topics(topics(2))
+        assert result.accepted == tuple(topics(2)) and result.rejected == {}
+        assert sim.handshakes == 3 and ws.connections == 1
+        await ws.disconnect()
+    async with RefusesFirst(rate=2.0, refusals=1) as sim:
+        ws = await factory.get_sharded_ws_manager(codec=BinanceCodec(max_topics_per_message=50))
+        await ws.connect(sim.url)  # without retry the handshake's error is the caller's
+        with pytest.raises(ConnectionError, match="503"):
+            await ws.subscribe_topics(topics(1))
+        await ws.disconnect()
+
