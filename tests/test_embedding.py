@@ -316,7 +316,7 @@ def test_errors_wait_for_room_like_messages_and_stop_stays_prompt(
     wait_until_sync(lambda: pype.statistics().pending == 2, "2 pending", timeout=QUICK)
     started = time.monotonic()
     pype.stop(timeout=2.0)  # cancels it mid-wait
-    assert time.monotonic() - started < 500 * MS
+    assert time.monotonic() - started < 1000 * MS
     for _ in range(2):  # what was queued, then the end
         with pytest.raises(ValueError, match="cannot process"):
             pype.get(timeout=0)
@@ -332,7 +332,7 @@ def test_get_times_out_and_get_nowait_polls(demo: DemoServerThread) -> None:
         started = time.monotonic()
         with pytest.raises(TimeoutError):
             pype.get(timeout=0.1)
-        assert 0.1 <= time.monotonic() - started < 0.5
+        assert 0.1 <= time.monotonic() - started < 1000 * MS
         with pytest.raises(TimeoutError):
             next(pype.messages(timeout=0.05))
         pype.subscribe(sub("btcusdt@trade"))
@@ -375,7 +375,7 @@ def test_a_command_times_out_and_stop_stays_prompt(demo: DemoServerThread) -> No
     assert time.monotonic() - started < 1.0
     started = time.monotonic()
     pype.stop(timeout=2.0)  # while the manager's outbox still waits for that limit
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1000 * MS
 
 
 def test_gave_up_is_raised_once_then_the_stream_ends_and_the_host_actor_is_told(
@@ -436,7 +436,7 @@ def test_stop_is_prompt_mid_backoff_and_wakes_blocked_readers(
     time.sleep(50 * MS)  # waiting for restart 3 now
     started = time.monotonic()
     pype.stop(timeout=2.0)
-    assert time.monotonic() - started < 500 * MS
+    assert time.monotonic() - started < 1000 * MS  # not the ~30 s backoff
     reader.join(QUICK)
     assert results == [None]
     assert not pype.loop_thread.is_alive()  # our own loop thread is gone too

@@ -335,7 +335,7 @@ async def test_disconnect_mid_handshake_is_prompt(
     await server.wait_peer(1)
     started = time.monotonic()
     await ws.disconnect()
-    assert time.monotonic() - started <= 0.1
+    assert time.monotonic() - started < 1000 * MS  # the handshake stalls for ever
     stall.set()
     await factory.close()
 
