@@ -12,17 +12,21 @@ What breaks a book on the bus, in order with the data, before the first diff aft
 * a :class:`~networkpype.bus.records.SequenceGap` (messages of the topic the bus does not
   hold: a collector killed or cut off, a drop at the venue), a ``PublishDropped`` (a
   collector's buffer overflowed while NATS was away), a ``GaveUp`` (a collector's connection
-  given up) or a ``PartitionReleased`` (a collector stopped serving the topic, so the diffs
-  after it may be missed until another one takes over): a
+  given up) or a ``PartitionReleased`` with no other collector serving the partition (the
+  diffs after it may be missed until another one takes over): a
   :class:`~networkpype.books.source.StreamBreak` saying which.
 
 ``Connected``, ``PartitionAcquired`` and rotation records break nothing (a take-over's
-missing messages come as a ``SequenceGap``; a rotation is make-before-break, de-duplicated).
+missing messages come as a ``SequenceGap``; a rotation is make-before-break, de-duplicated),
+nor does a ``PartitionReleased`` while a hot standby (``others``) goes on publishing the
+partition: what it might miss would come as a ``SequenceGap``, and a standby that dies
+with it is a collector killed without a word (its successor's first message is a gap).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from networkpype.books.source import StreamBreak
@@ -41,8 +45,12 @@ _PASSED = (events.Disconnected, events.Reconnected, events.MessagesDropped)
 _HARMLESS = (events.Connected, events.RotationStarted, events.RotationFinished, PartitionAcquired)
 
 
-def as_break(topic: str, record: Any) -> StreamBreak | None:
-    """What a record means to ``topic``'s book: a break, or None (nothing missed)."""
+def as_break(topic: str, record: Any, gone: AbstractSet[str] = frozenset()) -> StreamBreak | None:
+    """What a record means to ``topic``'s book: a break, or None (nothing missed).
+
+    ``gone``: the collectors this topic's stream has seen release its partition (and not
+    take it again since); a ``PartitionReleased`` whose ``others`` are all gone breaks the
+    book (every replica stopped: a whole deployment restarting, say)."""
     match record:
         case SequenceGap(after=after, missed=missed):
             reason = f"{missed} messages after sequence {after} are not on the bus"
@@ -50,6 +58,8 @@ def as_break(topic: str, record: Any) -> StreamBreak | None:
             reason = f"collector {collector} dropped {count} messages before the bus"
         case events.GaveUp(connection_id=shard, cause=cause):
             reason = f"{shard} given up: {cause}"
+        case PartitionReleased(others=others) if set(others) - gone:
+            return None  # a hot standby goes on publishing the partition
         case PartitionReleased(collector_id=collector, partition=partition, cause=cause):
             reason = f"collector {collector} released partition {partition}: {cause}"
         case _ if isinstance(record, _HARMLESS):
@@ -71,11 +81,16 @@ class BusDiffSource:
         self.consumer = consumer
 
     async def stream(self, topic: str) -> AsyncIterator[Any]:
+        gone: set[str] = set()  # collectors seen releasing this topic's partition
         async for item in self.consumer.stream(topic):
             if isinstance(item, (BusResponse, *_PASSED)):
                 yield item
                 continue
-            broken = as_break(topic, item)
+            if type(item) is PartitionAcquired:
+                gone.discard(item.collector_id)
+            broken = as_break(topic, item, gone)
+            if type(item) is PartitionReleased:
+                gone.add(item.collector_id)
             if broken is not None:
                 yield broken
 

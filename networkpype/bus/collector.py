@@ -475,12 +475,14 @@ class Collector:
             self._serving.pop(topic, None)
         with contextlib.suppress(ConnectionError):
             await manager.unsubscribe_topics(topics)
+        keeper = self._keeper
         released = records.PartitionReleased(
             at=time.time(),
             partition=partition,
             collector_id=s.collector_id,
             cause=change.cause,
             replica=replica,
+            others=keeper.others_serving(partition) if keeper is not None else (),
         )
         for topic in topics:
             self._record(topic, released)

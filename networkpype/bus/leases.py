@@ -147,6 +147,20 @@ class LeaseKeeper:
     def held(self) -> tuple[Slot, ...]:
         return tuple(sorted(self._held))
 
+    def others_serving(self, partition: int) -> tuple[str, ...]:
+        """The other collectors holding a replica of ``partition``, as last seen (at the
+        last renewal tick): with a hot standby, those that go on publishing its topics when
+        this collector lets it go."""
+        return tuple(
+            sorted(
+                {
+                    owner
+                    for slot, owner in self._owners.items()
+                    if slot.partition == partition and owner and owner != self._id
+                }
+            )
+        )
+
     def statistics(self) -> LeaseStatistics:
         """A frozen snapshot."""
         now = time.monotonic()

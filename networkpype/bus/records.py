@@ -170,12 +170,15 @@ class PartitionAcquired(_Record, frozen=True):
 
 class PartitionReleased(_Record, frozen=True):
     """``collector_id`` stopped serving ``partition`` (shutdown, a lost lease, a shard given
-    up); ``cause`` says which."""
+    up); ``cause`` says which. ``others``: the collectors that held another replica of it
+    when it was released, as the releasing one last saw them (a hot standby): they go on
+    publishing its topics, so nothing is missed unless a ``SequenceGap`` says so."""
 
     partition: int
     collector_id: str
     cause: str
     replica: int = 0
+    others: tuple[str, ...] = ()
 
 
 class PublishDropped(_Record, frozen=True):

@@ -44,11 +44,13 @@ RULES = BinanceSpotRules(limit=100)
 TOPICS = tuple(RULES.topic(s) for s in SYMBOLS)
 
 
-async def _publish_record(server: LocalNatsServer, topic: str, record: BusRecord) -> None:
+async def _publish_record(
+    server: LocalNatsServer, topic: str, record: BusRecord, msg_id: str = "test-record"
+) -> None:
     """Publish ``record`` on ``topic``'s subject, as a collector does."""
     nc = await connect((server.url,), name="test-records", deadline=5.0)
     try:
-        headers = {records.HEADER_MSG_ID: "test-record", records.HEADER_KIND: records.KIND_RECORD}
+        headers = {records.HEADER_MSG_ID: msg_id, records.HEADER_KIND: records.KIND_RECORD}
         subject = records.subject_for(STREAM.prefix, "sim", topic)
         await nc.jetstream().publish(subject, records.encode_record(record), headers=headers)
     finally:
@@ -203,7 +205,46 @@ def test_what_each_record_means_to_a_book() -> None:
         assert isinstance(broken, StreamBreak) and broken.topic == "t", record
     harmless = [
         PartitionAcquired(at=0.0, partition=0, collector_id="c"),
+        # A hot standby goes on publishing the partition.
+        PartitionReleased(at=0.0, partition=0, collector_id="c", cause="stop", others=("d",)),
         Connected(connection_id="c/s0", at=0.0, url="ws://127.0.0.1:1/ws"),
         RotationFinished(connection_id="c/s0", at=0.0, replacement="c/s1"),
     ]
-    assert [as_break("t", r) for r in harmless] == [None, None, None]
+    assert [as_break("t", r) for r in harmless] == [None] * len(harmless)
+    # ... unless every other replica has been seen releasing it too.
+    last = PartitionReleased(at=0.0, partition=0, collector_id="d", cause="stop", others=("c",))
+    assert isinstance(as_break("t", last, gone={"c"}), StreamBreak)
+
+
+async def test_a_hot_standby_s_release_breaks_no_book_until_every_replica_is_gone(
+    nats_server: LocalNatsServer,
+) -> None:
+    topic = "standby@depth"  # a topic of this test alone
+    consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+    await consumer.connect()
+    try:
+        stream = BusDiffSource(consumer).stream(topic)
+        sequence: list[BusRecord] = [
+            # A rolling restart: c1 stops while c2 serves (no break), comes back ...
+            PartitionReleased(
+                at=1.0, partition=0, collector_id="c1", cause="restart", others=("c2",)
+            ),
+            PartitionAcquired(at=2.0, partition=0, collector_id="c1", replica=0),
+            # ... then c2 stops while c1 serves (no break) ...
+            PartitionReleased(
+                at=3.0, partition=0, collector_id="c2", cause="restart", others=("c1",)
+            ),
+            # ... and c1 stops too: nobody serves the partition any more.
+            PartitionReleased(
+                at=4.0, partition=0, collector_id="c1", cause="shutdown", others=("c2",)
+            ),
+        ]
+        for n, record in enumerate(sequence):
+            await _publish_record(nats_server, topic, record, msg_id=f"standby-{n}")
+        async with asyncio.timeout(WAIT):
+            first = await anext(stream)
+        assert isinstance(first, StreamBreak) and first.topic == topic
+        assert first.reason == "collector c1 released partition 0: shutdown"  # the last one
+        await stream.aclose()  # type: ignore[attr-defined]
+    finally:
+        await consumer.disconnect()

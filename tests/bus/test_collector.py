@@ -13,6 +13,7 @@ from networkpype.bus import (
     Collector,
     CollectorSettings,
     LeaseSettings,
+    PartitionReleased,
     SequenceGap,
     StreamSettings,
 )
@@ -143,6 +144,34 @@ async def test_a_hot_standby_is_stored_once(nats_server: LocalNatsServer) -> Non
     assert all(s.topics == len(TOPICS) for s in stats)  # both serve every partition
     assert len(set(got)) == len(got)  # each venue event once
     assert sum(s.publisher.duplicates for s in stats) > 500  # the standby's copies collapsed
+
+
+async def test_a_release_under_a_hot_standby_names_the_replica_that_goes_on(
+    nats_server: LocalNatsServer,
+) -> None:
+    async with (
+        ExchangeSimulator(rate=50.0, lifetime=60.0) as venue,
+        _collectors(nats_server, venue, "c1", "c2", replicas=2) as (c1, c2),
+    ):
+        await wait_until(
+            lambda: c1.statistics().topics == c2.statistics().topics == len(TOPICS), "serving"
+        )
+        await asyncio.sleep(0.5)  # a renewal tick or two: each has seen the other's slots
+        c1.stop()  # c2 goes on
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+        await consumer.connect()
+        released: dict[int, PartitionReleased] = {}
+        try:
+            async with asyncio.timeout(WAIT):
+                async for item in consumer.iter_messages(events=True):
+                    if isinstance(item, PartitionReleased):
+                        released[item.partition] = item
+                        if len(released) == 2:
+                            break
+        finally:
+            await consumer.disconnect()
+    assert sorted(released) == [0, 1]
+    assert {(r.collector_id, r.others) for r in released.values()} == {("c1", ("c2",))}
 
 
 async def test_a_venue_that_cannot_be_reached_hands_the_partitions_back(

@@ -108,6 +108,11 @@ async def test_hot_standby_puts_two_collectors_on_every_partition(
         for keeper in (a, b):
             assert sorted(s.partition for s in keeper.keeper.held) == [0, 1, 2]
         assert not set(a.keeper.held) & set(b.keeper.held)
+        # What a release names as the partition's other replicas (PartitionReleased.others),
+        # once a renewal tick has seen the other's slots.
+        await _until(lambda: a.keeper.others_serving(0) == ("b",), 10)
+        await _until(lambda: b.keeper.others_serving(0) == ("a",), 10)
+        assert [a.keeper.others_serving(p) for p in (1, 2)] == [("b",), ("b",)]
     finally:
         await _stop(a, b)
 
