@@ -156,7 +156,9 @@ async def test_a_release_under_a_hot_standby_names_the_replica_that_goes_on(
         await wait_until(
             lambda: c1.statistics().topics == c2.statistics().topics == len(TOPICS), "serving"
         )
-        await asyncio.sleep(0.5)  # a renewal tick or two: each has seen the other's slots
+        keeper = c1._keeper  # its renewal ticks have seen c2's slots of both partitions
+        assert keeper is not None
+        await wait_until(lambda: all(keeper.others_serving(p) == ("c2",) for p in (0, 1)))
         c1.stop()  # c2 goes on
         consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
         await consumer.connect()
