@@ -228,7 +228,6 @@ class ShardedWebSocketManager(Rotations):
         self._shard_ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
-        self._retry = False  # connect(retry=True): a new shard's first opening is retried
         self._live_registry: set[Any] | None = None  # as WebSocketManager's
         self._max_age = options.max_age
         self._stagger = options.rotation_stagger
@@ -260,26 +259,13 @@ class ShardedWebSocketManager(Rotations):
         return len(self._shards)
 
     async def connect(
-        self,
-        ws_url: str,
-        *,
-        options: ConnectionOptions | None = None,
-        retry: bool = False,
-        **connect_kwargs: Any,
+        self, ws_url: str, *, options: ConnectionOptions | None = None, **connect_kwargs: Any
     ) -> None:
         """Remember the endpoint and the ``WebSocketManager.connect`` options (its keywords,
         or ``options=``); connections open as topics arrive. Raises ``InvalidURLError`` for a
         bad URL, ``TypeError`` for an unknown option. After ``disconnect()`` (a shard given
-        up, say) it starts over: a new merged stream, no topics.
-
-        ``retry=True`` (as ``WebSocketManager.connect``'s, for a program that may start
-        before its venue is up): a new shard's first opening is retried as a reconnection
-        would be, under the restart policy and the connection-attempt budget, so
-        ``subscribe_topics`` waits for the venue instead of raising its handshake error (a
-        fatal refusal is still raised at once, and ``GaveUpError`` past the restart
-        intensity). A rotation's replacement is never retried: the old shard goes on."""
+        up, say) it starts over: a new merged stream, no topics."""
         check_ws_url(ws_url)
-        self._retry = retry
         self._spec = ConnectionSpec.of(
             ws_url, options_or_keywords("connect()", options, connection_options, connect_kwargs)
         )
@@ -354,11 +340,7 @@ class ShardedWebSocketManager(Rotations):
             pacer = shard.connection.pacer = FramePacer(self._gap)
         actor = self._actor
         connect = Connect(
-            spec=self._spec,
-            connection_id=shard_id,
-            connection=shard.connection,
-            pace=pacer,
-            retry=self._retry and rotation is None,
+            spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pacer
         )
         if rotation is not None:
             self._rotations[shard_id] = rotation
