@@ -61,6 +61,7 @@ from networkpype.actors.delivery import DeliveryQueue
 from networkpype.actors.manager import ManagerActor, ManagerSettings, OutboundPipeline
 from networkpype.protocol.errors import (
     ConfigurationError,
+    ConnectAbortedError,
     ConnectionClosedError,
     GaveUpError,
     NotConnectedError,
@@ -293,11 +294,12 @@ class ShardedWebSocketManager(Rotations):
         close_reason(code, reason)
         if self._live_registry is not None:
             self._live_registry.discard(self)
+        # Taken before the first await: a shard still opening sees it and records nothing.
+        actor, self._actor = self._actor, None
         tasks = (self._rotator, self._stats_logger, self._replay_watcher)
         self._rotator = self._stats_logger = self._replay_watcher = None
         await cancel_and_wait(*tasks)
         shards, self._shards, self._lost = self._shards, [], []
-        actor, self._actor = self._actor, None
         if actor is not None:
             # Closed here, side by side, before the actors stop, so the frames carry the
             # caller's code; each reader then ends quietly. Bounded like the stop's close.
@@ -352,6 +354,10 @@ class ShardedWebSocketManager(Rotations):
             self._rotations.pop(shard_id, None)
             tell_quietly(actor, Disconnect(connection_id=shard_id))
             raise
+        if self._actor is not actor:  # disconnect() came while it opened: it is stopping
+            self._rotations.pop(shard_id, None)
+            tell_quietly(actor, Disconnect(connection_id=shard_id))
+            raise ConnectAbortedError("disconnect() was called while a connection opened")
         shard.watched = shard.connection.opened_at  # its subscriptions are confirmed as sent
         if self._replay_watcher is None:
             self._replay_watcher = asyncio.get_running_loop().create_task(
