@@ -58,6 +58,7 @@ from networkpype.protocol.events import (
     Reconnected,
     RotationFinished,
     RotationStarted,
+    TopicsLost,
 )
 from networkpype.throttler.throttler import AsyncThrottler
 from networkpype.websocket.sharded import ShardedWebSocketManager
@@ -385,6 +386,9 @@ class Collector:
         )
         async for item in manager.iter_messages(events=True):
             if type(item) is not WebSocketResponse:
+                if type(item) is TopicsLost:
+                    self._not_served(dict.fromkeys(item.topics, item.reason))
+                    continue
                 self._event(item)
                 if isinstance(item, GaveUp):
                     await self._give_up(item)
@@ -461,12 +465,8 @@ class Collector:
                 await self._keeper.give_up(change.slot, f"subscribing failed: {exc}")
                 return
             if result.rejected:
-                logger.warning(
-                    "collector %s: partition %d: %d topics rejected by the venue: %s",
-                    s.collector_id,
-                    partition,
-                    len(result.rejected),
-                    dict(list(result.rejected.items())[:5]),
+                self._not_served(
+                    {t: f"subscription rejected: {why}" for t, why in result.rejected.items()}
                 )
             return
         if self._slots.pop(partition, None) is None:
@@ -486,6 +486,37 @@ class Collector:
         )
         for topic in topics:
             self._record(topic, released)
+
+    def _not_served(self, causes: dict[str, str]) -> None:
+        """Topics of held partitions this collector does not publish (the venue rejected
+        them, or never answered their replay): each gets a ``PartitionReleased`` of its own
+        (``cause``: why), so a consumer neither waits for them from here nor counts on this
+        collector as a hot standby of them. Not retried here: the partition's next holder
+        subscribes them afresh (handing it back for a topic the venue refuses for good would
+        churn the lease every tick)."""
+        s, keeper = self.settings, self._keeper
+        lost = [t for t in causes if t in self._serving]
+        if not lost:
+            return
+        logger.warning(
+            "collector %s: %d topics not served: %s",
+            s.collector_id,
+            len(lost),
+            {t: causes[t] for t in lost[:5]},
+        )
+        for topic in lost:
+            partition = self._serving.pop(topic)
+            self._record(
+                topic,
+                records.PartitionReleased(
+                    at=time.time(),
+                    partition=partition,
+                    collector_id=s.collector_id,
+                    cause=causes[topic],
+                    replica=self._slots.get(partition, 0),
+                    others=keeper.others_serving(partition) if keeper is not None else (),
+                ),
+            )
 
     async def _give_up(self, event: GaveUp) -> None:
         """A shard was given up on: hand back the partitions of its topics, so that a

@@ -170,9 +170,11 @@ class PartitionAcquired(_Record, frozen=True):
 
 class PartitionReleased(_Record, frozen=True):
     """``collector_id`` stopped serving ``partition`` (shutdown, a lost lease, a shard given
-    up); ``cause`` says which. ``others``: the collectors that held another replica of it
-    when it was released, as the releasing one last saw them (a hot standby): they go on
-    publishing its topics, so nothing is missed unless a ``SequenceGap`` says so."""
+    up), or, published on one topic's subject alone, that topic of it (the venue rejected
+    its subscription, or never answered its replay); ``cause`` says which. ``others``: the
+    collectors that held another replica of it when it was released, as the releasing one
+    last saw them (a hot standby): they go on publishing its topics (unless they too
+    released the topic), so nothing is missed unless a ``SequenceGap`` says so."""
 
     partition: int
     collector_id: str

@@ -248,3 +248,31 @@ async def test_a_hot_standby_s_release_breaks_no_book_until_every_replica_is_gon
         await stream.aclose()  # type: ignore[attr-defined]
     finally:
         await consumer.disconnect()
+
+
+async def test_a_topic_the_venue_rejects_breaks_its_book_instead_of_waiting_for_ever(
+    nats_server: LocalNatsServer,
+) -> None:
+    # The collector holds the partition but the venue refuses one of its topics: nothing
+    # will be published for it, and its book must hear so (before, nothing was published
+    # at all, and the book waited for diffs for ever).
+    bad = "zzzusdt@bogus"  # a topic of unknown format: the simulator's code 2
+    topics = (*TOPICS, bad)
+    async with (
+        ExchangeSimulator(rate=5.0, lifetime=60.0) as venue,
+        _collectors(nats_server, venue, "c1", topics=topics) as (collector,),
+    ):
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+        await consumer.connect()
+        try:
+            stream = BusDiffSource(consumer).stream(bad)
+            async with asyncio.timeout(WAIT):
+                first = await anext(stream)
+            assert isinstance(first, StreamBreak) and first.topic == bad
+            assert "subscription rejected" in first.reason  # with the venue's own reason:
+            assert "unknown stream format" in first.reason
+            await stream.aclose()  # type: ignore[attr-defined]
+            assert collector.statistics().topics < len(topics)  # not counted as served
+        finally:
+            await consumer.disconnect()
+
