@@ -290,7 +290,7 @@ class ShardedWebSocketManager(Rotations):
         Each shard's open connection is closed with ``code`` and ``reason``, as
         ``WebSocketManager.disconnect`` closes its one (``ConfigurationError``, before
         anything is closed, for a code no endpoint may send or a reason over 123 bytes of
-        UTF-8); a replacement still opening for a rotation is closed with 1000."""
+        UTF-8); a rotation's replacement not yet swapped in is closed with 1000."""
         close_reason(code, reason)
         if self._live_registry is not None:
             self._live_registry.discard(self)
