@@ -252,6 +252,18 @@ class Case:
     def rate(self, variant: str) -> float:
         return self.connections * self.per_conn / statistics.median(self.variants[variant])
 
+    def paired(self, variant: str, base: str) -> float:
+        """The median over repetitions of each one's ratio (its baseline's run of the same
+        repetition, taken moments apart): steadier than the ratio of medians when the
+        machine's speed drifts during the case."""
+        pairs = zip(self.variants[base], self.variants[variant], strict=True)
+        return statistics.median(b / v for b, v in pairs)
+
+    def spread(self, variant: str) -> float:
+        """How far the variant's own runs moved: (slowest - fastest) / median, in %."""
+        runs = self.variants[variant]
+        return 100 * (max(runs) - min(runs)) / statistics.median(runs)
+
 
 BASELINE = {"typed": "raw+Struct", "unchecked": "iter_messages"}  # the others: "raw"
 
@@ -308,7 +320,10 @@ async def bench(args: argparse.Namespace, base_url: str) -> list[Case]:
 
 
 def print_table(done: list[Case], reps: int) -> None:
-    header = f"{'case':<12} {'variant':<22} {'msg/s':>12} {'baseline msg/s':>15} {'ratio':>6}"
+    header = (
+        f"{'case':<12} {'variant':<22} {'msg/s':>12} {'baseline msg/s':>15} {'ratio':>6} "
+        f"{'paired':>6} {'spread':>7}"
+    )
     print(header)
     print("-" * len(header))
     for case in done:
@@ -318,11 +333,14 @@ def print_table(done: list[Case], reps: int) -> None:
             label = f"{name}" if name in ("raw", "raw+Struct") else f"{name} / {base}"
             print(
                 f"{case.name:<12} {label:<22} {rate:>12,.0f} {base_rate:>15,.0f} "
-                f"{rate / base_rate:>6.2f}"
+                f"{rate / base_rate:>6.2f} {case.paired(name, base):>6.2f} "
+                f"{case.spread(name):>6.0f}%"
             )
     print(
         f"(medians of {reps} interleaved runs; msg/s from the first 'go' to the last message; "
-        "ratio > 1: faster than the raw aiohttp + msgspec loop of the same run)"
+        "ratio > 1: faster than the raw aiohttp + msgspec loop of the same run; paired: the "
+        "median of each repetition's own ratio; spread: how far the variant's runs moved, "
+        "(slowest - fastest) / median: a spread of tens of % means other work shared the CPUs)"
     )
 
 

@@ -21,16 +21,16 @@ def test_every_variant_is_measured_against_its_baseline() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = re.findall(
-        r"^(trade x4|trade|depth) +(\S+)(?: / (\S+))? +[\d,]+ +[\d,]+ +([\d.]+)$",
+        r"^(trade x4|trade|depth) +(\S+)(?: / (\S+))? +[\d,]+ +[\d,]+ +([\d.]+) +([\d.]+) +\d+%$",
         proc.stdout,
         re.MULTILINE,
     )
-    seen = {(case, variant, base) for case, variant, base, _ in rows}
+    seen = {(case, variant, base) for case, variant, base, _, _ in rows}
     for case in ("trade", "depth", "trade x4"):
         for variant in ("iter_messages", "iter_batches", "fallback"):
             assert (case, variant, "raw") in seen, (case, variant, proc.stdout)
     assert ("trade", "typed", "raw+Struct") in seen
-    assert all(float(ratio) > 0 for *_, ratio in rows)
+    assert all(float(ratio) > 0 and float(paired) > 0 for *_, ratio, paired in rows)
 
 
 def test_bad_arguments_are_refused_on_one_line() -> None:
