@@ -229,6 +229,7 @@ class ShardedWebSocketManager(Rotations):
         self._shard_ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._spec: ConnectionSpec | None = None
+        self._closing = False  # disconnect() under way: no shard opens
         self._live_registry: set[Any] | None = None  # as WebSocketManager's
         self._max_age = options.max_age
         self._stagger = options.rotation_stagger
@@ -292,6 +293,13 @@ class ShardedWebSocketManager(Rotations):
         anything is closed, for a code no endpoint may send or a reason over 123 bytes of
         UTF-8); a rotation's replacement not yet swapped in is closed with 1000."""
         close_reason(code, reason)
+        self._closing = True  # no shard opens from now until it returns
+        try:
+            await self._disconnect(code, reason)
+        finally:
+            self._closing = False
+
+    async def _disconnect(self, code: int, reason: str) -> None:
         if self._live_registry is not None:
             self._live_registry.discard(self)
         # Taken before the first await: a shard still opening sees it and records nothing.
@@ -333,14 +341,18 @@ class ShardedWebSocketManager(Rotations):
         goes after redials, and is cancelled when the rotation's reason is gone)."""
         if self._spec is None:
             raise NotConnectedError("call connect(url) before subscribing")
+        if self._closing:
+            raise ConnectAbortedError("disconnect() is under way: connect() again after it")
         if self._actor is None:
             self._actor = ManagerActor.start(None, self._queue, self._pipeline, self._settings)
+        actor = self._actor
         shard_id = f"shard{next(self._shard_ids)}"
         shard = Shard(shard_id, await self._connection_factory())
+        if self._actor is not actor:  # disconnect() came meanwhile
+            raise ConnectAbortedError("disconnect() was called while a connection opened")
         pacer = None
         if self._gap is not None:
             pacer = shard.connection.pacer = FramePacer(self._gap)
-        actor = self._actor
         connect = Connect(
             spec=self._spec, connection_id=shard_id, connection=shard.connection, pace=pacer
         )

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from networkpype.demo.exchange import ExchangeSimulator
 from networkpype.factory import ConnectionManagersFactory
-from networkpype.protocol.errors import ConfigurationError, GaveUpError
+from networkpype.protocol.errors import ConfigurationError, ConnectAbortedError, GaveUpError
 from networkpype.protocol.events import Disconnected, GaveUp, MessagesDropped, Reconnected
 from networkpype.supervisor.policy import BackoffPolicy, Kind, RestartPolicy, Verdict
 from networkpype.throttler.rate_limit import RateLimit
@@ -772,3 +772,28 @@ async def test_disconnect_closes_every_shard_with_the_callers_code(
         await wait_until(lambda: len(sim.closes) == 3, "every shard's connection ended")
         assert sim.closes == [4001] * 3
         await ws.disconnect()  # idempotent
+
+
+async def test_no_shard_opens_while_disconnect_is_under_way(
+    factory: ConnectionManagersFactory,
+) -> None:
+    # A subscription that needs a new shard, made while disconnect() runs, must not start
+    # a manager of its own: it would outlive the disconnect, feeding the ended stream.
+    async with ExchangeSimulator(rate=20.0) as sim:
+        ws = await factory.get_sharded_ws_manager(max_topics_per_connection=2)
+        await ws.connect(sim.url)
+        await ws.subscribe_topics(topics(2))
+        disconnecting = asyncio.get_running_loop().create_task(ws.disconnect())
+        await asyncio.sleep(0)  # disconnect() has begun, and waits
+        with pytest.raises(ConnectAbortedError, match="disconnect"):
+            await ws.subscribe_topics(topics(3)[2:])
+        await disconnecting
+        assert ws._actor is None and ws.connections == 0  # no manager actor left
+        await ws.connect(sim.url)  # starts over, and streams
+        await ws.subscribe_topics(topics(1))
+        async with asyncio.timeout(WAIT):
+            async for message in ws.iter_messages():
+                assert message.data["stream"] == topics(1)[0]
+                break
+        await ws.disconnect()
+
