@@ -136,7 +136,8 @@ class CollectorSettings:
 @dataclass(frozen=True, slots=True)
 class CollectorStatistics:
     """A snapshot: ``messages`` and ``records`` handed to the publisher, ``topics`` being
-    served, ``skipped`` frames with no topic (not published), the publisher's and the
+    served, ``skipped`` frames with no topic or of a topic not served (not published: a
+    partition released, a topic the venue refused), the publisher's and the
     lease keeper's own snapshots."""
 
     collector_id: str
@@ -377,7 +378,7 @@ class Collector:
 
     async def _pump(self, manager: ShardedWebSocketManager) -> None:
         s = self.settings
-        venue, publish = s.venue, self._publisher.publish_nowait
+        venue, publish, serving = s.venue, self._publisher.publish_nowait, self._serving
         subject_of, stamp = self._subject, s.stamp_received
         msg_id_key, seq_key, received_key = (
             records.HEADER_MSG_ID,
@@ -387,19 +388,24 @@ class Collector:
         async for item in manager.iter_messages(events=True):
             if type(item) is not WebSocketResponse:
                 if type(item) is TopicsLost:
-                    self._not_served(dict.fromkeys(item.topics, item.reason))
+                    # Those subscribed again since (a partition released and taken back
+                    # while this event waited in the stream) are served: not theirs.
+                    lost = [t for t in item.topics if manager.shard_of(t) is None]
+                    self._not_served(dict.fromkeys(lost, item.reason))
                     continue
                 self._event(item)
                 if isinstance(item, GaveUp):
                     await self._give_up(item)
                 continue
             payload, topic, seq = item.data
-            if topic is None:
+            if topic is None or topic not in serving:
+                # No topic, or one this collector does not serve (released, or not served:
+                # a record said so, and no gap event would reach its book any more).
                 self._skipped += 1
                 if self._skipped == 1:
                     logger.warning(
-                        "collector %s: a frame without a %r field is not published "
-                        "(counted in statistics().skipped): %r",
+                        "collector %s: a frame without a %r field, or of a topic not served, "
+                        "is not published (counted in statistics().skipped): %r",
                         s.collector_id,
                         s.topic_field,
                         payload[:120],

@@ -176,6 +176,38 @@ async def test_a_release_under_a_hot_standby_names_the_replica_that_goes_on(
     assert {(r.collector_id, r.others) for r in released.values()} == {("c1", ("c2",))}
 
 
+async def test_a_topic_not_served_publishes_no_more_data_after_its_record(
+    nats_server: LocalNatsServer,
+) -> None:
+    topic = TOPICS[0]
+    async with (
+        ExchangeSimulator(rate=50.0, lifetime=60.0) as venue,
+        _collectors(nats_server, venue, "c1") as (collector,),
+    ):
+        await wait_until(lambda: collector.statistics().publisher.published > 100, "data")
+        # What a TopicsLost from the manager does (the venue never answered the topic's
+        # replay), while the venue in fact goes on sending it.
+        collector._not_served({topic: "no acknowledgement of the replay"})
+        skipped = collector.statistics().skipped
+        await wait_until(lambda: collector.statistics().skipped > skipped + 5, "its data skipped")
+        consumer = BusConsumer("sim", nats_urls=(nats_server.url,), stream=STREAM)
+        await consumer.connect()
+        after: list[object] = []
+        try:
+            items = consumer.stream(topic)
+            async with asyncio.timeout(WAIT):
+                async for item in items:
+                    if isinstance(item, PartitionReleased):
+                        assert item.cause == "no acknowledgement of the replay"
+                        break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):  # the venue sends it 50 times a second
+                    after.append(await anext(items))
+        finally:
+            await consumer.disconnect()
+    assert after == []  # nothing of it published after the record
+
+
 async def test_a_venue_that_cannot_be_reached_hands_the_partitions_back(
     nats_server: LocalNatsServer,
 ) -> None:
