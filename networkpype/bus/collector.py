@@ -481,17 +481,22 @@ class Collector:
             self._serving.pop(topic, None)
         with contextlib.suppress(ConnectionError):
             await manager.unsubscribe_topics(topics)
+        released = self._released(partition, replica, change.cause)
+        for topic in topics:
+            self._record(topic, released)
+
+    def _released(self, partition: int, replica: int, cause: str) -> records.PartitionReleased:
+        """This collector's ``PartitionReleased`` of ``partition``, naming the collectors
+        its lease keeper last saw holding another replica of it (``others``)."""
         keeper = self._keeper
-        released = records.PartitionReleased(
+        return records.PartitionReleased(
             at=time.time(),
             partition=partition,
-            collector_id=s.collector_id,
-            cause=change.cause,
+            collector_id=self.settings.collector_id,
+            cause=cause,
             replica=replica,
             others=keeper.others_serving(partition) if keeper is not None else (),
         )
-        for topic in topics:
-            self._record(topic, released)
 
     def _not_served(self, causes: dict[str, str]) -> None:
         """Topics of held partitions this collector does not publish (the venue rejected
@@ -500,29 +505,19 @@ class Collector:
         collector as a hot standby of them. Not retried here: the partition's next holder
         subscribes them afresh (handing it back for a topic the venue refuses for good would
         churn the lease every tick)."""
-        s, keeper = self.settings, self._keeper
         lost = [t for t in causes if t in self._serving]
         if not lost:
             return
         logger.warning(
             "collector %s: %d topics not served: %s",
-            s.collector_id,
+            self.settings.collector_id,
             len(lost),
             {t: causes[t] for t in lost[:5]},
         )
         for topic in lost:
             partition = self._serving.pop(topic)
-            self._record(
-                topic,
-                records.PartitionReleased(
-                    at=time.time(),
-                    partition=partition,
-                    collector_id=s.collector_id,
-                    cause=causes[topic],
-                    replica=self._slots.get(partition, 0),
-                    others=keeper.others_serving(partition) if keeper is not None else (),
-                ),
-            )
+            replica = self._slots.get(partition, 0)
+            self._record(topic, self._released(partition, replica, causes[topic]))
 
     async def _give_up(self, event: GaveUp) -> None:
         """A shard was given up on: hand back the partitions of its topics, so that a
